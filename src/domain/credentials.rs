@@ -1,0 +1,146 @@
+//! Values a login request carries, checked at the edge so handlers only see sane ones.
+
+use std::fmt;
+
+const MAX_NAME_LEN: usize = 256;
+const MAX_PASSWORD_LEN: usize = 1024;
+
+/// Why a request value was refused; the message names the parameter.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Rejected(pub String);
+
+fn check_text(param: &str, value: &str, max: usize) -> Result<(), Rejected> {
+    if value.chars().count() > max {
+        return Err(Rejected(format!("{param} is longer than {max} characters")));
+    }
+    if value.chars().any(|c| c.is_control()) {
+        return Err(Rejected(format!("{param} contains control characters")));
+    }
+    Ok(())
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(value: &str) -> Result<Self, Rejected> {
+        check_text("username", value, MAX_NAME_LEN)?;
+        Ok(Username(value.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A tenant id such as `pb` or `pb.amritsar`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantId(String);
+
+impl TenantId {
+    pub fn parse(value: &str) -> Result<Self, Rejected> {
+        check_text("tenantId", value, MAX_NAME_LEN)?;
+        Ok(TenantId(value.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A password as typed. Never printed: its `Debug` is redacted.
+pub struct Password(String);
+
+impl Password {
+    pub fn parse(value: &str) -> Result<Self, Rejected> {
+        if value.len() > MAX_PASSWORD_LEN {
+            return Err(Rejected(format!(
+                "password is longer than {MAX_PASSWORD_LEN} bytes"
+            )));
+        }
+        if value.contains('\0') {
+            return Err(Rejected("password contains a NUL character".into()));
+        }
+        Ok(Password(value.to_string()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(..)")
+    }
+}
+
+/// A set of OAuth scopes, kept sorted and without repeats.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scope(Vec<String>);
+
+impl Scope {
+    /// Parses a space-separated scope parameter (RFC 6749 §3.3).
+    pub fn parse(value: &str) -> Result<Self, Rejected> {
+        let valid = |t: &str| {
+            t.chars()
+                .all(|c| c == '!' || ('#'..='[').contains(&c) || (']'..='~').contains(&c))
+        };
+        let mut items: Vec<String> = value
+            .split(' ')
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect();
+        if items.is_empty() || items.iter().any(|t| !valid(t)) || value.len() > 1024 {
+            return Err(Rejected("scope is not a list of scope tokens".into()));
+        }
+        items.sort();
+        items.dedup();
+        Ok(Scope(items))
+    }
+
+    pub fn from_list(items: &[&str]) -> Self {
+        let mut items: Vec<String> = items.iter().map(|s| s.to_string()).collect();
+        items.sort();
+        items.dedup();
+        Scope(items)
+    }
+
+    pub fn is_within(&self, allowed: &Scope) -> bool {
+        self.0.iter().all(|s| allowed.0.contains(s))
+    }
+
+    pub fn to_param(&self) -> String {
+        self.0.join(" ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absurd_usernames_are_refused_with_the_parameter_named() {
+        let long = "a".repeat(100_000);
+        assert!(Username::parse(&long).unwrap_err().0.contains("username"));
+        assert!(Username::parse("ab\0c").is_err());
+        assert!(Username::parse("EMP-0001").is_ok());
+    }
+
+    #[test]
+    fn scope_subsets_are_recognised() {
+        let read = Scope::parse("read").unwrap();
+        let both = Scope::parse("write  read read").unwrap();
+        assert_eq!(both.to_param(), "read write");
+        assert!(read.is_within(&both));
+        assert!(!both.is_within(&read));
+        assert!(Scope::parse("").is_err());
+        assert!(Scope::parse("a\"b").is_err());
+    }
+
+    #[test]
+    fn passwords_do_not_show_in_debug_output() {
+        let p = Password::parse("hunter2").unwrap();
+        assert!(!format!("{p:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,249 @@
+//! Opaque bearer tokens. A token is 65 random-looking bytes in URL-safe base64: a kind byte, the
+//! owner's routing tag, the session id and 256 bits from the OS CSPRNG. Only the tag and the
+//! session id (which locate the Redis keys) can be read back; the store keeps a SHA-256 digest of
+//! the whole token, never the token itself.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::fmt;
+use uuid::Uuid;
+
+const SECRET_LEN: usize = 32;
+const RAW_LEN: usize = 1 + 16 + 16 + SECRET_LEN;
+/// Length of a token's text form.
+pub const TOKEN_LEN: usize = (RAW_LEN * 4).div_ceil(3);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+impl TokenKind {
+    fn byte(self) -> u8 {
+        match self {
+            TokenKind::Access => 0x01,
+            TokenKind::Refresh => 0x02,
+        }
+    }
+}
+
+/// Routing tag of a user: all of a user's session keys share it, so they sit in one Redis
+/// Cluster hash slot. A hash of the user's uuid, so a token does not reveal whose it is.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserTag([u8; 16]);
+
+impl UserTag {
+    pub fn for_user(uuid: &str) -> Self {
+        let digest = Sha256::new()
+            .chain_update(b"token-server/user-tag\0")
+            .chain_update(uuid.as_bytes())
+            .finalize();
+        let mut tag = [0u8; 16];
+        tag.copy_from_slice(&digest[..16]);
+        UserTag(tag)
+    }
+
+    pub fn hex(&self) -> String {
+        hex(&self.0)
+    }
+}
+
+impl fmt::Debug for UserTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UserTag({})", self.hex())
+    }
+}
+
+/// Identifier of one session (one login on one device).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(Uuid);
+
+impl SessionId {
+    pub fn generate() -> Self {
+        SessionId(Uuid::new_v4())
+    }
+
+    pub fn simple(&self) -> String {
+        self.0.simple().to_string()
+    }
+
+    pub fn uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+/// Where a token's session lives: the owner's tag and the session id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SessionRef {
+    pub tag: UserTag,
+    pub id: SessionId,
+}
+
+/// SHA-256 of a token, the only form in which a token is stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenDigest(String);
+
+impl TokenDigest {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn from_stored(s: String) -> Self {
+        TokenDigest(s)
+    }
+}
+
+impl fmt::Debug for TokenDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenDigest(..)")
+    }
+}
+
+/// A parsed or freshly generated token. Its `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token {
+    kind: TokenKind,
+    session: SessionRef,
+    secret: [u8; SECRET_LEN],
+}
+
+impl Token {
+    pub fn generate(kind: TokenKind, session: SessionRef) -> Self {
+        let mut secret = [0u8; SECRET_LEN];
+        // ThreadRng is a CSPRNG (ChaCha12) reseeded from the OS.
+        rand::rng().fill_bytes(&mut secret);
+        Token {
+            kind,
+            session,
+            secret,
+        }
+    }
+
+    /// Parses the text form; anything that is not a token of this server is `None`.
+    pub fn parse(text: &str) -> Option<Self> {
+        if text.len() != TOKEN_LEN {
+            return None;
+        }
+        let raw = URL_SAFE_NO_PAD.decode(text).ok()?;
+        let raw: [u8; RAW_LEN] = raw.try_into().ok()?;
+        let kind = match raw[0] {
+            0x01 => TokenKind::Access,
+            0x02 => TokenKind::Refresh,
+            _ => return None,
+        };
+        let mut tag = [0u8; 16];
+        tag.copy_from_slice(&raw[1..17]);
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&raw[17..33]);
+        let mut secret = [0u8; SECRET_LEN];
+        secret.copy_from_slice(&raw[33..]);
+        Some(Token {
+            kind,
+            session: SessionRef {
+                tag: UserTag(tag),
+                id: SessionId(Uuid::from_bytes(id)),
+            },
+            secret,
+        })
+    }
+
+    fn raw(&self) -> [u8; RAW_LEN] {
+        let mut raw = [0u8; RAW_LEN];
+        raw[0] = self.kind.byte();
+        raw[1..17].copy_from_slice(&self.session.tag.0);
+        raw[17..33].copy_from_slice(self.session.id.0.as_bytes());
+        raw[33..].copy_from_slice(&self.secret);
+        raw
+    }
+
+    /// The text handed to the client.
+    pub fn expose(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.raw())
+    }
+
+    pub fn kind(&self) -> TokenKind {
+        self.kind
+    }
+
+    pub fn session(&self) -> SessionRef {
+        self.session
+    }
+
+    pub fn digest(&self) -> TokenDigest {
+        TokenDigest(hex(&Sha256::digest(self.raw())))
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Token({:?}, {:?})", self.kind, self.session.id)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 0xf) as usize] as char);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> SessionRef {
+        SessionRef {
+            tag: UserTag::for_user("u-1"),
+            id: SessionId::generate(),
+        }
+    }
+
+    #[test]
+    fn a_token_round_trips_through_its_text_form() {
+        let token = Token::generate(TokenKind::Refresh, session());
+        let text = token.expose();
+        assert_eq!(text.len(), TOKEN_LEN);
+        assert_eq!(Token::parse(&text), Some(token));
+    }
+
+    #[test]
+    fn two_tokens_of_one_session_differ() {
+        let s = session();
+        let a = Token::generate(TokenKind::Access, s);
+        let b = Token::generate(TokenKind::Access, s);
+        assert_ne!(a.expose(), b.expose());
+        assert_ne!(a.digest(), b.digest());
+    }
+
+    #[test]
+    fn foreign_strings_are_not_tokens() {
+        let text = Token::generate(TokenKind::Access, session()).expose();
+        for bad in [
+            "",
+            "not-a-token",
+            "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+            &text[1..],
+            &format!("{text}A"),
+            &text.replace(&text[..1], "!"),
+        ] {
+            assert_eq!(Token::parse(bad), None, "{bad:?}");
+        }
+        let mut wrong_kind = URL_SAFE_NO_PAD.decode(&text).unwrap();
+        wrong_kind[0] = 0x07;
+        assert_eq!(Token::parse(&URL_SAFE_NO_PAD.encode(wrong_kind)), None);
+    }
+
+    #[test]
+    fn debug_output_hides_the_secret() {
+        let token = Token::generate(TokenKind::Access, session());
+        let shown = format!("{token:?} {:?}", token.digest());
+        assert!(!shown.contains(&token.expose()));
+        assert!(!shown.contains(token.digest().as_str()));
+    }
+}

@@ -1,0 +1,33 @@
+use std::process::ExitCode;
+use token_server::config::Settings;
+use token_server::startup::{Application, StartupError};
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("token-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let app = match Application::build(settings).await {
+        Ok(app) => app,
+        Err(e @ StartupError::Config(_)) => {
+            eprintln!("token-server: {e}");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("token-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match app.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("token-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

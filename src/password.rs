@@ -1,0 +1,47 @@
+//! bcrypt verification off the async workers, with a bound on how many run at once. A login for
+//! an unknown user is checked against a dummy hash of the same cost, so it takes as long and
+//! answers the same as a wrong password.
+
+use crate::domain::credentials::Password;
+use crate::domain::user::PasswordHash;
+use crate::error::ApiError;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+#[derive(Clone)]
+pub struct PasswordVerifier {
+    permits: Arc<Semaphore>,
+    dummy: PasswordHash,
+}
+
+impl PasswordVerifier {
+    /// `cost` is the bcrypt cost real users' hashes have.
+    pub fn new(max_concurrent: usize, cost: u32) -> Result<Self, String> {
+        let dummy = bcrypt::hash("token-server dummy password", cost.clamp(4, 31))
+            .map_err(|e| format!("cannot make the dummy bcrypt hash: {e}"))?;
+        Ok(PasswordVerifier {
+            permits: Arc::new(Semaphore::new(max_concurrent)),
+            dummy: PasswordHash::parse(dummy)?,
+        })
+    }
+
+    /// True if `password` matches `hash`; with no hash, runs against the dummy and is false.
+    pub async fn verify(
+        &self,
+        password: Password,
+        hash: Option<&PasswordHash>,
+    ) -> Result<bool, ApiError> {
+        let real = hash.is_some();
+        let hash = hash.unwrap_or(&self.dummy).as_str().to_string();
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| ApiError::Internal("bcrypt limiter closed".into()))?;
+        let matched = actix_web::web::block(move || bcrypt::verify(password.expose(), &hash))
+            .await
+            .map_err(|_| ApiError::Internal("bcrypt worker failed".into()))?
+            .unwrap_or(false);
+        Ok(real && matched)
+    }
+}

@@ -1,0 +1,178 @@
+//! Reading requests at the edge: the size-limited body, strict form parsing (RFC 6749: no
+//! repeated parameters, empty means absent, UTF-8 only) and the six places a client may put
+//! an access token.
+
+use crate::error::ApiError;
+use actix_web::HttpRequest;
+use actix_web::http::header;
+use actix_web::web::{Bytes, Payload};
+use percent_encoding::percent_decode;
+use std::collections::HashMap;
+
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 64 * 1024;
+
+pub async fn read_body(req: &HttpRequest, payload: Payload) -> Result<Bytes, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(ApiError::PayloadTooLarge(MAX_BODY));
+    }
+    match payload.to_bytes_limited(MAX_BODY).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(_)) => Err(ApiError::InvalidRequest(
+            "the request body could not be read".into(),
+        )),
+        Err(_) => Err(ApiError::PayloadTooLarge(MAX_BODY)),
+    }
+}
+
+/// The media type of the request without parameters, lower-cased (`application/json`).
+pub fn media_type(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let essence = value.split(';').next()?.trim().to_ascii_lowercase();
+    (!essence.is_empty()).then_some(essence)
+}
+
+pub fn is_form(req: &HttpRequest) -> bool {
+    media_type(req).as_deref() == Some("application/x-www-form-urlencoded")
+}
+
+pub fn is_json(req: &HttpRequest) -> bool {
+    media_type(req).is_some_and(|m| m == "application/json" || m.ends_with("+json"))
+}
+
+/// Parameters of an `application/x-www-form-urlencoded` body or query string.
+#[derive(Debug, Default)]
+pub struct Form(HashMap<String, String>);
+
+fn decode(part: &[u8], what: &str) -> Result<String, ApiError> {
+    let plus_as_space: Vec<u8> = part
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
+    let text = percent_decode(&plus_as_space)
+        .decode_utf8()
+        .map_err(|_| ApiError::InvalidRequest(format!("{what} is not valid UTF-8")))?;
+    Ok(text.into_owned())
+}
+
+impl Form {
+    pub fn parse(input: &[u8]) -> Result<Self, ApiError> {
+        let mut params = HashMap::new();
+        for pair in input.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+            let (name, value) = match pair.iter().position(|&b| b == b'=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, &b""[..]),
+            };
+            let name = decode(name, "a parameter name")?;
+            let value = decode(value, &format!("parameter {name}"))?;
+            if name.contains('\0') || value.contains('\0') {
+                return Err(ApiError::InvalidRequest(format!(
+                    "parameter {name} contains a NUL character"
+                )));
+            }
+            if params.contains_key(&name) {
+                return Err(ApiError::InvalidRequest(format!(
+                    "parameter {name} is repeated"
+                )));
+            }
+            params.insert(name, value);
+        }
+        Ok(Form(params))
+    }
+
+    /// A parameter's value; an empty value counts as absent (RFC 6749 §3.1).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn require(&self, name: &str) -> Result<&str, ApiError> {
+        self.get(name)
+            .ok_or_else(|| ApiError::InvalidRequest(format!("parameter {name} is required")))
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+}
+
+fn header_text<'a>(req: &'a HttpRequest, name: &str) -> Result<Option<&'a str>, ApiError> {
+    match req.headers().get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .map(|s| Some(s.trim()).filter(|s| !s.is_empty()))
+            .map_err(|_| ApiError::InvalidRequest(format!("header {name} is not visible ASCII"))),
+    }
+}
+
+/// The access token of a logout or details request, from the first of: query `access_token`,
+/// `Authorization: Bearer`, header `auth-token`, form field `access_token`, JSON `access_token`,
+/// JSON `RequestInfo.authToken`.
+pub fn access_token(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, ApiError> {
+    let query = Form::parse(req.query_string().as_bytes())?;
+    if let Some(t) = query.get("access_token") {
+        return Ok(Some(t.to_string()));
+    }
+    if let Some(auth) = header_text(req, "authorization")?
+        && let Some((scheme, token)) = auth.split_once(' ')
+        && scheme.eq_ignore_ascii_case("bearer")
+        && !token.trim().is_empty()
+    {
+        return Ok(Some(token.trim().to_string()));
+    }
+    if let Some(t) = header_text(req, "auth-token")? {
+        return Ok(Some(t.to_string()));
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    if is_form(req) {
+        return Ok(Form::parse(body)?.get("access_token").map(str::to_string));
+    }
+    if is_json(req) {
+        let json: serde_json::Value = serde_json::from_slice(body)
+            .map_err(|_| ApiError::InvalidRequest("the request body is not valid JSON".into()))?;
+        let found = json
+            .get("access_token")
+            .or_else(|| json.get("RequestInfo").and_then(|r| r.get("authToken")))
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty());
+        return Ok(found.map(str::to_string));
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_values_are_decoded_and_empty_ones_are_absent() {
+        let f = Form::parse(b"username=a+b%40c&password=&scope=read").unwrap();
+        assert_eq!(f.get("username"), Some("a b@c"));
+        assert_eq!(f.get("password"), None);
+        assert!(f.contains("password"));
+    }
+
+    #[test]
+    fn repeated_non_utf8_and_nul_parameters_are_refused() {
+        for (input, expected) in [
+            (&b"a=1&a=2"[..], "parameter a is repeated"),
+            (b"a=%ff", "parameter a is not valid UTF-8"),
+            (b"a=x%00y", "parameter a contains a NUL character"),
+        ] {
+            match Form::parse(input) {
+                Err(ApiError::InvalidRequest(m)) => assert_eq!(m, expected),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+}

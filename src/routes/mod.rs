@@ -1,0 +1,46 @@
+//! The whole route table and the state every handler shares.
+
+mod extract;
+mod health;
+mod session;
+mod token;
+
+use crate::clients::Clients;
+use crate::domain::session::Lifetimes;
+use crate::error::ApiError;
+use crate::password::PasswordVerifier;
+use crate::store::Store;
+use crate::users::UserDirectory;
+use actix_web::{HttpResponse, web};
+
+pub use extract::MAX_BODY;
+
+pub struct AppState {
+    pub store: Store,
+    pub users: UserDirectory,
+    pub clients: Clients,
+    pub verifier: PasswordVerifier,
+    pub lifetimes: Lifetimes,
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let resource = |path: &str| web::resource(path).default_service(web::to(method_not_allowed));
+    cfg.service(resource("/user/oauth/token").route(web::post().to(token::token)))
+        .service(resource("/user/_logout").route(web::post().to(session::logout)))
+        .service(
+            resource("/user/_details")
+                .route(web::post().to(session::details))
+                .route(web::get().to(session::details)),
+        )
+        .service(resource("/health").route(web::get().to(health::health)))
+        .service(resource("/ready").route(web::get().to(health::ready)))
+        .default_service(web::to(not_found));
+}

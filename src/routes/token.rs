@@ -1,0 +1,202 @@
+//! `POST /user/oauth/token`: the password and refresh_token grants (RFC 6749 §4.3, §6) with
+//! DIGIT's response shape.
+
+use super::AppState;
+use super::extract::{self, Form};
+use crate::domain::credentials::{Password, Rejected, Scope, TenantId, Username};
+use crate::domain::session::{Issued, NewSession, Refresh};
+use crate::domain::token::{Token, TokenKind};
+use crate::domain::user::UserType;
+use crate::error::{ApiError, INACTIVE_ACCOUNT, INVALID_CREDENTIALS, INVALID_REFRESH_TOKEN};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+impl From<Rejected> for ApiError {
+    fn from(r: Rejected) -> Self {
+        ApiError::InvalidRequest(r.0)
+    }
+}
+
+const MAX_USER_AGENT: usize = 256;
+
+#[derive(Serialize)]
+struct ResponseInfo {
+    api_id: &'static str,
+    ver: &'static str,
+    ts: &'static str,
+    res_msg_id: &'static str,
+    msg_id: &'static str,
+    status: &'static str,
+}
+
+#[derive(Serialize)]
+struct TokenResponse<'a> {
+    access_token: String,
+    token_type: &'static str,
+    refresh_token: String,
+    expires_in: u64,
+    refresh_expires_in: u64,
+    scope: &'a str,
+    #[serde(rename = "ResponseInfo")]
+    response_info: ResponseInfo,
+    #[serde(rename = "UserRequest")]
+    user: &'a RawValue,
+}
+
+fn respond(issued: Issued, scope: &str, user_json: String) -> Result<HttpResponse, ApiError> {
+    let user = RawValue::from_string(user_json)
+        .map_err(|_| ApiError::Internal("stored user record is not JSON".into()))?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(TokenResponse {
+            access_token: issued.pair.access.expose(),
+            token_type: "bearer",
+            refresh_token: issued.pair.refresh.expose(),
+            expires_in: issued.access_expires_in,
+            refresh_expires_in: issued.refresh_expires_in,
+            scope,
+            response_info: ResponseInfo {
+                api_id: "",
+                ver: "",
+                ts: "",
+                res_msg_id: "",
+                msg_id: "",
+                status: "Access Token generated successfully",
+            },
+            user: &user,
+        }))
+}
+
+pub async fn token(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let query = Form::parse(req.query_string().as_bytes())?;
+    if ["password", "refresh_token", "client_secret"]
+        .iter()
+        .any(|p| query.contains(p))
+    {
+        return Err(ApiError::InvalidRequest(
+            "credentials belong in the application/x-www-form-urlencoded body, not the URL".into(),
+        ));
+    }
+    if !extract::is_form(&req) {
+        return Err(ApiError::InvalidRequest(
+            "Content-Type must be application/x-www-form-urlencoded".into(),
+        ));
+    }
+    let body = extract::read_body(&req, payload).await?;
+    let form = Form::parse(&body)?;
+    let client =
+        state
+            .clients
+            .authenticate(&req, form.get("client_id"), form.get("client_secret"))?;
+    let requested = form.get("scope").map(Scope::parse).transpose()?;
+    if requested
+        .as_ref()
+        .is_some_and(|s| !s.is_within(&client.scope))
+    {
+        return Err(ApiError::InvalidScope);
+    }
+    match form.require("grant_type")? {
+        "password" => {
+            let scope = requested.unwrap_or_else(|| client.scope.clone());
+            password_grant(&req, &form, &state, &client.id, &scope).await
+        }
+        "refresh_token" => refresh_grant(&form, &state, requested.as_ref()).await,
+        _ => Err(ApiError::UnsupportedGrantType),
+    }
+}
+
+async fn password_grant(
+    req: &HttpRequest,
+    form: &Form,
+    state: &AppState,
+    client_id: &str,
+    scope: &Scope,
+) -> Result<HttpResponse, ApiError> {
+    let user_name = Username::parse(form.require("username")?)?;
+    let password = Password::parse(form.require("password")?)?;
+    let tenant = form.get("tenantId").map(TenantId::parse).transpose()?;
+    let user_type = form
+        .get("userType")
+        .map(|t| {
+            UserType::parse(t).ok_or_else(|| {
+                ApiError::InvalidRequest(
+                    "userType must be one of CITIZEN, EMPLOYEE, SYSTEM, BUSINESS".into(),
+                )
+            })
+        })
+        .transpose()?;
+
+    let user = state
+        .users
+        .find(&user_name, tenant.as_ref(), user_type)
+        .await?;
+    let matched = state
+        .verifier
+        .verify(password, user.as_ref().map(|u| &u.password))
+        .await?;
+    let user = match user {
+        Some(user) if matched => user,
+        _ => return Err(ApiError::InvalidGrant(INVALID_CREDENTIALS)),
+    };
+    if !user.public.active {
+        return Err(ApiError::InvalidGrant(INACTIVE_ACCOUNT));
+    }
+    let user_json = serde_json::to_string(&user.public)
+        .map_err(|e| ApiError::Internal(format!("cannot serialise user: {e}")))?;
+    let user_agent: String = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .chars()
+        .take(MAX_USER_AGENT)
+        .collect();
+    let session = NewSession {
+        user_uuid: user.public.uuid.clone(),
+        user_json,
+        client_id: client_id.to_string(),
+        scope: scope.to_param(),
+        ip: req
+            .peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default(),
+        user_agent,
+    };
+    let issued = state
+        .store
+        .issue_session(&session, &state.lifetimes)
+        .await?;
+    respond(issued, &session.scope, session.user_json)
+}
+
+async fn refresh_grant(
+    form: &Form,
+    state: &AppState,
+    requested: Option<&Scope>,
+) -> Result<HttpResponse, ApiError> {
+    let presented = Token::parse(form.require("refresh_token")?)
+        .filter(|t| t.kind() == TokenKind::Refresh)
+        .ok_or(ApiError::InvalidGrant(INVALID_REFRESH_TOKEN))?;
+    let scope = requested.map(Scope::to_param);
+    match state
+        .store
+        .rotate_refresh(&presented, scope.as_deref(), &state.lifetimes)
+        .await?
+    {
+        Refresh::Rotated {
+            issued,
+            user_json,
+            scope,
+            ..
+        } => respond(*issued, &scope, user_json),
+        Refresh::InvalidToken => Err(ApiError::InvalidGrant(INVALID_REFRESH_TOKEN)),
+        Refresh::ScopeTooWide => Err(ApiError::InvalidScope),
+    }
+}

@@ -1,0 +1,129 @@
+//! Builds the application from settings: store, users, clients, bcrypt limiter and the HTTP
+//! server on its own listener (port 0 picks a free one, as tests do).
+
+use crate::clients::Clients;
+use crate::config::Settings;
+use crate::domain::session::Lifetimes;
+use crate::password::PasswordVerifier;
+use crate::routes::{self, AppState};
+use crate::store::Store;
+use crate::store::keys::Keys;
+use crate::store::memory::MemoryStore;
+use crate::store::redis::RedisStore;
+use crate::users::UserDirectory;
+use crate::users::redis::RedisUsers;
+use crate::users::seed::SeedUsers;
+use actix_web::dev::Server;
+use actix_web::middleware::Logger;
+use actix_web::{App, HttpServer, web};
+use std::net::TcpListener;
+use std::time::Duration;
+
+/// Why the server could not start. `Config` errors exit with code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+/// Bcrypt cost assumed for unknown users when no seed user shows the real one.
+const DEFAULT_BCRYPT_COST: u32 = 10;
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let seed = match &settings.users_file {
+            Some(path) => SeedUsers::load(path).map_err(StartupError::Config)?,
+            None => SeedUsers::default(),
+        };
+        let (store, redis_users) = match &settings.redis_url {
+            Some(url) => {
+                let redis = RedisStore::new(
+                    url.expose(),
+                    &settings.redis_key_prefix,
+                    settings.redis_timeout,
+                )
+                .map_err(|e| StartupError::Config(format!("REDIS_URL {url}: {e}")))?;
+                let users =
+                    RedisUsers::new(redis.connection(), Keys::new(&settings.redis_key_prefix));
+                log::info!(
+                    "session store: redis at {url}, key prefix {:?}",
+                    settings.redis_key_prefix
+                );
+                (Store::Redis(redis), Some(users))
+            }
+            None => {
+                log::warn!(
+                    "REDIS_URL is not set: using the embedded in-process store; tokens are neither shared between replicas nor kept across restarts"
+                );
+                let memory = MemoryStore::new();
+                memory.spawn_sweeper(Duration::from_secs(30));
+                (Store::Memory(memory), None)
+            }
+        };
+        log::info!("{} users from the seed file", seed.len());
+        let verifier = PasswordVerifier::new(
+            settings.bcrypt_max_concurrent,
+            seed.typical_cost().unwrap_or(DEFAULT_BCRYPT_COST),
+        )
+        .map_err(StartupError::Config)?;
+        let state = web::Data::new(AppState {
+            store,
+            users: UserDirectory::new(seed, redis_users),
+            clients: Clients::default(),
+            verifier,
+            lifetimes: Lifetimes {
+                access: settings.access_validity,
+                refresh: settings.refresh_validity,
+            },
+        });
+
+        let address = format!("{}:{}", settings.host, settings.port);
+        let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
+            address: address.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { address, source })?
+            .port();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                // %U is the path without the query string, which may carry a token.
+                .wrap(
+                    Logger::new("%{r}a \"%{method}xi %U\" %s %b %Dms")
+                        .custom_request_replace("method", |req| req.method().to_string()),
+                )
+                .configure(routes::configure)
+        })
+        .workers(settings.workers)
+        .shutdown_timeout(10)
+        .listen(listener)
+        .map_err(|source| StartupError::Bind {
+            address: format!("port {port}"),
+            source,
+        })?
+        .run();
+        log::info!("listening on {}:{port}", settings.host);
+        Ok(Application { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

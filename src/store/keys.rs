@@ -1,0 +1,76 @@
+//! The one place Redis key names are made. Every key starts with the configured prefix. All keys
+//! of one user's sessions share the hash tag `{<user tag>}`, so each multi-key script touches a
+//! single Redis Cluster slot:
+//!
+//! | key | type | holds | TTL |
+//! |---|---|---|---|
+//! | `P:{T}:s:<sid>` | hash | session: refresh digest, user JSON, client, scope, times | refresh validity |
+//! | `P:{T}:a:<sid>` | string | digest of the session's current access token | access validity |
+//! | `P:{T}:i` | sorted set | the user's session ids scored by expiry (ms) | latest expiry |
+//! | `P:user:<tenant>:<userName>` | hash | a user record (written by operators) | none |
+//! | `P:user-tenants:<userName>` | set | tenants that have a user of that name | none |
+
+use crate::domain::token::{SessionRef, UserTag};
+
+#[derive(Clone, Debug)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Self {
+        Keys {
+            prefix: prefix.to_string(),
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn tagged(&self, tag: &UserTag) -> String {
+        format!("{}:{{{}}}:", self.prefix, tag.hex())
+    }
+
+    pub fn session(&self, s: &SessionRef) -> String {
+        format!("{}s:{}", self.tagged(&s.tag), s.id.simple())
+    }
+
+    pub fn access(&self, s: &SessionRef) -> String {
+        format!("{}a:{}", self.tagged(&s.tag), s.id.simple())
+    }
+
+    pub fn user_sessions(&self, tag: &UserTag) -> String {
+        format!("{}i", self.tagged(tag))
+    }
+
+    pub fn user(&self, tenant: &str, user_name: &str) -> String {
+        format!("{}:user:{tenant}:{user_name}", self.prefix)
+    }
+
+    pub fn user_tenants(&self, user_name: &str) -> String {
+        format!("{}:user-tenants:{user_name}", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::token::SessionId;
+
+    #[test]
+    fn session_keys_of_one_user_share_a_hash_tag() {
+        let keys = Keys::new("ts");
+        let tag = UserTag::for_user("uuid-1");
+        let s = SessionRef {
+            tag,
+            id: SessionId::generate(),
+        };
+        let hash_tag = |k: &str| k[k.find('{').unwrap()..=k.find('}').unwrap()].to_string();
+        let expected = format!("{{{}}}", tag.hex());
+        for key in [keys.session(&s), keys.access(&s), keys.user_sessions(&tag)] {
+            assert!(key.starts_with("ts:"), "{key}");
+            assert_eq!(hash_tag(&key), expected, "{key}");
+        }
+    }
+}

@@ -1,0 +1,18 @@
+-- Ends a session given either of its live tokens: both keys go and the index forgets it.
+-- KEYS: session, access, user index
+-- ARGV: 'a' or 'r', token digest, session id
+local live
+if ARGV[1] == 'a' then
+  live = redis.call('GET', KEYS[2]) == ARGV[2]
+else
+  live = redis.call('HGET', KEYS[1], 'rh') == ARGV[2]
+end
+if not live then
+  return 0
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[3])
+if redis.call('ZCARD', KEYS[3]) == 0 then
+  redis.call('DEL', KEYS[3])
+end
+return 1

@@ -1,0 +1,195 @@
+//! The session store on Redis. Every operation is one round trip: a Lua script where several
+//! keys change together, a two-command pipeline for validation. One multiplexed connection is
+//! shared by all requests and reconnects by itself after Redis comes back.
+
+use super::StoreError;
+use super::keys::Keys;
+use crate::domain::session::{Issued, Lifetimes, NewSession, Refresh, TokenPair};
+use crate::domain::token::{Token, TokenKind};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, Script, Value};
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    keys: Keys,
+    scripts: std::sync::Arc<Scripts>,
+}
+
+struct Scripts {
+    issue: Script,
+    refresh: Script,
+    end: Script,
+}
+
+fn ms(d: Duration) -> u64 {
+    (d.as_millis() as u64).max(1)
+}
+
+fn secs(ms: i64) -> u64 {
+    (ms.max(0) / 1000) as u64
+}
+
+impl RedisStore {
+    /// Connects lazily: the server starts even while Redis is down and reports it on `/ready`.
+    pub fn new(url: &str, prefix: &str, timeout: Duration) -> Result<Self, redis::RedisError> {
+        let client = Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
+        Ok(RedisStore {
+            conn,
+            keys: Keys::new(prefix),
+            scripts: std::sync::Arc::new(Scripts {
+                issue: Script::new(include_str!("lua/issue.lua")),
+                refresh: Script::new(include_str!("lua/refresh.lua")),
+                end: Script::new(include_str!("lua/end.lua")),
+            }),
+        })
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    pub async fn issue_session(
+        &self,
+        s: &NewSession,
+        lifetimes: &Lifetimes,
+    ) -> Result<Issued, StoreError> {
+        let pair = TokenPair::for_new_session(&s.user_uuid);
+        let session = pair.session();
+        let mut conn = self.conn.clone();
+        let (attl, rttl): (i64, i64) = self
+            .scripts
+            .issue
+            .key(self.keys.session(&session))
+            .key(self.keys.access(&session))
+            .key(self.keys.user_sessions(&session.tag))
+            .arg(pair.access.digest().as_str())
+            .arg(ms(lifetimes.access))
+            .arg(pair.refresh.digest().as_str())
+            .arg(ms(lifetimes.refresh))
+            .arg(session.id.simple())
+            .arg(&s.user_uuid)
+            .arg(&s.user_json)
+            .arg(&s.client_id)
+            .arg(&s.scope)
+            .arg(&s.ip)
+            .arg(&s.user_agent)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(Issued {
+            pair,
+            access_expires_in: secs(attl),
+            refresh_expires_in: secs(rttl),
+        })
+    }
+
+    pub async fn rotate_refresh(
+        &self,
+        presented: &Token,
+        scope: Option<&str>,
+        lifetimes: &Lifetimes,
+    ) -> Result<Refresh, StoreError> {
+        let session = presented.session();
+        let pair = TokenPair::generate(session);
+        let mut conn = self.conn.clone();
+        let reply: Vec<Value> = self
+            .scripts
+            .refresh
+            .key(self.keys.session(&session))
+            .key(self.keys.access(&session))
+            .key(self.keys.user_sessions(&session.tag))
+            .arg(presented.digest().as_str())
+            .arg(pair.access.digest().as_str())
+            .arg(ms(lifetimes.access))
+            .arg(pair.refresh.digest().as_str())
+            .arg(ms(lifetimes.refresh))
+            .arg(session.id.simple())
+            .arg(scope.unwrap_or(""))
+            .invoke_async(&mut conn)
+            .await?;
+        let status: i64 = reply
+            .first()
+            .map(redis::from_redis_value_ref)
+            .transpose()?
+            .unwrap_or(0);
+        match status {
+            1 => {
+                let (_, user_json, client_id, scope, attl, rttl): (
+                    i64,
+                    String,
+                    String,
+                    String,
+                    i64,
+                    i64,
+                ) = redis::from_redis_value(Value::Array(reply))?;
+                Ok(Refresh::Rotated {
+                    issued: Box::new(Issued {
+                        pair,
+                        access_expires_in: secs(attl),
+                        refresh_expires_in: secs(rttl),
+                    }),
+                    user_json,
+                    client_id,
+                    scope,
+                })
+            }
+            2 => Ok(Refresh::ScopeTooWide),
+            _ => Ok(Refresh::InvalidToken),
+        }
+    }
+
+    /// The session's user JSON if `token` is its live access token.
+    pub async fn validate_access(&self, token: &Token) -> Result<Option<String>, StoreError> {
+        let session = token.session();
+        let mut conn = self.conn.clone();
+        let (digest, user): (Option<String>, Option<String>) = redis::pipe()
+            .get(self.keys.access(&session))
+            .hget(self.keys.session(&session), "u")
+            .query_async(&mut conn)
+            .await?;
+        Ok(match (digest, user) {
+            (Some(d), Some(u)) if d == token.digest().as_str() => Some(u),
+            _ => None,
+        })
+    }
+
+    /// Ends the session `token` belongs to if the token is live; false otherwise.
+    pub async fn end_session(&self, token: &Token) -> Result<bool, StoreError> {
+        let session = token.session();
+        let kind = match token.kind() {
+            TokenKind::Access => "a",
+            TokenKind::Refresh => "r",
+        };
+        let mut conn = self.conn.clone();
+        let ended: i64 = self
+            .scripts
+            .end
+            .key(self.keys.session(&session))
+            .key(self.keys.access(&session))
+            .key(self.keys.user_sessions(&session.tag))
+            .arg(kind)
+            .arg(token.digest().as_str())
+            .arg(session.id.simple())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(ended == 1)
+    }
+}

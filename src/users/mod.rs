@@ -1,0 +1,50 @@
+//! Where users come from: the seed file, loaded at start-up, and Redis hashes written by
+//! operators, read at each login so a change applies on every replica at once. A Redis record
+//! takes precedence over a seed record for the same tenant and user name.
+
+pub mod redis;
+pub mod seed;
+
+use crate::domain::credentials::{TenantId, Username};
+use crate::domain::user::{User, UserType};
+use crate::store::StoreError;
+use redis::RedisUsers;
+use seed::SeedUsers;
+
+#[derive(Clone, Default)]
+pub struct UserDirectory {
+    seed: SeedUsers,
+    redis: Option<RedisUsers>,
+}
+
+impl UserDirectory {
+    pub fn new(seed: SeedUsers, redis: Option<RedisUsers>) -> Self {
+        UserDirectory { seed, redis }
+    }
+
+    pub fn seed(&self) -> &SeedUsers {
+        &self.seed
+    }
+
+    /// The one user a login names: `userName` within `tenantId` when given, the user type
+    /// (case-insensitive) when given; without a tenant the name must be unique.
+    pub async fn find(
+        &self,
+        user_name: &Username,
+        tenant: Option<&TenantId>,
+        user_type: Option<UserType>,
+    ) -> Result<Option<User>, StoreError> {
+        let mut candidates = self.seed.named(user_name.as_str(), tenant);
+        if let Some(redis) = &self.redis {
+            for user in redis.named(user_name.as_str(), tenant).await? {
+                candidates.retain(|c| c.public.tenant_id != user.public.tenant_id);
+                candidates.push(user);
+            }
+        }
+        candidates.retain(|u| user_type.is_none_or(|t| u.public.user_type == t));
+        Ok(match candidates.len() {
+            1 => candidates.pop(),
+            _ => None,
+        })
+    }
+}

@@ -1,0 +1,129 @@
+//! Users stored as Redis hashes, one per user at `P:user:<tenantId>:<userName>`, with the DIGIT
+//! field names (`roles` as a JSON array, `active` as `true`/`false`, `password` a bcrypt hash).
+//! `P:user-tenants:<userName>` lists the tenants that have a user of that name, for logins that
+//! name no tenant. A malformed record is skipped with a warning that names only its key.
+
+use crate::domain::credentials::TenantId;
+use crate::domain::user::{PasswordHash, PublicUser, User, UserType};
+use crate::store::StoreError;
+use crate::store::keys::Keys;
+use redis::aio::ConnectionManager;
+use std::collections::HashMap;
+
+#[derive(Clone)]
+pub struct RedisUsers {
+    conn: ConnectionManager,
+    keys: Keys,
+}
+
+impl RedisUsers {
+    pub fn new(conn: ConnectionManager, keys: Keys) -> Self {
+        RedisUsers { conn, keys }
+    }
+
+    pub async fn named(
+        &self,
+        user_name: &str,
+        tenant: Option<&TenantId>,
+    ) -> Result<Vec<User>, StoreError> {
+        let mut conn = self.conn.clone();
+        let tenants: Vec<String> = match tenant {
+            Some(t) => vec![t.as_str().to_string()],
+            None => {
+                redis::cmd("SMEMBERS")
+                    .arg(self.keys.user_tenants(user_name))
+                    .query_async(&mut conn)
+                    .await?
+            }
+        };
+        if tenants.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut pipe = redis::pipe();
+        for t in &tenants {
+            pipe.hgetall(self.keys.user(t, user_name));
+        }
+        let records: Vec<HashMap<String, String>> = pipe.query_async(&mut conn).await?;
+        Ok(tenants
+            .iter()
+            .zip(records)
+            .filter(|(_, fields)| !fields.is_empty())
+            .filter_map(|(t, fields)| match from_fields(fields) {
+                Ok(user) => Some(user),
+                Err(field) => {
+                    log::warn!(
+                        "skipping user record {}: field {field} is missing or malformed",
+                        self.keys.user(t, user_name)
+                    );
+                    None
+                }
+            })
+            .collect())
+    }
+}
+
+/// Builds a user from hash fields; the error names the first bad field.
+pub fn from_fields(mut f: HashMap<String, String>) -> Result<User, &'static str> {
+    let mut take = |name: &'static str| f.remove(name).filter(|v| !v.is_empty());
+    let public = PublicUser {
+        id: take("id").and_then(|v| v.parse().ok()).ok_or("id")?,
+        uuid: take("uuid").ok_or("uuid")?,
+        user_name: take("userName").ok_or("userName")?,
+        name: take("name"),
+        mobile_number: take("mobileNumber"),
+        email_id: take("emailId"),
+        locale: take("locale"),
+        user_type: take("type")
+            .and_then(|v| UserType::parse(&v))
+            .ok_or("type")?,
+        roles: match take("roles") {
+            None => vec![],
+            Some(v) => serde_json::from_str(&v).map_err(|_| "roles")?,
+        },
+        active: match take("active").as_deref() {
+            Some("true") => true,
+            Some("false") => false,
+            _ => return Err("active"),
+        },
+        tenant_id: take("tenantId").ok_or("tenantId")?,
+    };
+    let password = take("password")
+        .and_then(|v| PasswordHash::parse(v).ok())
+        .ok_or("password")?;
+    Ok(User { public, password })
+}
+
+/// The hash fields of a user record, the inverse of [`from_fields`].
+pub fn to_fields(user: &User) -> Vec<(&'static str, String)> {
+    let p = &user.public;
+    let mut fields = vec![
+        ("id", p.id.to_string()),
+        ("uuid", p.uuid.clone()),
+        ("userName", p.user_name.clone()),
+        (
+            "type",
+            serde_json::to_value(p.user_type)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+        ),
+        (
+            "roles",
+            serde_json::to_string(&p.roles).unwrap_or_else(|_| "[]".into()),
+        ),
+        ("active", p.active.to_string()),
+        ("tenantId", p.tenant_id.clone()),
+        ("password", user.password.as_str().to_string()),
+    ];
+    for (name, value) in [
+        ("name", &p.name),
+        ("mobileNumber", &p.mobile_number),
+        ("emailId", &p.email_id),
+        ("locale", &p.locale),
+    ] {
+        if let Some(v) = value {
+            fields.push((name, v.clone()));
+        }
+    }
+    fields
+}

@@ -1,0 +1,126 @@
+//! The JSON seed file of users: an array of DIGIT user records with bcrypt password hashes.
+
+use crate::domain::credentials::TenantId;
+use crate::domain::user::User;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+#[derive(Clone, Debug, Default)]
+pub struct SeedUsers {
+    by_name: Arc<HashMap<String, Vec<User>>>,
+}
+
+impl SeedUsers {
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read USERS_FILE {}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| format!("USERS_FILE {}: {e}", path.display()))
+    }
+
+    pub fn parse(json: &str) -> Result<Self, String> {
+        let users: Vec<User> = serde_json::from_str(json).map_err(|e| {
+            format!(
+                "not a JSON array of user records (line {}, column {}): {}",
+                e.line(),
+                e.column(),
+                e.classify_message()
+            )
+        })?;
+        let mut seen = HashSet::new();
+        let mut by_name: HashMap<String, Vec<User>> = HashMap::new();
+        for user in users {
+            let key = (user.public.tenant_id.clone(), user.public.user_name.clone());
+            if !seen.insert(key) {
+                return Err(format!(
+                    "user {:?} appears twice in tenant {:?}",
+                    user.public.user_name, user.public.tenant_id
+                ));
+            }
+            by_name
+                .entry(user.public.user_name.clone())
+                .or_default()
+                .push(user);
+        }
+        Ok(SeedUsers {
+            by_name: Arc::new(by_name),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_name.values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
+
+    /// bcrypt cost of the first user's hash, so unknown users cost as much as real ones.
+    pub fn typical_cost(&self) -> Option<u32> {
+        self.by_name
+            .values()
+            .flatten()
+            .next()
+            .map(|u| u.password.cost())
+    }
+
+    pub fn named(&self, user_name: &str, tenant: Option<&TenantId>) -> Vec<User> {
+        self.by_name
+            .get(user_name)
+            .into_iter()
+            .flatten()
+            .filter(|u| tenant.is_none_or(|t| u.public.tenant_id == t.as_str()))
+            .cloned()
+            .collect()
+    }
+}
+
+trait ClassifyMessage {
+    fn classify_message(&self) -> String;
+}
+
+impl ClassifyMessage for serde_json::Error {
+    /// The error text without serde's position suffix, which is reported separately.
+    fn classify_message(&self) -> String {
+        let text = self.to_string();
+        match text.find(" at line ") {
+            Some(i) => text[..i].to_string(),
+            None => text,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HASH: &str = "$2a$04$abcdefghijklmnopqrstuuvwxyz0123456789ABCDEFGHIJKLMNOP";
+
+    fn user(name: &str, tenant: &str) -> String {
+        format!(
+            r#"{{"id":1,"uuid":"u-{name}-{tenant}","userName":"{name}","type":"EMPLOYEE","active":true,"tenantId":"{tenant}","password":"{HASH}"}}"#
+        )
+    }
+
+    #[test]
+    fn users_are_found_by_name_and_tenant() {
+        let seed = SeedUsers::parse(&format!("[{},{}]", user("a", "pb"), user("a", "mz"))).unwrap();
+        assert_eq!(seed.len(), 2);
+        assert_eq!(seed.named("a", None).len(), 2);
+        let pb = TenantId::parse("pb").unwrap();
+        assert_eq!(seed.named("a", Some(&pb))[0].public.tenant_id, "pb");
+        assert!(seed.named("b", None).is_empty());
+    }
+
+    #[test]
+    fn a_plaintext_password_or_duplicate_is_refused() {
+        let plain = user("a", "pb").replace(HASH, "secret");
+        assert!(
+            SeedUsers::parse(&format!("[{plain}]"))
+                .unwrap_err()
+                .contains("bcrypt")
+        );
+        let dup = format!("[{},{}]", user("a", "pb"), user("a", "pb"));
+        assert!(SeedUsers::parse(&dup).unwrap_err().contains("twice"));
+    }
+}
