@@ -46,7 +46,8 @@ fn oauth(status: StatusCode, error: &str, description: &str) -> HttpResponse {
         .json(json!({ "error": error, "error_description": description }))
 }
 
-fn cause_chain(err: &dyn std::error::Error) -> String {
+/// An error and all its sources, for logs.
+pub fn cause_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

@@ -18,7 +18,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
         })),
         Ok(()) => HttpResponse::Ok().json(json!({ "status": "UP", "store": store })),
         Err(e) => {
-            log::warn!("readiness check failed: {e}");
+            log::warn!("readiness check failed: {}", crate::error::cause_chain(&e));
             HttpResponse::ServiceUnavailable()
                 .insert_header(("Retry-After", "1"))
                 .json(json!({ "status": "DOWN", "store": store }))

@@ -1,0 +1,304 @@
+//! Malformed requests: each gets a 4xx in the documented error shape, and the server keeps
+//! serving afterwards.
+
+use crate::both_stores;
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+both_stores!(bad_requests_get_a_clear_4xx_and_the_server_keeps_serving);
+
+struct Case {
+    what: &'static str,
+    path: &'static str,
+    content_type: Option<&'static str>,
+    body: Vec<u8>,
+    status: StatusCode,
+    error: &'static str,
+}
+
+fn form(body: &str) -> Vec<u8> {
+    body.as_bytes().to_vec()
+}
+
+const LOGIN: &str = "grant_type=password&username=EMP-0001&password=Emp-Secret-Pass-1&tenantId=pb";
+const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
+const JSON: Option<&str> = Some("application/json");
+
+fn cases() -> Vec<Case> {
+    let token = "/user/oauth/token";
+    let bad = StatusCode::BAD_REQUEST;
+    let case = |what, path, content_type, body, status, error| Case {
+        what,
+        path,
+        content_type,
+        body,
+        status,
+        error,
+    };
+    vec![
+        case(
+            "JSON instead of a form",
+            token,
+            JSON,
+            form(r#"{"grant_type":"password"}"#),
+            bad,
+            "invalid_request",
+        ),
+        case(
+            "no content type",
+            token,
+            None,
+            form(LOGIN),
+            bad,
+            "invalid_request",
+        ),
+        case(
+            "text/plain",
+            token,
+            Some("text/plain"),
+            form(LOGIN),
+            bad,
+            "invalid_request",
+        ),
+        case("empty body", token, FORM, vec![], bad, "invalid_request"),
+        case(
+            "repeated grant_type",
+            token,
+            FORM,
+            form(&format!("{LOGIN}&grant_type=password")),
+            bad,
+            "invalid_request",
+        ),
+        case(
+            "repeated password",
+            token,
+            FORM,
+            form(&format!("{LOGIN}&password=x")),
+            bad,
+            "invalid_request",
+        ),
+        case(
+            "percent-encoded non-UTF-8",
+            token,
+            FORM,
+            form("grant_type=password&username=%ff%fe&password=x"),
+            bad,
+            "invalid_request",
+        ),
+        case(
+            "raw non-UTF-8 bytes",
+            token,
+            FORM,
+            b"grant_type=password&username=\xff\xfe&password=x".to_vec(),
+            bad,
+            "invalid_request",
+        ),
+        case(
+            "NUL byte in username",
+            token,
+            FORM,
+            form("grant_type=password&username=a%00b&password=x"),
+            bad,
+            "invalid_request",
+        ),
+        case(
+            "NUL byte in password",
+            token,
+            FORM,
+            form("grant_type=password&username=ab&password=x%00y"),
+            bad,
+            "invalid_request",
+        ),
+        case(
+            "60 KB username",
+            token,
+            FORM,
+            form(&format!(
+                "grant_type=password&password=x&username={}",
+                "u".repeat(60_000)
+            )),
+            bad,
+            "invalid_request",
+        ),
+        case(
+            "100 KB username",
+            token,
+            FORM,
+            form(&format!(
+                "grant_type=password&password=x&username={}",
+                "u".repeat(100_000)
+            )),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+        ),
+        case(
+            "2 KB password",
+            token,
+            FORM,
+            form(&format!(
+                "grant_type=password&username=a&password={}",
+                "p".repeat(2_000)
+            )),
+            bad,
+            "invalid_request",
+        ),
+        case(
+            "broken percent escapes",
+            token,
+            FORM,
+            form("grant%=%%&=&&&=x"),
+            bad,
+            "invalid_request",
+        ),
+        case(
+            "unknown grant",
+            token,
+            FORM,
+            form("grant_type=implicit"),
+            bad,
+            "unsupported_grant_type",
+        ),
+        case(
+            "malformed scope",
+            token,
+            FORM,
+            form(&format!("{LOGIN}&scope=%22quoted%22")),
+            bad,
+            "invalid_request",
+        ),
+        case(
+            "refresh without token",
+            token,
+            FORM,
+            form("grant_type=refresh_token"),
+            bad,
+            "invalid_request",
+        ),
+        case(
+            "control characters in username",
+            token,
+            FORM,
+            form("grant_type=password&username=a%0Ab&password=x"),
+            bad,
+            "invalid_request",
+        ),
+        case(
+            "logout: invalid JSON",
+            "/user/_logout",
+            JSON,
+            form("{\"access_token\":"),
+            bad,
+            "invalid_request",
+        ),
+        case(
+            "logout: deeply nested JSON",
+            "/user/_logout",
+            JSON,
+            form(&"[".repeat(10_000)),
+            bad,
+            "invalid_request",
+        ),
+        case(
+            "logout: 1 MB body",
+            "/user/_logout",
+            JSON,
+            vec![b' '; 1 << 20],
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+        ),
+        case(
+            "logout: repeated form token",
+            "/user/_logout",
+            FORM,
+            form("access_token=a&access_token=b"),
+            bad,
+            "invalid_request",
+        ),
+        case(
+            "details: invalid JSON",
+            "/user/_details",
+            JSON,
+            form("nope"),
+            bad,
+            "invalid_request",
+        ),
+        case(
+            "unknown path",
+            "/user/oauth/authorize",
+            FORM,
+            form(LOGIN),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+    ]
+}
+
+async fn bad_requests_get_a_clear_4xx_and_the_server_keeps_serving(kind: StoreKind) {
+    let app = TestApp::spawn(kind).await;
+    for case in cases() {
+        let mut req = app
+            .client
+            .post(app.url(case.path))
+            .header("Authorization", BASIC_DIGIT)
+            .body(case.body.clone());
+        if let Some(ct) = case.content_type {
+            req = req.header("content-type", ct);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), case.status, "{}", case.what);
+        let body: Value = res
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{}: body is not JSON: {e}", case.what));
+        assert_eq!(body["error"], case.error, "{}: {body}", case.what);
+        assert!(
+            !body["error_description"]
+                .as_str()
+                .unwrap_or_default()
+                .is_empty(),
+            "{}",
+            case.what
+        );
+    }
+
+    // Credentials in the URL are refused, so they never reach access logs or proxies.
+    let url = app
+        .url("/user/oauth/token?grant_type=password&username=EMP-0001&password=Emp-Secret-Pass-1");
+    let res = app
+        .client
+        .post(url)
+        .header("Authorization", BASIC_DIGIT)
+        .form(&[("tenantId", "pb")])
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
+    // A method the endpoint does not serve.
+    let res = app
+        .client
+        .get(app.url("/user/oauth/token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
+    // A header that is not text.
+    let res = app
+        .client
+        .post(app.url("/user/_logout"))
+        .header(
+            "auth-token",
+            reqwest::header::HeaderValue::from_bytes(b"\xfftoken").unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
+
+    let tokens = app.login_ok(&EMPLOYEE).await;
+    assert_eq!(app.details_status(&tokens.access).await, StatusCode::OK);
+}

@@ -1,0 +1,496 @@
+//! Test harness: a private `redis-server` per test, the application on a free port, seeded
+//! users with cost-4 bcrypt hashes, and a client that speaks the API.
+
+use reqwest::{Response, StatusCode};
+use serde_json::Value;
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use token_server::config::Settings;
+use token_server::startup::Application;
+
+pub const BASIC_DIGIT: &str = "Basic ZWdvdi11c2VyLWNsaWVudDo=";
+
+/// A seeded user: name, tenant, password, type.
+pub struct Seed {
+    pub name: &'static str,
+    pub tenant: &'static str,
+    pub password: &'static str,
+    pub user_type: &'static str,
+    pub active: bool,
+}
+
+pub const EMPLOYEE: Seed = Seed {
+    name: "EMP-0001",
+    tenant: "pb",
+    password: "Emp-Secret-Pass-1",
+    user_type: "EMPLOYEE",
+    active: true,
+};
+pub const CITIZEN: Seed = Seed {
+    name: "9999999999",
+    tenant: "pb",
+    password: "Citizen-Secret-Pass-2",
+    user_type: "CITIZEN",
+    active: true,
+};
+pub const INACTIVE: Seed = Seed {
+    name: "sleepy",
+    tenant: "pb",
+    password: "Inactive-Secret-Pass-3",
+    user_type: "EMPLOYEE",
+    active: false,
+};
+/// The same user name in two tenants.
+pub const TWIN_PB: Seed = Seed {
+    name: "twin",
+    tenant: "pb",
+    password: "Twin-Secret-Pass-4",
+    user_type: "EMPLOYEE",
+    active: true,
+};
+pub const TWIN_MZ: Seed = Seed {
+    name: "twin",
+    tenant: "mz",
+    password: "Twin-Secret-Pass-5",
+    user_type: "CITIZEN",
+    active: true,
+};
+
+pub const SEEDS: [&Seed; 5] = [&EMPLOYEE, &CITIZEN, &INACTIVE, &TWIN_PB, &TWIN_MZ];
+
+pub fn user_json(seed: &Seed, id: usize) -> Value {
+    serde_json::json!({
+        "id": id,
+        "uuid": format!("uuid-{}-{}", seed.tenant, seed.name),
+        "userName": seed.name,
+        "name": format!("Name of {}", seed.name),
+        "mobileNumber": null,
+        "emailId": null,
+        "locale": "en_IN",
+        "type": seed.user_type,
+        "roles": [{"name": "Employee", "code": "EMPLOYEE", "tenantId": seed.tenant}],
+        "active": seed.active,
+        "tenantId": seed.tenant,
+    })
+}
+
+/// The seed file's JSON: every user of `SEEDS` with a cost-4 bcrypt hash.
+fn seed_file_json() -> &'static str {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| {
+        let users: Vec<Value> = SEEDS
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mut u = user_json(s, i + 1);
+                u["password"] = bcrypt::hash(s.password, 4).unwrap().into();
+                u
+            })
+            .collect();
+        serde_json::to_string_pretty(&users).unwrap()
+    })
+}
+
+pub fn write_seed_file(dir: &Path) -> PathBuf {
+    let path = dir.join("users.json");
+    std::fs::File::create(&path)
+        .and_then(|mut f| f.write_all(seed_file_json().as_bytes()))
+        .unwrap();
+    path
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A private redis-server on a free port, persistence off, killed on drop.
+pub struct TestRedis {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+pub fn redis_server_binary() -> String {
+    let found = Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "redis-server is not on PATH: these tests run a real Redis. Install it (Debian/Ubuntu: apt-get install -y redis-server)"
+    );
+    "redis-server".into()
+}
+
+impl TestRedis {
+    pub fn start() -> Self {
+        let mut log = String::new();
+        for _ in 0..5 {
+            let mut redis = TestRedis {
+                port: free_port(),
+                dir: tempfile::tempdir().unwrap(),
+                child: None,
+            };
+            if redis.launch() {
+                return redis;
+            }
+            log = std::fs::read_to_string(redis.dir.path().join("redis.log")).unwrap_or_default();
+        }
+        panic!("redis-server did not start after 5 attempts; last log:\n{log}");
+    }
+
+    fn launch(&mut self) -> bool {
+        let child = Command::new(redis_server_binary())
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .args(["--logfile", "redis.log"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
+                return false;
+            }
+            if self.ping() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.stop();
+        let log = std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default();
+        panic!(
+            "redis-server on port {} did not answer PING; its log:\n{log}",
+            self.port
+        );
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn ping(&self) -> bool {
+        redis::Client::open(self.url())
+            .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
+            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+            .is_ok()
+    }
+
+    pub fn conn(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port (empty: persistence is off).
+    pub fn restart(&mut self) {
+        self.stop();
+        assert!(
+            self.launch(),
+            "redis-server did not restart on port {}",
+            self.port
+        );
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum StoreKind {
+    Redis,
+    Embedded,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub redis: Option<std::sync::Arc<TestRedis>>,
+    pub prefix: String,
+    handle: actix_web::dev::ServerHandle,
+    _dir: tempfile::TempDir,
+}
+
+/// How to configure a spawned app beyond the defaults.
+#[derive(Clone)]
+pub struct Options {
+    pub access_minutes: f64,
+    pub refresh_minutes: f64,
+    pub prefix: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            access_minutes: 60.0,
+            refresh_minutes: 120.0,
+            prefix: None,
+        }
+    }
+}
+
+fn unique_prefix() -> String {
+    format!("t{}", uuid::Uuid::new_v4().simple())
+}
+
+pub fn settings(
+    redis_url: Option<String>,
+    prefix: &str,
+    users_file: PathBuf,
+    o: &Options,
+) -> Settings {
+    let mut vars = vec![
+        ("HOST".to_string(), "127.0.0.1".to_string()),
+        ("PORT".into(), "0".into()),
+        (
+            "ACCESS_TOKEN_VALIDITY_IN_MINUTES".into(),
+            o.access_minutes.to_string(),
+        ),
+        (
+            "REFRESH_TOKEN_VALIDITY_IN_MINUTES".into(),
+            o.refresh_minutes.to_string(),
+        ),
+        ("REDIS_KEY_PREFIX".into(), prefix.to_string()),
+        ("REDIS_TIMEOUT_MS".into(), "500".into()),
+        ("USERS_FILE".into(), users_file.display().to_string()),
+        ("WORKERS".into(), "2".into()),
+    ];
+    if let Some(url) = redis_url {
+        vars.push(("REDIS_URL".into(), url));
+    }
+    Settings::from_vars(vars).unwrap()
+}
+
+impl TestApp {
+    /// An app on its own store: a fresh private Redis, or the embedded store.
+    pub async fn spawn(kind: StoreKind) -> TestApp {
+        Self::spawn_with(kind, Options::default()).await
+    }
+
+    pub async fn spawn_with(kind: StoreKind, options: Options) -> TestApp {
+        let redis = match kind {
+            StoreKind::Redis => Some(std::sync::Arc::new(TestRedis::start())),
+            StoreKind::Embedded => None,
+        };
+        Self::spawn_on(redis, options).await
+    }
+
+    /// An app on `redis` (shared with other apps when they use the same prefix).
+    pub async fn spawn_on(redis: Option<std::sync::Arc<TestRedis>>, options: Options) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let users = write_seed_file(dir.path());
+        let prefix = options.prefix.clone().unwrap_or_else(unique_prefix);
+        let s = settings(redis.as_ref().map(|r| r.url()), &prefix, users, &options);
+        let app = Application::build(s).await.unwrap();
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            address,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            redis,
+            prefix,
+            handle,
+            _dir: dir,
+        }
+    }
+
+    pub fn redis(&self) -> &TestRedis {
+        self.redis
+            .as_ref()
+            .expect("this app runs on the embedded store")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn token_request(&self, form: &[(&str, &str)]) -> Response {
+        self.client
+            .post(self.url("/user/oauth/token"))
+            .header("Authorization", BASIC_DIGIT)
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A password grant with `extra` form fields.
+    pub async fn password_login<'a>(
+        &self,
+        user: &'a str,
+        password: &'a str,
+        extra: impl AsRef<[(&'a str, &'a str)]>,
+    ) -> Response {
+        let mut form = vec![
+            ("grant_type", "password"),
+            ("username", user),
+            ("password", password),
+        ];
+        form.extend_from_slice(extra.as_ref());
+        self.token_request(&form).await
+    }
+
+    pub async fn login(&self, seed: &Seed) -> Response {
+        self.token_request(&[
+            ("grant_type", "password"),
+            ("username", seed.name),
+            ("password", seed.password),
+            ("tenantId", seed.tenant),
+            ("userType", seed.user_type),
+            ("scope", "read"),
+        ])
+        .await
+    }
+
+    /// Logs in and returns the token response body; panics unless it is a 200.
+    pub async fn login_ok(&self, seed: &Seed) -> Tokens {
+        let res = self.login(seed).await;
+        assert_eq!(res.status(), StatusCode::OK, "login of {}", seed.name);
+        Tokens::from(res.json::<Value>().await.unwrap())
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.token_request(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ])
+        .await
+    }
+
+    pub async fn refresh_ok(&self, refresh_token: &str) -> Tokens {
+        let res = self.refresh(refresh_token).await;
+        assert_eq!(res.status(), StatusCode::OK, "refresh");
+        Tokens::from(res.json::<Value>().await.unwrap())
+    }
+
+    pub async fn logout(&self, access_token: &str) -> Response {
+        self.client
+            .post(self.url(&format!("/user/_logout?access_token={access_token}")))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn details(&self, access_token: &str) -> Response {
+        self.client
+            .post(self.url(&format!("/user/_details?access_token={access_token}")))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn details_status(&self, access_token: &str) -> StatusCode {
+        self.details(access_token).await.status()
+    }
+
+    /// Every key under this app's prefix.
+    pub fn keys(&self) -> Vec<String> {
+        let mut conn = self.redis().conn();
+        redis::cmd("KEYS")
+            .arg(format!("{}:*", self.prefix))
+            .query(&mut conn)
+            .unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Sends the stop command at once; the future only reports completion.
+        drop(self.handle.stop(false));
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+    pub body: Value,
+}
+
+impl From<Value> for Tokens {
+    fn from(body: Value) -> Self {
+        Tokens {
+            access: body["access_token"].as_str().unwrap().to_string(),
+            refresh: body["refresh_token"].as_str().unwrap().to_string(),
+            body,
+        }
+    }
+}
+
+/// Asserts an RFC 6749 error body and returns it.
+pub async fn assert_oauth_error(res: Response, status: StatusCode, error: &str) -> Value {
+    assert_eq!(res.status(), status, "expected {status} {error}");
+    assert_eq!(
+        res.headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-store")
+    );
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], error, "{body}");
+    assert!(body["error_description"].is_string(), "{body}");
+    body
+}
+
+/// Polls `check` every 100 ms until it is true or `limit` passes.
+pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// Defines `redis` and `embedded` variants of a behaviour test taking `StoreKind`.
+#[macro_export]
+macro_rules! both_stores {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn redis() {
+                    super::$name($crate::helpers::StoreKind::Redis).await
+                }
+                #[tokio::test]
+                async fn embedded() {
+                    super::$name($crate::helpers::StoreKind::Embedded).await
+                }
+            }
+        )*
+    };
+}

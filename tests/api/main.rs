@@ -1,0 +1,9 @@
+//! One test binary for the whole API: real server, real redis-server processes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod bad_input;
+mod behaviour;
+mod helpers;
+mod process;
+mod redis_store;
+mod replicas;

@@ -1,0 +1,210 @@
+//! The `token-server` binary as operators run it: configuration errors, start-up messages, and
+//! logs that never contain a secret.
+
+use crate::helpers::*;
+use reqwest::StatusCode;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_token-server");
+
+/// A server process whose stderr (the log) is collected in a file.
+struct ServerProcess {
+    child: Child,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+    address: String,
+}
+
+impl ServerProcess {
+    fn start(envs: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let users = write_seed_file(dir.path());
+        let log = dir.path().join("server.log");
+        let mut cmd = Command::new(BINARY);
+        cmd.env_clear()
+            .env("HOST", "127.0.0.1")
+            .env("PORT", "0")
+            .env("USERS_FILE", &users)
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let port = loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(line) = text.lines().find(|l| l.contains("listening on")) {
+                break line.rsplit(':').next().unwrap().trim().to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not start; log:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        ServerProcess {
+            child,
+            log,
+            _dir: dir,
+            address: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run_to_exit(envs: &[(&str, &str)]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BINARY)
+        .env_clear()
+        .envs(envs.iter().copied())
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_bad_setting_stops_start_up_with_exit_code_2_and_names_it() {
+    let cases = [
+        ("ACCESS_TOKEN_VALIDITY_IN_MINUTES", "ten"),
+        ("refresh.token.validity.in.minutes", "-5"),
+        ("PORT", "http"),
+        ("REDIS_URL", "localhost:6379"),
+        ("USERS_FILE", "/nonexistent/users.json"),
+    ];
+    for (name, value) in cases {
+        let (code, stderr) = run_to_exit(&[(name, value)]);
+        assert_eq!(code, Some(2), "{name}={value}: {stderr}");
+        assert!(stderr.contains(name), "{name}: {stderr}");
+        assert!(stderr.contains(value), "{name}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn without_redis_it_warns_and_serves_from_the_embedded_store() {
+    let server = ServerProcess::start(&[]);
+    let client = reqwest::Client::new();
+    let res = client
+        .get(format!("{}/ready", server.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.json::<serde_json::Value>().await.unwrap()["store"],
+        "embedded"
+    );
+    let log = server.log();
+    assert!(log.contains("WARN") && log.contains("embedded"), "{log}");
+}
+
+#[tokio::test]
+async fn secrets_never_reach_the_log_even_at_debug_level() {
+    let redis = TestRedis::start();
+    let url = redis.url();
+    let server = ServerProcess::start(&[("REDIS_URL", &url), ("RUST_LOG", "debug")]);
+    let client = reqwest::Client::new();
+    let token_url = format!("{}/user/oauth/token", server.address);
+    let login = |password: &'static str| {
+        client
+            .post(&token_url)
+            .header("Authorization", BASIC_DIGIT)
+            .form(&[
+                ("grant_type", "password"),
+                ("username", EMPLOYEE.name),
+                ("password", password),
+                ("tenantId", "pb"),
+            ])
+            .send()
+    };
+    let wrong = login("Wrong-Secret-Guess-9").await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
+    let ok = login(EMPLOYEE.password).await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    let tokens = Tokens::from(ok.json::<serde_json::Value>().await.unwrap());
+    let details = format!(
+        "{}/user/_details?access_token={}",
+        server.address, tokens.access
+    );
+    assert_eq!(
+        client.get(&details).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    let refreshed = client
+        .post(&token_url)
+        .header("Authorization", BASIC_DIGIT)
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &tokens.refresh),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let refreshed = Tokens::from(refreshed.json::<serde_json::Value>().await.unwrap());
+    let logout = format!(
+        "{}/user/_logout?access_token={}",
+        server.address, refreshed.access
+    );
+    assert_eq!(
+        client.post(&logout).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        client.get(&details).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // And while Redis is down, errors are logged, still without secrets.
+    drop(redis);
+    let res = client.get(&details).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    std::thread::sleep(Duration::from_millis(200));
+    let log = server.log();
+    assert!(
+        log.contains("/user/oauth/token"),
+        "requests are logged:\n{log}"
+    );
+    assert!(
+        log.contains("session store unavailable"),
+        "store errors are logged:\n{log}"
+    );
+    let mut secrets = vec![
+        EMPLOYEE.password.to_string(),
+        "Wrong-Secret-Guess-9".to_string(),
+        tokens.access.clone(),
+        tokens.refresh.clone(),
+        refreshed.access.clone(),
+        refreshed.refresh.clone(),
+    ];
+    // The stored bcrypt hash of the password, too.
+    let seed: serde_json::Value = serde_json::from_reader(BufReader::new(
+        std::fs::File::open(server._dir.path().join("users.json")).unwrap(),
+    ))
+    .unwrap();
+    secrets.push(seed[0]["password"].as_str().unwrap().to_string());
+    for secret in &secrets {
+        assert!(!log.contains(secret.as_str()), "a secret is in the log");
+        assert!(
+            !log.contains(&secret[secret.len() / 2..]),
+            "part of a secret is in the log"
+        );
+    }
+    // Each log line is whole text: nothing binary leaked either.
+    assert!(BufReader::new(log.as_bytes()).lines().all(|l| l.is_ok()));
+}

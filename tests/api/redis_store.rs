@@ -1,0 +1,264 @@
+//! What the Redis store leaves in Redis, users read from Redis hashes, and how the server
+//! behaves while Redis is down.
+
+use crate::helpers::*;
+use redis::Commands;
+use reqwest::StatusCode;
+use std::time::Duration;
+
+#[tokio::test]
+async fn every_key_has_a_ttl_and_no_token_is_stored() {
+    let options = Options {
+        access_minutes: 5.0,
+        refresh_minutes: 60.0,
+        prefix: None,
+    };
+    let app = TestApp::spawn_with(StoreKind::Redis, options).await;
+    let mut issued = vec![];
+    for seed in [&EMPLOYEE, &CITIZEN, &EMPLOYEE] {
+        let t = app.login_ok(seed).await;
+        issued.push(t.access.clone());
+        issued.push(t.refresh.clone());
+    }
+    let kept = app.login_ok(&CITIZEN).await;
+    let rotated = app.refresh_ok(&kept.refresh).await;
+    issued.extend([
+        kept.access,
+        kept.refresh,
+        rotated.access.clone(),
+        rotated.refresh.clone(),
+    ]);
+    let ended = app.login_ok(&EMPLOYEE).await;
+    app.logout(&ended.access).await;
+    issued.extend([ended.access, ended.refresh]);
+
+    let mut conn = app.redis().conn();
+    let keys = app.keys();
+    // 4 live sessions (2 keys each) and one index per user.
+    assert_eq!(
+        keys.iter().filter(|k| k.contains(":s:")).count(),
+        4,
+        "{keys:?}"
+    );
+    assert_eq!(
+        keys.iter().filter(|k| k.contains(":a:")).count(),
+        4,
+        "{keys:?}"
+    );
+    assert_eq!(
+        keys.iter().filter(|k| k.ends_with(":i")).count(),
+        2,
+        "{keys:?}"
+    );
+    let mut everything = String::new();
+    for key in &keys {
+        let ttl: i64 = conn.pttl(key).unwrap();
+        assert!(ttl > 0, "{key} has no TTL ({ttl})");
+        let expected = if key.contains(":a:") {
+            5 * 60_000
+        } else {
+            60 * 60_000
+        };
+        assert!(
+            ttl <= expected && ttl > expected - 10_000,
+            "{key}: TTL {ttl} ms, expected about {expected}"
+        );
+        let kind: String = redis::cmd("TYPE").arg(key).query(&mut conn).unwrap();
+        let value = match kind.as_str() {
+            "string" => conn.get::<_, String>(key).unwrap(),
+            "hash" => format!(
+                "{:?}",
+                conn.hgetall::<_, Vec<(String, String)>>(key).unwrap()
+            ),
+            "zset" => format!(
+                "{:?}",
+                conn.zrange_withscores::<_, Vec<(String, f64)>>(key, 0, -1)
+                    .unwrap()
+            ),
+            other => panic!("unexpected type {other} at {key}"),
+        };
+        everything.push_str(key);
+        everything.push_str(&value);
+    }
+    for token in &issued {
+        assert!(
+            !everything.contains(token.as_str()),
+            "a token is stored in clear text"
+        );
+        // Nor any long piece of one.
+        assert!(
+            !everything.contains(&token[40..]),
+            "part of a token is stored in clear text"
+        );
+    }
+    for seed in SEEDS {
+        assert!(!everything.contains(seed.password));
+    }
+}
+
+#[tokio::test]
+async fn the_user_index_forgets_ended_and_expired_sessions() {
+    // Refresh tokens live 1.8 s.
+    let options = Options {
+        access_minutes: 0.01,
+        refresh_minutes: 0.03,
+        prefix: None,
+    };
+    let app = TestApp::spawn_with(StoreKind::Redis, options).await;
+    let old = app.login_ok(&EMPLOYEE).await;
+    let ended = app.login_ok(&EMPLOYEE).await;
+    app.logout(&ended.access).await;
+    let index_key = app.keys().into_iter().find(|k| k.ends_with(":i")).unwrap();
+    let mut conn = app.redis().conn();
+    assert_eq!(
+        conn.zcard::<_, usize>(&index_key).unwrap(),
+        1,
+        "logout removes its entry"
+    );
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    app.login_ok(&EMPLOYEE).await;
+    assert_eq!(conn.zcard::<_, usize>(&index_key).unwrap(), 2);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // The first session has expired; the next login prunes it from the index.
+    assert_eq!(
+        app.details_status(&old.access).await,
+        StatusCode::UNAUTHORIZED
+    );
+    app.login_ok(&EMPLOYEE).await;
+    assert_eq!(conn.zcard::<_, usize>(&index_key).unwrap(), 2);
+    let ttl: i64 = conn.pttl(&index_key).unwrap();
+    assert!(
+        ttl > 1000 && ttl <= 1800,
+        "index TTL follows its latest session: {ttl}"
+    );
+}
+
+fn store_user(app: &TestApp, seed: &Seed, id: i64, active: bool, name: &str) {
+    let hash = bcrypt::hash(seed.password, 4).unwrap();
+    let mut record = user_json(seed, id as usize);
+    record["password"] = hash.into();
+    record["active"] = active.into();
+    record["name"] = name.into();
+    let user: token_server::domain::user::User = serde_json::from_value(record).unwrap();
+    let fields = token_server::users::redis::to_fields(&user);
+    let mut conn = app.redis().conn();
+    let key = format!("{}:user:{}:{}", app.prefix, seed.tenant, seed.name);
+    let _: () = conn.del(&key).unwrap();
+    let _: () = conn.hset_multiple(&key, &fields).unwrap();
+    let _: () = conn
+        .sadd(
+            format!("{}:user-tenants:{}", app.prefix, seed.name),
+            seed.tenant,
+        )
+        .unwrap();
+}
+
+#[tokio::test]
+async fn users_in_redis_hashes_can_log_in_and_changes_apply_at_once() {
+    let app = TestApp::spawn(StoreKind::Redis).await;
+    let newcomer = Seed {
+        name: "redis-user",
+        tenant: "pb.amritsar",
+        password: "Redis-User-Pass-6",
+        user_type: "CITIZEN",
+        active: true,
+    };
+    assert_oauth_error(
+        app.login(&newcomer).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    )
+    .await;
+    store_user(&app, &newcomer, 77, true, "From Redis");
+    let tokens = app.login_ok(&newcomer).await;
+    assert_eq!(tokens.body["UserRequest"]["id"], 77);
+    assert_eq!(tokens.body["UserRequest"]["name"], "From Redis");
+    // Without a tenant, the user-tenants set finds it.
+    let res = app
+        .password_login(newcomer.name, newcomer.password, [])
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    store_user(&app, &newcomer, 77, false, "From Redis");
+    let body = assert_oauth_error(
+        app.login(&newcomer).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    )
+    .await;
+    assert_eq!(body["error_description"], "Please activate your account");
+
+    // A Redis record overrides the seed record of the same tenant and name.
+    store_user(&app, &EMPLOYEE, 1, true, "Renamed In Redis");
+    let tokens = app.login_ok(&EMPLOYEE).await;
+    assert_eq!(tokens.body["UserRequest"]["name"], "Renamed In Redis");
+
+    // A malformed record is skipped, not a server error.
+    let mut conn = app.redis().conn();
+    let key = format!("{}:user:pb:{}", app.prefix, CITIZEN.name);
+    let _: () = conn.hset(&key, "id", "not-a-number").unwrap();
+    let res = app.login(&CITIZEN).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "the seed record still applies"
+    );
+}
+
+#[tokio::test]
+async fn redis_outage_answers_503_and_service_resumes_when_redis_returns() {
+    let mut app = TestApp::spawn(StoreKind::Redis).await;
+    let tokens = app.login_ok(&EMPLOYEE).await;
+
+    std::sync::Arc::get_mut(app.redis.as_mut().unwrap())
+        .unwrap()
+        .stop();
+    let res = app.client.get(app.url("/ready")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        res.json::<serde_json::Value>().await.unwrap()["status"],
+        "DOWN"
+    );
+    let res = app.client.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "the process itself is alive");
+
+    // Gateways must see 503, not 401: a Redis blip must not log everyone out.
+    let res = app.details(&tokens.access).await;
+    assert!(res.headers().contains_key("retry-after"));
+    assert_oauth_error(
+        res,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+    )
+    .await;
+    for res in [
+        app.login(&EMPLOYEE).await,
+        app.refresh(&tokens.refresh).await,
+        app.logout(&tokens.access).await,
+    ] {
+        assert_eq!(res.headers()["retry-after"], "1");
+        assert_oauth_error(
+            res,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+        )
+        .await;
+    }
+
+    std::sync::Arc::get_mut(app.redis.as_mut().unwrap())
+        .unwrap()
+        .restart();
+    let recovered = eventually(Duration::from_secs(10), || async {
+        app.login(&EMPLOYEE).await.status() == StatusCode::OK
+    })
+    .await;
+    assert!(
+        recovered,
+        "logins work again after Redis restarts, without restarting the server"
+    );
+    let res = app.client.get(app.url("/ready")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let fresh = app.login_ok(&EMPLOYEE).await;
+    assert_eq!(app.details_status(&fresh.access).await, StatusCode::OK);
+    app.refresh_ok(&fresh.refresh).await;
+}
