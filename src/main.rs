@@ -4,6 +4,8 @@ use token_server::startup::{Application, StartupError};
 
 #[actix_web::main]
 async fn main() -> ExitCode {
+    // .env first, so RUST_LOG set there applies to the logger too.
+    let _ = dotenvy::dotenv();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let settings = match Settings::from_env() {
         Ok(s) => s,

@@ -36,15 +36,22 @@ pub struct Application {
     server: Server,
 }
 
+const DEMO_USERS: &str = include_str!("../demo/users.json");
+
 /// Bcrypt cost assumed for unknown users when no seed user shows the real one.
 const DEFAULT_BCRYPT_COST: u32 = 10;
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let seed = match &settings.users_file {
-            Some(path) => SeedUsers::load(path).map_err(StartupError::Config)?,
-            None => SeedUsers::default(),
+        let seed = match (&settings.users_file, &settings.redis_url) {
+            (Some(path), _) => SeedUsers::load(path).map_err(StartupError::Config)?,
+            (None, Some(_)) => SeedUsers::default(),
+            // Nothing configured at all: a developer's first run, so a login works at once.
+            (None, None) => {
+                log::warn!("USERS_FILE is not set: serving the demo users of demo/users.json");
+                SeedUsers::parse(DEMO_USERS).map_err(StartupError::Config)?
+            }
         };
         let (store, redis_users) = match &settings.redis_url {
             Some(url) => {

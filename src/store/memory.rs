@@ -223,3 +223,47 @@ impl MemoryStore {
         self.len() == 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_session() -> NewSession {
+        NewSession {
+            user_uuid: "u-1".into(),
+            user_json: "{}".into(),
+            client_id: "c".into(),
+            scope: "read".into(),
+            ip: String::new(),
+            user_agent: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_sweep_drops_expired_sessions_and_their_index() {
+        let store = MemoryStore::new();
+        let short = Lifetimes {
+            access: Duration::from_millis(1),
+            refresh: Duration::from_millis(1),
+        };
+        let long = Lifetimes {
+            access: Duration::from_secs(60),
+            refresh: Duration::from_secs(60),
+        };
+        store.issue_session(&new_session(), &short).unwrap();
+        let kept = store.issue_session(&new_session(), &long).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        store.lock().sweep(Instant::now());
+        assert_eq!(store.len(), 1);
+        assert_eq!(
+            store
+                .lock()
+                .by_user
+                .values()
+                .map(BTreeSet::len)
+                .sum::<usize>(),
+            1
+        );
+        assert!(store.validate_access(&kept.pair.access).unwrap().is_some());
+    }
+}

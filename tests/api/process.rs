@@ -18,15 +18,26 @@ struct ServerProcess {
 }
 
 impl ServerProcess {
+    /// Starts the binary with the test users' seed file and `envs`.
     fn start(envs: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let users = write_seed_file(dir.path());
+        let users = write_seed_file(dir.path()).display().to_string();
+        let mut all = vec![("USERS_FILE", users.as_str())];
+        all.extend_from_slice(envs);
+        Self::launch(dir, &all)
+    }
+
+    /// Starts the binary with nothing but `envs` (and a loopback address).
+    fn start_bare(envs: &[(&str, &str)]) -> Self {
+        Self::launch(tempfile::tempdir().unwrap(), envs)
+    }
+
+    fn launch(dir: tempfile::TempDir, envs: &[(&str, &str)]) -> Self {
         let log = dir.path().join("server.log");
         let mut cmd = Command::new(BINARY);
         cmd.env_clear()
             .env("HOST", "127.0.0.1")
             .env("PORT", "0")
-            .env("USERS_FILE", &users)
             .current_dir(dir.path())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
@@ -95,6 +106,26 @@ fn a_bad_setting_stops_start_up_with_exit_code_2_and_names_it() {
         assert!(stderr.contains(name), "{name}: {stderr}");
         assert!(stderr.contains(value), "{name}: {stderr}");
     }
+}
+
+#[tokio::test]
+async fn with_nothing_configured_the_demo_user_can_log_in() {
+    let server = ServerProcess::start_bare(&[]);
+    let res = reqwest::Client::new()
+        .post(format!("{}/user/oauth/token", server.address))
+        .header("Authorization", BASIC_DIGIT)
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "demo"),
+            ("password", "demo-password"),
+            ("tenantId", "pb"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let log = server.log();
+    assert!(log.contains("demo users"), "{log}");
 }
 
 #[tokio::test]
