@@ -21,7 +21,57 @@ pub struct Settings {
     pub redis_timeout: Duration,
     pub users_file: Option<PathBuf>,
     pub bcrypt_max_concurrent: usize,
+    /// Logins that may wait for bcrypt; past it a login answers 503 at once.
+    pub bcrypt_max_queue: usize,
     pub workers: usize,
+    pub refresh_rotation: bool,
+    /// How long a just-rotated refresh token may be retried for the same successor pair.
+    pub reuse_grace: Duration,
+    /// Absolute cap on a session however often it is refreshed.
+    pub session_max_lifetime: Option<Duration>,
+    /// 0 = unlimited.
+    pub max_sessions_per_user: usize,
+    /// Key of the HMAC that derives a refresh's successor tokens.
+    pub token_secret: Option<TokenSecret>,
+    pub lockout: Lockout,
+    /// 0 = no limit.
+    pub login_attempts_per_ip_per_minute: u32,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub clients_file: Option<PathBuf>,
+    pub default_client_enabled: bool,
+}
+
+/// Account lockout after repeated wrong passwords (DIGIT's settings and defaults).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Lockout {
+    /// 0 = never lock.
+    pub max_attempts: u32,
+    pub period: Duration,
+    pub cool_down: Duration,
+}
+
+/// A server secret; never printed.
+#[derive(Clone)]
+pub struct TokenSecret(Vec<u8>);
+
+impl TokenSecret {
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// A random secret, for a single instance that was given none.
+    pub fn random() -> Self {
+        use rand::RngCore;
+        let mut key = vec![0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        TokenSecret(key)
+    }
+}
+
+impl fmt::Debug for TokenSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenSecret(***)")
+    }
 }
 
 /// A Redis URL; its `Debug`/`Display` hide the password.
@@ -75,36 +125,99 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Every setting as text, under its normalised (lower snake) name.
-#[derive(Deserialize, Default)]
-struct Raw {
-    host: Option<String>,
-    port: Option<String>,
-    access_token_validity_in_minutes: Option<String>,
-    refresh_token_validity_in_minutes: Option<String>,
-    redis_url: Option<String>,
-    redis_key_prefix: Option<String>,
-    redis_timeout_ms: Option<String>,
-    users_file: Option<String>,
-    bcrypt_max_concurrent: Option<String>,
-    workers: Option<String>,
+/// Declares the raw settings (every one as optional text, under its normalised lower snake
+/// name) and the list of names that belong to this server.
+macro_rules! raw_settings {
+    ($($field:ident),* $(,)?) => {
+        #[derive(Deserialize, Default)]
+        struct Raw { $($field: Option<String>,)* }
+        const KNOWN: &[&str] = &[$(stringify!($field)),*];
+    };
 }
 
-const KNOWN: &[&str] = &[
-    "host",
-    "port",
-    "access_token_validity_in_minutes",
-    "refresh_token_validity_in_minutes",
-    "redis_url",
-    "redis_key_prefix",
-    "redis_timeout_ms",
-    "users_file",
-    "bcrypt_max_concurrent",
-    "workers",
-];
+raw_settings!(
+    host,
+    port,
+    access_token_validity_in_minutes,
+    refresh_token_validity_in_minutes,
+    redis_url,
+    redis_key_prefix,
+    redis_timeout_ms,
+    users_file,
+    bcrypt_max_concurrent,
+    bcrypt_max_queue,
+    workers,
+    refresh_token_rotation,
+    refresh_token_reuse_grace_seconds,
+    session_max_lifetime_in_minutes,
+    max_sessions_per_user,
+    token_secret,
+    max_invalid_login_attempts,
+    max_invalid_login_attempts_period_minutes,
+    account_unlock_cool_down_period_minutes,
+    login_max_attempts_per_ip_per_minute,
+    trusted_proxies,
+    clients_file,
+    default_client_enabled,
+);
 
 fn normalise(name: &str) -> String {
     name.to_ascii_lowercase().replace(['.', '-'], "_")
+}
+
+/// Turns raw text into typed values; every error names the setting as it was given.
+struct Parser {
+    given: HashMap<String, (String, String)>,
+}
+
+const MINUTES: &str = "a number of minutes from 0.0000167 (1 ms) to 5256000 (10 years); decimals allowed, e.g. 0.05 = 3 seconds";
+
+impl Parser {
+    fn bad(&self, key: &str, value: &str, allowed: &str) -> ConfigError {
+        ConfigError {
+            setting: self
+                .given
+                .get(key)
+                .map(|(n, _)| n.clone())
+                .unwrap_or_else(|| key.to_ascii_uppercase()),
+            value: value.to_string(),
+            allowed: allowed.to_string(),
+        }
+    }
+
+    fn minutes(&self, key: &str, value: Option<String>) -> Result<Option<Duration>, ConfigError> {
+        let Some(v) = value else { return Ok(None) };
+        match v.trim().parse::<f64>() {
+            Ok(m) if m.is_finite() && m * 60_000.0 >= 1.0 && m <= 5_256_000.0 => {
+                Ok(Some(Duration::from_secs_f64(m * 60.0)))
+            }
+            _ => Err(self.bad(key, &v, MINUTES)),
+        }
+    }
+
+    fn number(
+        &self,
+        key: &str,
+        value: Option<String>,
+        default: u64,
+        min: u64,
+        max: u64,
+    ) -> Result<u64, ConfigError> {
+        let Some(v) = value else { return Ok(default) };
+        match v.trim().parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(self.bad(key, &v, &format!("a whole number from {min} to {max}"))),
+        }
+    }
+
+    fn flag(&self, key: &str, value: Option<String>, default: bool) -> Result<bool, ConfigError> {
+        let Some(v) = value else { return Ok(default) };
+        match v.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err(self.bad(key, &v, "true or false")),
+        }
+    }
 }
 
 impl Settings {
@@ -131,10 +244,19 @@ impl Settings {
             if let Some((other, previous)) = given.get(&key)
                 && previous != &value
             {
+                let shown = if key == "token_secret" {
+                    "***".to_string()
+                } else {
+                    format!("{previous:?}")
+                };
                 return Err(ConfigError {
+                    value: if key == "token_secret" {
+                        "***".into()
+                    } else {
+                        value
+                    },
                     setting: name,
-                    value,
-                    allowed: format!("{other} is also set, to {previous:?}; set only one of them"),
+                    allowed: format!("{other} is also set, to {shown}; set only one of them"),
                 });
             }
             given.insert(key, (name, value));
@@ -145,63 +267,13 @@ impl Settings {
                 value: String::new(),
                 allowed: e.to_string(),
             })?;
-        let name = |key: &str| {
-            given
-                .get(key)
-                .map(|(n, _)| n.clone())
-                .unwrap_or_else(|| key.to_ascii_uppercase())
-        };
-        let bad = |key: &str, value: &str, allowed: &str| ConfigError {
-            setting: name(key),
-            value: value.to_string(),
-            allowed: allowed.to_string(),
-        };
+        let p = Parser { given };
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
 
-        let minutes = |key: &str,
-                       value: Option<String>,
-                       default: f64|
-         -> Result<Duration, ConfigError> {
-            let Some(v) = value else {
-                return Ok(Duration::from_secs_f64(default * 60.0));
-            };
-            match v.trim().parse::<f64>() {
-                Ok(m) if m.is_finite() && m > 0.0 && m <= 5_256_000.0 && m * 60_000.0 >= 1.0 => {
-                    Ok(Duration::from_secs_f64(m * 60.0))
-                }
-                _ => Err(bad(
-                    key,
-                    &v,
-                    "a number of minutes from 0.0000167 (1 ms) to 5256000 (10 years); decimals allowed, e.g. 0.05 = 3 seconds",
-                )),
-            }
-        };
-        let count = |key: &str,
-                     value: Option<String>,
-                     default: usize,
-                     max: usize|
-         -> Result<usize, ConfigError> {
-            let Some(v) = value else { return Ok(default) };
-            match v.trim().parse::<usize>() {
-                Ok(n) if (1..=max).contains(&n) => Ok(n),
-                _ => Err(bad(key, &v, &format!("a whole number from 1 to {max}"))),
-            }
-        };
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-
-        let port = match raw.port {
-            None => 8080,
-            Some(v) => v
-                .trim()
-                .parse::<u16>()
-                .map_err(|_| bad("port", &v, "a TCP port number from 0 to 65535"))?,
-        };
+        let port = p.number("port", raw.port, 8080, 0, 65535)? as u16;
         let host = raw.host.unwrap_or_else(|| "0.0.0.0".into());
         if host.trim().is_empty() {
-            return Err(bad(
-                "host",
-                &host,
-                "an IP address or host name to listen on",
-            ));
+            return Err(p.bad("host", &host, "an IP address or host name to listen on"));
         }
         let redis_url = match raw.redis_url {
             None => None,
@@ -212,7 +284,7 @@ impl Settings {
                     .any(|s| v.starts_with(s))
                     && ::redis::Client::open(v.as_str()).is_ok();
                 if !ok {
-                    return Err(bad(
+                    return Err(p.bad(
                         "redis_url",
                         &redact_url(&v),
                         "a redis:// or rediss:// URL such as redis://user:password@host:6379/0 (unset for the embedded store)",
@@ -228,49 +300,153 @@ impl Settings {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
         {
-            return Err(bad(
+            return Err(p.bad(
                 "redis_key_prefix",
                 &redis_key_prefix,
                 "1 to 64 characters of letters, digits, '-', '_', '.' or ':'",
             ));
         }
-        let redis_timeout = match raw.redis_timeout_ms {
-            None => Duration::from_millis(1000),
-            Some(v) => match v.trim().parse::<u64>() {
-                Ok(ms) if (10..=60_000).contains(&ms) => Duration::from_millis(ms),
-                _ => return Err(bad("redis_timeout_ms", &v, "milliseconds from 10 to 60000")),
-            },
-        };
-        let users_file = match raw.users_file {
+        let optional_path =
+            |v: Option<String>| v.filter(|v| !v.trim().is_empty()).map(PathBuf::from);
+        let access_validity = p
+            .minutes(
+                "access_token_validity_in_minutes",
+                raw.access_token_validity_in_minutes,
+            )?
+            .unwrap_or(Duration::from_secs(60 * 60));
+        let refresh_validity = p
+            .minutes(
+                "refresh_token_validity_in_minutes",
+                raw.refresh_token_validity_in_minutes,
+            )?
+            .unwrap_or(Duration::from_secs(20160 * 60));
+        let refresh_rotation =
+            p.flag("refresh_token_rotation", raw.refresh_token_rotation, true)?;
+        let token_secret = match raw.token_secret {
             None => None,
             Some(v) if v.trim().is_empty() => None,
-            Some(v) => Some(PathBuf::from(v)),
+            Some(v) if v.len() < 32 => {
+                return Err(p.bad(
+                    "token_secret",
+                    "***",
+                    "at least 32 characters of random text, e.g. from `openssl rand -base64 48`",
+                ));
+            }
+            Some(v) => Some(TokenSecret(v.into_bytes())),
         };
+        if refresh_rotation && redis_url.is_some() && token_secret.is_none() {
+            return Err(p.bad(
+                "token_secret",
+                "",
+                "required with REDIS_URL while refresh.token.rotation is on: every replica derives a retried refresh's tokens from it; at least 32 characters, e.g. from `openssl rand -base64 48`",
+            ));
+        }
+        let trusted_proxies = match raw.trusted_proxies {
+            None => vec![],
+            Some(v) => v
+                .split(',')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(|c| {
+                    c.parse::<ipnet::IpNet>()
+                        .or_else(|_| c.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| {
+                            p.bad(
+                                "trusted_proxies",
+                                &v,
+                                "comma-separated IP addresses or CIDRs, e.g. 10.0.0.0/8,127.0.0.1",
+                            )
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let bcrypt_max_concurrent = p.number(
+            "bcrypt_max_concurrent",
+            raw.bcrypt_max_concurrent,
+            cores,
+            1,
+            1024,
+        )? as usize;
 
         Ok(Settings {
             host,
             port,
-            access_validity: minutes(
-                "access_token_validity_in_minutes",
-                raw.access_token_validity_in_minutes,
-                60.0,
-            )?,
-            refresh_validity: minutes(
-                "refresh_token_validity_in_minutes",
-                raw.refresh_token_validity_in_minutes,
-                20160.0,
-            )?,
+            access_validity,
+            refresh_validity,
             redis_url,
             redis_key_prefix,
-            redis_timeout,
-            users_file,
-            bcrypt_max_concurrent: count(
-                "bcrypt_max_concurrent",
-                raw.bcrypt_max_concurrent,
-                cores,
-                1024,
+            redis_timeout: Duration::from_millis(p.number(
+                "redis_timeout_ms",
+                raw.redis_timeout_ms,
+                1000,
+                10,
+                60_000,
+            )?),
+            users_file: optional_path(raw.users_file),
+            bcrypt_max_concurrent,
+            bcrypt_max_queue: p.number(
+                "bcrypt_max_queue",
+                raw.bcrypt_max_queue,
+                8 * bcrypt_max_concurrent as u64,
+                0,
+                100_000,
+            )? as usize,
+            workers: p.number("workers", raw.workers, cores, 1, 1024)? as usize,
+            refresh_rotation,
+            reuse_grace: Duration::from_secs(p.number(
+                "refresh_token_reuse_grace_seconds",
+                raw.refresh_token_reuse_grace_seconds,
+                5,
+                0,
+                3600,
+            )?),
+            session_max_lifetime: p.minutes(
+                "session_max_lifetime_in_minutes",
+                raw.session_max_lifetime_in_minutes,
             )?,
-            workers: count("workers", raw.workers, cores, 1024)?,
+            max_sessions_per_user: p.number(
+                "max_sessions_per_user",
+                raw.max_sessions_per_user,
+                0,
+                0,
+                100_000,
+            )? as usize,
+            token_secret,
+            lockout: Lockout {
+                max_attempts: p.number(
+                    "max_invalid_login_attempts",
+                    raw.max_invalid_login_attempts,
+                    5,
+                    0,
+                    1_000_000,
+                )? as u32,
+                period: p
+                    .minutes(
+                        "max_invalid_login_attempts_period_minutes",
+                        raw.max_invalid_login_attempts_period_minutes,
+                    )?
+                    .unwrap_or(Duration::from_secs(30 * 60)),
+                cool_down: p
+                    .minutes(
+                        "account_unlock_cool_down_period_minutes",
+                        raw.account_unlock_cool_down_period_minutes,
+                    )?
+                    .unwrap_or(Duration::from_secs(60 * 60)),
+            },
+            login_attempts_per_ip_per_minute: p.number(
+                "login_max_attempts_per_ip_per_minute",
+                raw.login_max_attempts_per_ip_per_minute,
+                60,
+                0,
+                1_000_000,
+            )? as u32,
+            trusted_proxies,
+            clients_file: optional_path(raw.clients_file),
+            default_client_enabled: p.flag(
+                "default_client_enabled",
+                raw.default_client_enabled,
+                true,
+            )?,
         })
     }
 }
@@ -333,11 +509,28 @@ mod tests {
     }
 
     #[test]
+    fn rotation_on_redis_needs_a_token_secret_which_is_never_shown() {
+        let redis = ("REDIS_URL", "redis://127.0.0.1:6379");
+        let err = Settings::from_vars(vars(&[redis])).unwrap_err();
+        assert_eq!(err.setting, "TOKEN_SECRET");
+        assert!(Settings::from_vars(vars(&[redis, ("refresh.token.rotation", "false")])).is_ok());
+        let short = "short-secret-that-is-known";
+        let err = Settings::from_vars(vars(&[redis, ("TOKEN_SECRET", short)])).unwrap_err();
+        assert!(!err.to_string().contains(short), "{err}");
+        let long = "0123456789abcdef0123456789abcdef";
+        let s = Settings::from_vars(vars(&[redis, ("TOKEN_SECRET", long)])).unwrap();
+        assert!(!format!("{s:?}").contains(long));
+    }
+
+    #[test]
     fn redis_passwords_are_not_shown() {
         let err = Settings::from_vars(vars(&[("REDIS_URL", "ftp://u:hunter2@h")])).unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
-        let ok =
-            Settings::from_vars(vars(&[("REDIS_URL", "redis://:hunter2@127.0.0.1:6379")])).unwrap();
+        let ok = Settings::from_vars(vars(&[
+            ("REDIS_URL", "redis://:hunter2@127.0.0.1:6379"),
+            ("refresh.token.rotation", "false"),
+        ]))
+        .unwrap();
         assert!(!format!("{:?}", ok.redis_url).contains("hunter2"));
     }
 }

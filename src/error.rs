@@ -27,6 +27,8 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("not found")]
     NotFound,
+    #[error("no such session")]
+    NoSuchSession,
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("session store unavailable")]
@@ -67,7 +69,7 @@ impl ResponseError for ApiError {
             | ApiError::InvalidScope => StatusCode::BAD_REQUEST,
             ApiError::InvalidClient | ApiError::InvalidAccessToken => StatusCode::UNAUTHORIZED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::NoSuchSession => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -115,6 +117,7 @@ impl ResponseError for ApiError {
                 &format!("request body is larger than {limit} bytes"),
             ),
             ApiError::NotFound => oauth(status, "not_found", "no such endpoint"),
+            ApiError::NoSuchSession => oauth(status, "not_found", "no such session"),
             ApiError::MethodNotAllowed => oauth(
                 status,
                 "invalid_request",

@@ -3,7 +3,8 @@
 
 use crate::clients::Clients;
 use crate::config::Settings;
-use crate::domain::session::Lifetimes;
+use crate::config::TokenSecret;
+use crate::domain::session::SessionPolicy;
 use crate::password::PasswordVerifier;
 use crate::routes::{self, AppState};
 use crate::store::Store;
@@ -53,6 +54,19 @@ impl Application {
                 SeedUsers::parse(DEMO_USERS).map_err(StartupError::Config)?
             }
         };
+        let policy = SessionPolicy {
+            access: settings.access_validity,
+            refresh: settings.refresh_validity,
+            rotation: settings.refresh_rotation,
+            reuse_grace: settings.reuse_grace,
+            max_lifetime: settings.session_max_lifetime,
+            max_sessions_per_user: settings.max_sessions_per_user,
+        };
+        // Only one instance uses the embedded store, so a random secret serves it.
+        let secret = settings
+            .token_secret
+            .clone()
+            .unwrap_or_else(TokenSecret::random);
         let (store, redis_users) = match &settings.redis_url {
             Some(url) => {
                 let redis = RedisStore::new(
@@ -67,7 +81,7 @@ impl Application {
                     "session store: redis at {url}, key prefix {:?}",
                     settings.redis_key_prefix
                 );
-                (Store::Redis(redis), Some(users))
+                (Store::redis(redis, policy, secret), Some(users))
             }
             None => {
                 log::warn!(
@@ -75,7 +89,7 @@ impl Application {
                 );
                 let memory = MemoryStore::new();
                 memory.spawn_sweeper(Duration::from_secs(30));
-                (Store::Memory(memory), None)
+                (Store::memory(memory, policy, secret), None)
             }
         };
         log::info!("{} users from the seed file", seed.len());
@@ -89,10 +103,6 @@ impl Application {
             users: UserDirectory::new(seed, redis_users),
             clients: Clients::default(),
             verifier,
-            lifetimes: Lifetimes {
-                access: settings.access_validity,
-                refresh: settings.refresh_validity,
-            },
         });
 
         let address = format!("{}:{}", settings.host, settings.port);

@@ -1,13 +1,22 @@
 //! What a session is made of when it starts, and what issuing or refreshing hands back.
 
 use super::token::{SessionId, SessionRef, Token, TokenKind, UserTag};
+use serde::Serialize;
 use std::time::Duration;
 
-/// How long tokens live, from the configuration.
+/// How sessions behave, from the configuration.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Lifetimes {
+pub struct SessionPolicy {
     pub access: Duration,
     pub refresh: Duration,
+    /// Each refresh replaces the refresh token (else it stays, its expiry fixed at login).
+    pub rotation: bool,
+    /// How long the immediate predecessor of a rotated refresh token may be retried.
+    pub reuse_grace: Duration,
+    /// Absolute cap on a session's life.
+    pub max_lifetime: Option<Duration>,
+    /// 0 = unlimited; a login beyond it ends the user's session that expires first.
+    pub max_sessions_per_user: usize,
 }
 
 /// Everything recorded about a session at login.
@@ -44,6 +53,14 @@ impl TokenPair {
         })
     }
 
+    /// The successor pair of a rotated refresh token; deterministic, see [`Token::derive`].
+    pub fn derive(from: &Token, key: &[u8]) -> Option<Self> {
+        Some(TokenPair {
+            access: Token::derive(TokenKind::Access, from, key)?,
+            refresh: Token::derive(TokenKind::Refresh, from, key)?,
+        })
+    }
+
     pub fn session(&self) -> SessionRef {
         self.access.session()
     }
@@ -65,9 +82,43 @@ pub enum Refresh {
         user_json: String,
         client_id: String,
         scope: String,
+        /// A retry inside the window: the same pair as the first answer.
+        retried: bool,
     },
-    /// Unknown, expired, ended or already redeemed.
+    /// Unknown, expired, ended, or presented by another client.
     InvalidToken,
+    /// An already-rotated refresh token came back after the retry window (or an older one):
+    /// the session has been ended.
+    ReuseDetected { user_uuid: String },
     /// The requested scope exceeds the session's.
     ScopeTooWide,
+}
+
+/// One of a user's live sessions, as `GET /user/sessions` shows it.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionInfo {
+    pub id: uuid::Uuid,
+    /// Epoch milliseconds.
+    pub created: u64,
+    pub last_refreshed: u64,
+    pub client_id: String,
+    pub ip: String,
+    pub user_agent: String,
+    /// The session of the token that asked.
+    pub current: bool,
+}
+
+/// What a caller does with its user's sessions.
+#[derive(Clone, Copy, Debug)]
+pub enum SessionsOp {
+    List,
+    End(SessionId),
+    EndAll,
+}
+
+#[derive(Debug)]
+pub enum SessionsOutcome {
+    Listed(Vec<SessionInfo>),
+    Ended(u32),
 }

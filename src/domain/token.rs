@@ -66,6 +66,11 @@ impl SessionId {
         SessionId(Uuid::new_v4())
     }
 
+    /// Parses either uuid form (hyphenated or simple hex).
+    pub fn parse(text: &str) -> Option<Self> {
+        Uuid::try_parse(text).ok().map(SessionId)
+    }
+
     pub fn simple(&self) -> String {
         self.0.simple().to_string()
     }
@@ -120,6 +125,22 @@ impl Token {
             session,
             secret,
         }
+    }
+
+    /// The token of `kind` that a refresh presenting `from` yields: HMAC-SHA256 keyed by the
+    /// server secret, so every replica derives the same successor for a retried refresh without
+    /// the store ever holding it. `None` only if the MAC cannot be keyed.
+    pub fn derive(kind: TokenKind, from: &Token, key: &[u8]) -> Option<Self> {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
+        mac.update(&[kind.byte()]);
+        mac.update(&from.raw());
+        let secret: [u8; SECRET_LEN] = mac.finalize().into_bytes().into();
+        Some(Token {
+            kind,
+            session: from.session,
+            secret,
+        })
     }
 
     /// Parses the text form; anything that is not a token of this server is `None`.
@@ -237,6 +258,20 @@ mod tests {
         let mut wrong_kind = URL_SAFE_NO_PAD.decode(&text).unwrap();
         wrong_kind[0] = 0x07;
         assert_eq!(Token::parse(&URL_SAFE_NO_PAD.encode(wrong_kind)), None);
+    }
+
+    #[test]
+    fn derived_successors_are_deterministic_and_keyed() {
+        let parent = Token::generate(TokenKind::Refresh, session());
+        let a = Token::derive(TokenKind::Refresh, &parent, b"key-one").unwrap();
+        let b = Token::derive(TokenKind::Refresh, &parent, b"key-one").unwrap();
+        let other_key = Token::derive(TokenKind::Refresh, &parent, b"key-two").unwrap();
+        let access = Token::derive(TokenKind::Access, &parent, b"key-one").unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, other_key);
+        assert_ne!(a.expose(), access.expose());
+        assert_eq!(a.session(), parent.session());
+        assert_ne!(a, parent);
     }
 
     #[test]

@@ -3,10 +3,10 @@
 mod extract;
 mod health;
 mod session;
+mod sessions;
 mod token;
 
 use crate::clients::Clients;
-use crate::domain::session::Lifetimes;
 use crate::error::ApiError;
 use crate::password::PasswordVerifier;
 use crate::store::Store;
@@ -20,7 +20,6 @@ pub struct AppState {
     pub users: UserDirectory,
     pub clients: Clients,
     pub verifier: PasswordVerifier,
-    pub lifetimes: Lifetimes,
 }
 
 async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
@@ -40,6 +39,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(session::details))
                 .route(web::get().to(session::details)),
         )
+        .service(resource("/user/sessions").route(web::get().to(sessions::list)))
+        .service(resource("/user/sessions/{id}").route(web::delete().to(sessions::end_one)))
+        .service(resource("/user/_logout_all").route(web::post().to(sessions::end_all)))
         .service(resource("/health").route(web::get().to(health::health)))
         .service(resource("/ready").route(web::get().to(health::ready)))
         .default_service(web::to(not_found));

@@ -23,15 +23,20 @@ pub async fn logout(
     if let Some(token) = Token::parse(&presented) {
         state.store.end_session(&token).await?;
     }
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(logout_body()))
+}
+
+/// DIGIT's logout answer.
+pub fn logout_body() -> serde_json::Value {
     let ts = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({
-            "apiId": "", "ver": "", "ts": ts, "resMsgId": "", "msgId": "",
-            "status": "Logout successfully"
-        })))
+    json!({
+        "apiId": "", "ver": "", "ts": ts, "resMsgId": "", "msgId": "",
+        "status": "Logout successfully"
+    })
 }
 
 /// The user of a live access token. A store outage is 503, never 401: gateways log users out

@@ -107,7 +107,7 @@ pub async fn token(
             let scope = requested.unwrap_or_else(|| client.scope.clone());
             password_grant(&req, &form, &state, &client.id, &scope).await
         }
-        "refresh_token" => refresh_grant(&form, &state, requested.as_ref()).await,
+        "refresh_token" => refresh_grant(&form, &state, &client.id, requested.as_ref()).await,
         _ => Err(ApiError::UnsupportedGrantType),
     }
 }
@@ -169,16 +169,21 @@ async fn password_grant(
             .unwrap_or_default(),
         user_agent,
     };
-    let issued = state
-        .store
-        .issue_session(&session, &state.lifetimes)
-        .await?;
+    let (issued, ended) = state.store.issue_session(&session).await?;
+    if ended > 0 {
+        log::info!(
+            target: "audit",
+            "login of user {} ended {ended} older session(s): max.sessions.per.user reached",
+            user.public.uuid
+        );
+    }
     respond(issued, &session.scope, session.user_json)
 }
 
 async fn refresh_grant(
     form: &Form,
     state: &AppState,
+    client_id: &str,
     requested: Option<&Scope>,
 ) -> Result<HttpResponse, ApiError> {
     let presented = Token::parse(form.require("refresh_token")?)
@@ -187,7 +192,7 @@ async fn refresh_grant(
     let scope = requested.map(Scope::to_param);
     match state
         .store
-        .rotate_refresh(&presented, scope.as_deref(), &state.lifetimes)
+        .rotate_refresh(&presented, scope.as_deref(), client_id)
         .await?
     {
         Refresh::Rotated {
@@ -197,6 +202,14 @@ async fn refresh_grant(
             ..
         } => respond(*issued, &scope, user_json),
         Refresh::InvalidToken => Err(ApiError::InvalidGrant(INVALID_REFRESH_TOKEN)),
+        Refresh::ReuseDetected { user_uuid } => {
+            log::warn!(
+                target: "audit",
+                "refresh token reuse: session {} of user {user_uuid} ended",
+                presented.session().id.uuid()
+            );
+            Err(ApiError::InvalidGrant(INVALID_REFRESH_TOKEN))
+        }
         Refresh::ScopeTooWide => Err(ApiError::InvalidScope),
     }
 }

@@ -28,20 +28,21 @@ impl Keys {
         &self.prefix
     }
 
-    fn tagged(&self, tag: &UserTag) -> String {
+    /// `P:{T}:`, the start of every key of one user's sessions.
+    pub fn tag_base(&self, tag: &UserTag) -> String {
         format!("{}:{{{}}}:", self.prefix, tag.hex())
     }
 
     pub fn session(&self, s: &SessionRef) -> String {
-        format!("{}s:{}", self.tagged(&s.tag), s.id.simple())
+        format!("{}s:{}", self.tag_base(&s.tag), s.id.simple())
     }
 
     pub fn access(&self, s: &SessionRef) -> String {
-        format!("{}a:{}", self.tagged(&s.tag), s.id.simple())
+        format!("{}a:{}", self.tag_base(&s.tag), s.id.simple())
     }
 
     pub fn user_sessions(&self, tag: &UserTag) -> String {
-        format!("{}i", self.tagged(tag))
+        format!("{}i", self.tag_base(tag))
     }
 
     pub fn user(&self, tenant: &str, user_name: &str) -> String {

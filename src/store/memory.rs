@@ -4,20 +4,34 @@
 //! touched and by a periodic sweep, so memory stays bounded.
 
 use super::StoreError;
-use crate::domain::session::{Issued, Lifetimes, NewSession, Refresh, TokenPair};
+use crate::domain::session::{
+    Issued, NewSession, Refresh, SessionInfo, SessionPolicy, SessionsOp, SessionsOutcome, TokenPair,
+};
 use crate::domain::token::{SessionId, Token, TokenDigest, TokenKind, UserTag};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How many older ancestors of a refresh token are remembered for reuse detection.
+const ANCESTORS: usize = 8;
 
 struct Session {
     tag: UserTag,
+    user_uuid: String,
     refresh: TokenDigest,
     refresh_expires: Instant,
+    max_expires: Option<Instant>,
     access: Option<(TokenDigest, Instant)>,
+    /// The redeemed predecessor of `refresh` and when it was redeemed.
+    previous: Option<(TokenDigest, Instant)>,
+    ancestors: VecDeque<TokenDigest>,
     user_json: String,
     client_id: String,
     scope: String,
+    created_ms: u64,
+    refreshed_ms: u64,
+    ip: String,
+    user_agent: String,
 }
 
 #[derive(Default)]
@@ -38,8 +52,8 @@ impl State {
         }
     }
 
-    /// The live session `id`, dropping it first if it has expired.
-    fn live(&mut self, id: &SessionId, now: Instant) -> Option<&mut Session> {
+    /// The live session `id` of `tag`, dropping it first if it has expired.
+    fn live(&mut self, tag: &UserTag, id: &SessionId, now: Instant) -> Option<&mut Session> {
         if self
             .sessions
             .get(id)
@@ -47,7 +61,7 @@ impl State {
         {
             self.remove(id);
         }
-        self.sessions.get_mut(id)
+        self.sessions.get_mut(id).filter(|s| s.tag == *tag)
     }
 
     fn sweep(&mut self, now: Instant) {
@@ -68,15 +82,19 @@ impl State {
     }
 }
 
+fn epoch_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn left(until: Instant, now: Instant) -> u64 {
+    until.saturating_duration_since(now).as_secs()
+}
+
 #[derive(Clone, Default)]
 pub struct MemoryStore {
     state: Arc<Mutex<State>>,
-}
-
-fn expiries(now: Instant, lifetimes: &Lifetimes) -> (Duration, Duration, Instant, Instant) {
-    let refresh = lifetimes.refresh;
-    let access = lifetimes.access.min(refresh);
-    (access, refresh, now + access, now + refresh)
 }
 
 impl MemoryStore {
@@ -109,23 +127,35 @@ impl MemoryStore {
     pub fn issue_session(
         &self,
         s: &NewSession,
-        lifetimes: &Lifetimes,
-    ) -> Result<Issued, StoreError> {
-        let pair = TokenPair::for_new_session(&s.user_uuid);
+        pair: TokenPair,
+        policy: &SessionPolicy,
+    ) -> Result<(Issued, u32), StoreError> {
         let session = pair.session();
         let now = Instant::now();
-        let (access, refresh, access_expires, refresh_expires) = expiries(now, lifetimes);
+        let refresh = policy
+            .max_lifetime
+            .map_or(policy.refresh, |m| m.min(policy.refresh));
+        let access = policy.access.min(refresh);
+        let created_ms = epoch_ms();
         let mut state = self.lock();
         state.sessions.insert(
             session.id,
             Session {
                 tag: session.tag,
+                user_uuid: s.user_uuid.clone(),
                 refresh: pair.refresh.digest(),
-                refresh_expires,
-                access: Some((pair.access.digest(), access_expires)),
+                refresh_expires: now + refresh,
+                max_expires: policy.max_lifetime.map(|m| now + m),
+                access: Some((pair.access.digest(), now + access)),
+                previous: None,
+                ancestors: VecDeque::new(),
                 user_json: s.user_json.clone(),
                 client_id: s.client_id.clone(),
                 scope: s.scope.clone(),
+                created_ms,
+                refreshed_ms: created_ms,
+                ip: s.ip.clone(),
+                user_agent: s.user_agent.clone(),
             },
         );
         state
@@ -133,26 +163,78 @@ impl MemoryStore {
             .entry(session.tag)
             .or_default()
             .insert(session.id);
-        Ok(Issued {
+        let mut ended = 0;
+        if policy.max_sessions_per_user > 0 {
+            let mut others: Vec<(Instant, SessionId)> = state.by_user[&session.tag]
+                .iter()
+                .filter(|id| **id != session.id)
+                .filter_map(|id| state.sessions.get(id).map(|s| (s.refresh_expires, *id)))
+                .filter(|(exp, _)| *exp > now)
+                .collect();
+            others.sort();
+            let excess = (others.len() + 1).saturating_sub(policy.max_sessions_per_user);
+            for (_, id) in others.into_iter().take(excess) {
+                state.remove(&id);
+                ended += 1;
+            }
+        }
+        let issued = Issued {
             pair,
             access_expires_in: access.as_secs(),
             refresh_expires_in: refresh.as_secs(),
-        })
+        };
+        Ok((issued, ended))
     }
 
     pub fn rotate_refresh(
         &self,
         presented: &Token,
+        pair: TokenPair,
         scope: Option<&str>,
-        lifetimes: &Lifetimes,
+        client_id: &str,
+        policy: &SessionPolicy,
     ) -> Result<Refresh, StoreError> {
-        let id = presented.session().id;
+        let at = presented.session();
         let now = Instant::now();
         let mut state = self.lock();
-        let Some(s) = state.live(&id, now) else {
+        let Some(s) = state.live(&at.tag, &at.id, now) else {
             return Ok(Refresh::InvalidToken);
         };
-        if s.tag != presented.session().tag || s.refresh != presented.digest() {
+        let digest = presented.digest();
+        if s.refresh != digest {
+            let is_previous = s.previous.as_ref().is_some_and(|(d, _)| *d == digest);
+            if policy.rotation && is_previous {
+                let in_window = s
+                    .previous
+                    .as_ref()
+                    .is_some_and(|(_, when)| now.duration_since(*when) <= policy.reuse_grace);
+                if in_window && s.refresh == pair.refresh.digest() {
+                    if s.client_id != client_id {
+                        return Ok(Refresh::InvalidToken);
+                    }
+                    let access_left = s.access.as_ref().map_or(0, |(_, exp)| left(*exp, now));
+                    let refresh_left = left(s.refresh_expires, now);
+                    return Ok(Refresh::Rotated {
+                        issued: Box::new(Issued {
+                            pair,
+                            access_expires_in: access_left,
+                            refresh_expires_in: refresh_left,
+                        }),
+                        user_json: s.user_json.clone(),
+                        client_id: s.client_id.clone(),
+                        scope: s.scope.clone(),
+                        retried: true,
+                    });
+                }
+            }
+            if (policy.rotation && is_previous) || s.ancestors.contains(&digest) {
+                let user_uuid = s.user_uuid.clone();
+                state.remove(&at.id);
+                return Ok(Refresh::ReuseDetected { user_uuid });
+            }
+            return Ok(Refresh::InvalidToken);
+        }
+        if s.client_id != client_id {
             return Ok(Refresh::InvalidToken);
         }
         if let Some(requested) = scope {
@@ -162,56 +244,130 @@ impl MemoryStore {
             }
             s.scope = requested.to_string();
         }
-        let pair = TokenPair::generate(presented.session());
-        let (access, refresh, access_expires, refresh_expires) = expiries(now, lifetimes);
-        s.refresh = pair.refresh.digest();
-        s.refresh_expires = refresh_expires;
-        s.access = Some((pair.access.digest(), access_expires));
+        if policy.rotation {
+            let mut expires = now + policy.refresh;
+            if let Some(max) = s.max_expires {
+                expires = expires.min(max);
+            }
+            if let Some((old, _)) = s.previous.take() {
+                s.ancestors.push_back(old);
+                if s.ancestors.len() > ANCESTORS {
+                    s.ancestors.pop_front();
+                }
+            }
+            s.previous = Some((digest, now));
+            s.refresh = pair.refresh.digest();
+            s.refresh_expires = expires;
+        }
+        let access = policy
+            .access
+            .min(s.refresh_expires.saturating_duration_since(now));
+        s.access = Some((pair.access.digest(), now + access));
+        s.refreshed_ms = epoch_ms();
         Ok(Refresh::Rotated {
             issued: Box::new(Issued {
                 pair,
                 access_expires_in: access.as_secs(),
-                refresh_expires_in: refresh.as_secs(),
+                refresh_expires_in: left(s.refresh_expires, now),
             }),
             user_json: s.user_json.clone(),
             client_id: s.client_id.clone(),
             scope: s.scope.clone(),
+            retried: false,
         })
     }
 
     pub fn validate_access(&self, token: &Token) -> Result<Option<String>, StoreError> {
+        let at = token.session();
         let now = Instant::now();
         let mut state = self.lock();
-        let Some(s) = state.live(&token.session().id, now) else {
+        let Some(s) = state.live(&at.tag, &at.id, now) else {
             return Ok(None);
         };
-        let valid = s.tag == token.session().tag
-            && s.access
-                .as_ref()
-                .is_some_and(|(d, exp)| *exp > now && *d == token.digest());
+        let valid = s
+            .access
+            .as_ref()
+            .is_some_and(|(d, exp)| *exp > now && *d == token.digest());
         Ok(valid.then(|| s.user_json.clone()))
     }
 
     pub fn end_session(&self, token: &Token) -> Result<bool, StoreError> {
-        let id = token.session().id;
+        let at = token.session();
         let now = Instant::now();
         let mut state = self.lock();
-        let Some(s) = state.live(&id, now) else {
+        let Some(s) = state.live(&at.tag, &at.id, now) else {
             return Ok(false);
         };
         let digest = token.digest();
-        let live = s.tag == token.session().tag
-            && match token.kind() {
-                TokenKind::Access => s
-                    .access
-                    .as_ref()
-                    .is_some_and(|(d, exp)| *exp > now && *d == digest),
-                TokenKind::Refresh => s.refresh == digest,
-            };
+        let live = match token.kind() {
+            TokenKind::Access => s
+                .access
+                .as_ref()
+                .is_some_and(|(d, exp)| *exp > now && *d == digest),
+            TokenKind::Refresh => s.refresh == digest,
+        };
         if live {
-            state.remove(&id);
+            state.remove(&at.id);
         }
         Ok(live)
+    }
+
+    pub fn user_sessions(
+        &self,
+        caller: &Token,
+        op: SessionsOp,
+    ) -> Result<Option<SessionsOutcome>, StoreError> {
+        let at = caller.session();
+        let now = Instant::now();
+        let mut state = self.lock();
+        let live = state.live(&at.tag, &at.id, now).is_some_and(|s| {
+            s.access
+                .as_ref()
+                .is_some_and(|(d, exp)| *exp > now && *d == caller.digest())
+        });
+        if !live {
+            return Ok(None);
+        }
+        let ids: Vec<SessionId> = state
+            .by_user
+            .get(&at.tag)
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default();
+        let ids: Vec<SessionId> = ids
+            .into_iter()
+            .filter(|id| state.live(&at.tag, id, now).is_some())
+            .collect();
+        Ok(Some(match op {
+            SessionsOp::List => SessionsOutcome::Listed(
+                ids.iter()
+                    .filter_map(|id| {
+                        let s = state.sessions.get(id)?;
+                        Some(SessionInfo {
+                            id: id.uuid(),
+                            created: s.created_ms,
+                            last_refreshed: s.refreshed_ms,
+                            client_id: s.client_id.clone(),
+                            ip: s.ip.clone(),
+                            user_agent: s.user_agent.clone(),
+                            current: *id == at.id,
+                        })
+                    })
+                    .collect(),
+            ),
+            SessionsOp::End(target) => {
+                let found = ids.contains(&target);
+                if found {
+                    state.remove(&target);
+                }
+                SessionsOutcome::Ended(u32::from(found))
+            }
+            SessionsOp::EndAll => {
+                for id in &ids {
+                    state.remove(id);
+                }
+                SessionsOutcome::Ended(ids.len() as u32)
+            }
+        }))
     }
 
     /// Number of sessions held, expired or not; for tests of the sweep.
@@ -242,16 +398,21 @@ mod tests {
     #[test]
     fn the_sweep_drops_expired_sessions_and_their_index() {
         let store = MemoryStore::new();
-        let short = Lifetimes {
-            access: Duration::from_millis(1),
-            refresh: Duration::from_millis(1),
+        let policy = |d| SessionPolicy {
+            access: d,
+            refresh: d,
+            rotation: true,
+            reuse_grace: Duration::ZERO,
+            max_lifetime: None,
+            max_sessions_per_user: 0,
         };
-        let long = Lifetimes {
-            access: Duration::from_secs(60),
-            refresh: Duration::from_secs(60),
-        };
-        store.issue_session(&new_session(), &short).unwrap();
-        let kept = store.issue_session(&new_session(), &long).unwrap();
+        let pair = || TokenPair::for_new_session("u-1");
+        store
+            .issue_session(&new_session(), pair(), &policy(Duration::from_millis(1)))
+            .unwrap();
+        let (kept, _) = store
+            .issue_session(&new_session(), pair(), &policy(Duration::from_secs(60)))
+            .unwrap();
         std::thread::sleep(Duration::from_millis(5));
         store.lock().sweep(Instant::now());
         assert_eq!(store.len(), 1);

@@ -5,8 +5,11 @@ pub mod keys;
 pub mod memory;
 pub mod redis;
 
-use crate::domain::session::{Issued, Lifetimes, NewSession, Refresh};
-use crate::domain::token::Token;
+use crate::config::TokenSecret;
+use crate::domain::session::{
+    Issued, NewSession, Refresh, SessionPolicy, SessionsOp, SessionsOutcome, TokenPair,
+};
+use crate::domain::token::{Token, TokenKind};
 use memory::MemoryStore;
 use redis::RedisStore;
 
@@ -16,68 +19,121 @@ pub enum StoreError {
     Redis(#[from] ::redis::RedisError),
     #[error("unexpected reply from redis: {0}")]
     Reply(#[from] ::redis::ParsingError),
+    #[error("the token secret cannot key an HMAC")]
+    Secret,
 }
 
 #[derive(Clone)]
-pub enum Store {
+enum Backend {
     Redis(RedisStore),
     Memory(MemoryStore),
 }
 
+/// The session store in use, with the session policy and the secret successors derive from.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+    policy: SessionPolicy,
+    secret: TokenSecret,
+}
+
 impl Store {
+    pub fn redis(redis: RedisStore, policy: SessionPolicy, secret: TokenSecret) -> Self {
+        Store {
+            backend: Backend::Redis(redis),
+            policy,
+            secret,
+        }
+    }
+
+    pub fn memory(memory: MemoryStore, policy: SessionPolicy, secret: TokenSecret) -> Self {
+        Store {
+            backend: Backend::Memory(memory),
+            policy,
+            secret,
+        }
+    }
+
     /// `redis` or `embedded`, as `/ready` reports it.
     pub fn kind(&self) -> &'static str {
-        match self {
-            Store::Redis(_) => "redis",
-            Store::Memory(_) => "embedded",
+        match &self.backend {
+            Backend::Redis(_) => "redis",
+            Backend::Memory(_) => "embedded",
         }
+    }
+
+    pub fn policy(&self) -> &SessionPolicy {
+        &self.policy
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        match self {
-            Store::Redis(r) => r.ping().await,
-            Store::Memory(_) => Ok(()),
+        match &self.backend {
+            Backend::Redis(r) => r.ping().await,
+            Backend::Memory(_) => Ok(()),
         }
     }
 
-    /// Starts a session and returns its first token pair.
-    pub async fn issue_session(
-        &self,
-        session: &NewSession,
-        lifetimes: &Lifetimes,
-    ) -> Result<Issued, StoreError> {
-        match self {
-            Store::Redis(r) => r.issue_session(session, lifetimes).await,
-            Store::Memory(m) => m.issue_session(session, lifetimes),
+    /// Starts a session and returns its first token pair, and how many of the user's sessions
+    /// the per-user cap ended to make room.
+    pub async fn issue_session(&self, session: &NewSession) -> Result<(Issued, u32), StoreError> {
+        let pair = TokenPair::for_new_session(&session.user_uuid);
+        match &self.backend {
+            Backend::Redis(r) => r.issue_session(session, pair, &self.policy).await,
+            Backend::Memory(m) => m.issue_session(session, pair, &self.policy),
         }
     }
 
-    /// Redeems a refresh token (at most once) for a new pair; the previous pair ends.
+    /// Redeems a refresh token of `client_id` (at most once) for the next pair; the previous
+    /// access token ends. `scope` may narrow the session's scope.
     pub async fn rotate_refresh(
         &self,
         presented: &Token,
         scope: Option<&str>,
-        lifetimes: &Lifetimes,
+        client_id: &str,
     ) -> Result<Refresh, StoreError> {
-        match self {
-            Store::Redis(r) => r.rotate_refresh(presented, scope, lifetimes).await,
-            Store::Memory(m) => m.rotate_refresh(presented, scope, lifetimes),
+        let pair = if self.policy.rotation {
+            TokenPair::derive(presented, self.secret.expose()).ok_or(StoreError::Secret)?
+        } else {
+            TokenPair {
+                access: Token::generate(TokenKind::Access, presented.session()),
+                refresh: presented.clone(),
+            }
+        };
+        match &self.backend {
+            Backend::Redis(r) => {
+                r.rotate_refresh(presented, pair, scope, client_id, &self.policy)
+                    .await
+            }
+            Backend::Memory(m) => m.rotate_refresh(presented, pair, scope, client_id, &self.policy),
         }
     }
 
     /// The user JSON of the session whose live access token this is.
     pub async fn validate_access(&self, token: &Token) -> Result<Option<String>, StoreError> {
-        match self {
-            Store::Redis(r) => r.validate_access(token).await,
-            Store::Memory(m) => m.validate_access(token),
+        match &self.backend {
+            Backend::Redis(r) => r.validate_access(token).await,
+            Backend::Memory(m) => m.validate_access(token),
         }
     }
 
     /// Ends the whole session of a live access or refresh token.
     pub async fn end_session(&self, token: &Token) -> Result<bool, StoreError> {
-        match self {
-            Store::Redis(r) => r.end_session(token).await,
-            Store::Memory(m) => m.end_session(token),
+        match &self.backend {
+            Backend::Redis(r) => r.end_session(token).await,
+            Backend::Memory(m) => m.end_session(token),
+        }
+    }
+
+    /// Lists or ends sessions of the user whose live access token is `caller`; `None` if
+    /// that token is not live.
+    pub async fn user_sessions(
+        &self,
+        caller: &Token,
+        op: SessionsOp,
+    ) -> Result<Option<SessionsOutcome>, StoreError> {
+        match &self.backend {
+            Backend::Redis(r) => r.user_sessions(caller, op).await,
+            Backend::Memory(m) => m.user_sessions(caller, op),
         }
     }
 }

@@ -4,7 +4,10 @@
 
 use super::StoreError;
 use super::keys::Keys;
-use crate::domain::session::{Issued, Lifetimes, NewSession, Refresh, TokenPair};
+use crate::domain::session::{
+    Issued, NewSession, Refresh, SessionInfo, SessionPolicy, SessionsOp, SessionsOutcome, TokenPair,
+};
+use crate::domain::token::SessionId;
 use crate::domain::token::{Token, TokenKind};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script, Value};
@@ -21,6 +24,7 @@ struct Scripts {
     issue: Script,
     refresh: Script,
     end: Script,
+    sessions: Script,
 }
 
 fn ms(d: Duration) -> u64 {
@@ -49,6 +53,7 @@ impl RedisStore {
                 issue: Script::new(include_str!("lua/issue.lua")),
                 refresh: Script::new(include_str!("lua/refresh.lua")),
                 end: Script::new(include_str!("lua/end.lua")),
+                sessions: Script::new(include_str!("lua/sessions.lua")),
             }),
         })
     }
@@ -67,24 +72,26 @@ impl RedisStore {
         Ok(())
     }
 
+    /// Starts a session with `pair`; returns the tokens' lifetimes and how many of the user's
+    /// sessions the per-user cap ended.
     pub async fn issue_session(
         &self,
         s: &NewSession,
-        lifetimes: &Lifetimes,
-    ) -> Result<Issued, StoreError> {
-        let pair = TokenPair::for_new_session(&s.user_uuid);
+        pair: TokenPair,
+        policy: &SessionPolicy,
+    ) -> Result<(Issued, u32), StoreError> {
         let session = pair.session();
         let mut conn = self.conn.clone();
-        let (attl, rttl): (i64, i64) = self
+        let (attl, rttl, ended): (i64, i64, u32) = self
             .scripts
             .issue
             .key(self.keys.session(&session))
             .key(self.keys.access(&session))
             .key(self.keys.user_sessions(&session.tag))
             .arg(pair.access.digest().as_str())
-            .arg(ms(lifetimes.access))
+            .arg(ms(policy.access))
             .arg(pair.refresh.digest().as_str())
-            .arg(ms(lifetimes.refresh))
+            .arg(ms(policy.refresh))
             .arg(session.id.simple())
             .arg(&s.user_uuid)
             .arg(&s.user_json)
@@ -92,23 +99,29 @@ impl RedisStore {
             .arg(&s.scope)
             .arg(&s.ip)
             .arg(&s.user_agent)
+            .arg(policy.max_lifetime.map_or(0, ms))
+            .arg(policy.max_sessions_per_user)
+            .arg(self.keys.tag_base(&session.tag))
             .invoke_async(&mut conn)
             .await?;
-        Ok(Issued {
+        let issued = Issued {
             pair,
             access_expires_in: secs(attl),
             refresh_expires_in: secs(rttl),
-        })
+        };
+        Ok((issued, ended))
     }
 
+    /// Redeems `presented` for `pair` (see `lua/refresh.lua`).
     pub async fn rotate_refresh(
         &self,
         presented: &Token,
+        pair: TokenPair,
         scope: Option<&str>,
-        lifetimes: &Lifetimes,
+        client_id: &str,
+        policy: &SessionPolicy,
     ) -> Result<Refresh, StoreError> {
         let session = presented.session();
-        let pair = TokenPair::generate(session);
         let mut conn = self.conn.clone();
         let reply: Vec<Value> = self
             .scripts
@@ -118,11 +131,14 @@ impl RedisStore {
             .key(self.keys.user_sessions(&session.tag))
             .arg(presented.digest().as_str())
             .arg(pair.access.digest().as_str())
-            .arg(ms(lifetimes.access))
+            .arg(ms(policy.access))
             .arg(pair.refresh.digest().as_str())
-            .arg(ms(lifetimes.refresh))
+            .arg(ms(policy.refresh))
             .arg(session.id.simple())
             .arg(scope.unwrap_or(""))
+            .arg(client_id)
+            .arg(if policy.rotation { "1" } else { "0" })
+            .arg(policy.reuse_grace.as_millis() as u64)
             .invoke_async(&mut conn)
             .await?;
         let status: i64 = reply
@@ -131,7 +147,7 @@ impl RedisStore {
             .transpose()?
             .unwrap_or(0);
         match status {
-            1 => {
+            1 | 3 => {
                 let (_, user_json, client_id, scope, attl, rttl): (
                     i64,
                     String,
@@ -149,9 +165,14 @@ impl RedisStore {
                     user_json,
                     client_id,
                     scope,
+                    retried: status == 3,
                 })
             }
             2 => Ok(Refresh::ScopeTooWide),
+            4 => {
+                let (_, user_uuid): (i64, String) = redis::from_redis_value(Value::Array(reply))?;
+                Ok(Refresh::ReuseDetected { user_uuid })
+            }
             _ => Ok(Refresh::InvalidToken),
         }
     }
@@ -191,5 +212,57 @@ impl RedisStore {
             .invoke_async(&mut conn)
             .await?;
         Ok(ended == 1)
+    }
+
+    /// Lists or ends the sessions of the user whose live access token is `caller`; `None` if
+    /// the token is not live.
+    pub async fn user_sessions(
+        &self,
+        caller: &Token,
+        op: SessionsOp,
+    ) -> Result<Option<SessionsOutcome>, StoreError> {
+        let at = caller.session();
+        let (name, target) = match op {
+            SessionsOp::List => ("list", String::new()),
+            SessionsOp::End(id) => ("end", id.simple()),
+            SessionsOp::EndAll => ("end_all", String::new()),
+        };
+        let mut conn = self.conn.clone();
+        let reply: Value = self
+            .scripts
+            .sessions
+            .key(self.keys.access(&at))
+            .key(self.keys.user_sessions(&at.tag))
+            .arg(caller.digest().as_str())
+            .arg(self.keys.tag_base(&at.tag))
+            .arg(name)
+            .arg(target)
+            .invoke_async(&mut conn)
+            .await?;
+        if reply == Value::Nil {
+            return Ok(None);
+        }
+        if !matches!(op, SessionsOp::List) {
+            return Ok(Some(SessionsOutcome::Ended(redis::from_redis_value(
+                reply,
+            )?)));
+        }
+        let flat: Vec<String> = redis::from_redis_value(reply)?;
+        let sessions = flat
+            .chunks_exact(6)
+            .filter_map(|f| {
+                let id = SessionId::parse(&f[0])?;
+                Some(SessionInfo {
+                    id: id.uuid(),
+                    created: f[1].parse().unwrap_or(0),
+                    last_refreshed: f[2].parse().unwrap_or(0),
+                    client_id: f[3].clone(),
+                    ip: f[4].clone(),
+                    user_agent: f[5].clone(),
+                    current: id == at.id,
+                })
+            })
+            .collect();
+        Ok(Some(SessionsOutcome::Listed(sessions)))
     }
 }

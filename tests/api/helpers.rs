@@ -241,6 +241,8 @@ pub struct Options {
     pub access_minutes: f64,
     pub refresh_minutes: f64,
     pub prefix: Option<String>,
+    /// More settings, by any of their names.
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl Default for Options {
@@ -249,9 +251,27 @@ impl Default for Options {
             access_minutes: 60.0,
             refresh_minutes: 120.0,
             prefix: None,
+            env: vec![],
         }
     }
 }
+
+impl Options {
+    pub fn with(mut self, name: &'static str, value: impl ToString) -> Self {
+        self.env.push((name, value.to_string()));
+        self
+    }
+
+    pub fn lifetimes(access_minutes: f64, refresh_minutes: f64) -> Self {
+        Options {
+            access_minutes,
+            refresh_minutes,
+            ..Options::default()
+        }
+    }
+}
+
+pub const TOKEN_SECRET: &str = "test-secret-0123456789-abcdefghijklmnop";
 
 fn unique_prefix() -> String {
     format!("t{}", uuid::Uuid::new_v4().simple())
@@ -278,7 +298,9 @@ pub fn settings(
         ("REDIS_TIMEOUT_MS".into(), "500".into()),
         ("USERS_FILE".into(), users_file.display().to_string()),
         ("WORKERS".into(), "2".into()),
+        ("TOKEN_SECRET".into(), TOKEN_SECRET.into()),
     ];
+    vars.extend(o.env.iter().map(|(k, v)| (k.to_string(), v.clone())));
     if let Some(url) = redis_url {
         vars.push(("REDIS_URL".into(), url));
     }

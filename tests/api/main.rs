@@ -7,3 +7,5 @@ mod helpers;
 mod process;
 mod redis_store;
 mod replicas;
+mod rotation;
+mod sessions;

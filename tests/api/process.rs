@@ -149,7 +149,11 @@ async fn without_redis_it_warns_and_serves_from_the_embedded_store() {
 async fn secrets_never_reach_the_log_even_at_debug_level() {
     let redis = TestRedis::start();
     let url = redis.url();
-    let server = ServerProcess::start(&[("REDIS_URL", &url), ("RUST_LOG", "debug")]);
+    let server = ServerProcess::start(&[
+        ("REDIS_URL", &url),
+        ("RUST_LOG", "debug"),
+        ("TOKEN_SECRET", TOKEN_SECRET),
+    ]);
     let client = reqwest::Client::new();
     let token_url = format!("{}/user/oauth/token", server.address);
     let login = |password: &'static str| {
@@ -222,6 +226,7 @@ async fn secrets_never_reach_the_log_even_at_debug_level() {
         tokens.refresh.clone(),
         refreshed.access.clone(),
         refreshed.refresh.clone(),
+        TOKEN_SECRET.to_string(),
     ];
     // The stored bcrypt hash of the password, too.
     let seed: serde_json::Value = serde_json::from_reader(BufReader::new(

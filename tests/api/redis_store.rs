@@ -8,11 +8,7 @@ use std::time::Duration;
 
 #[tokio::test]
 async fn every_key_has_a_ttl_and_no_token_is_stored() {
-    let options = Options {
-        access_minutes: 5.0,
-        refresh_minutes: 60.0,
-        prefix: None,
-    };
+    let options = Options::lifetimes(5.0, 60.0);
     let app = TestApp::spawn_with(StoreKind::Redis, options).await;
     let mut issued = vec![];
     for seed in [&EMPLOYEE, &CITIZEN, &EMPLOYEE] {
@@ -99,11 +95,7 @@ async fn every_key_has_a_ttl_and_no_token_is_stored() {
 #[tokio::test]
 async fn the_user_index_forgets_ended_and_expired_sessions() {
     // Refresh tokens live 1.8 s.
-    let options = Options {
-        access_minutes: 0.01,
-        refresh_minutes: 0.03,
-        prefix: None,
-    };
+    let options = Options::lifetimes(0.01, 0.03);
     let app = TestApp::spawn_with(StoreKind::Redis, options).await;
     let old = app.login_ok(&EMPLOYEE).await;
     let ended = app.login_ok(&EMPLOYEE).await;

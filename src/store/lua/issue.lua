@@ -1,18 +1,41 @@
--- Starts a session: session hash, access key and the user's index, in one step.
+-- Starts a session: session hash, access key and the user's index, in one step; past the
+-- per-user cap it ends the user's sessions that expire first.
 -- KEYS: session, access, user index
 -- ARGV: access digest, access ttl ms, refresh digest, refresh ttl ms, session id,
---       user uuid, user json, client id, scope, ip, user agent
+--       user uuid, user json, client id, scope, ip, user agent,
+--       max lifetime ms (0 = none), max sessions per user (0 = unlimited), key base 'P:{T}:'
+-- Returns {access ttl ms, refresh ttl ms, sessions ended by the cap}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local rttl = tonumber(ARGV[4])
+local maxlife = tonumber(ARGV[12])
+local mx = 0
+if maxlife > 0 then
+  mx = now + maxlife
+  rttl = math.min(rttl, maxlife)
+end
 local attl = math.min(tonumber(ARGV[2]), rttl)
 local rexp = now + rttl
-redis.call('HSET', KEYS[1], 'rh', ARGV[3], 'rx', rexp, 'uid', ARGV[6], 'u', ARGV[7],
+redis.call('HSET', KEYS[1], 'rh', ARGV[3], 'rx', rexp, 'mx', mx, 'uid', ARGV[6], 'u', ARGV[7],
   'cid', ARGV[8], 'sc', ARGV[9], 'c', now, 'r', now, 'g', 0, 'ip', ARGV[10], 'ua', ARGV[11])
 redis.call('PEXPIREAT', KEYS[1], rexp)
 redis.call('SET', KEYS[2], ARGV[1], 'PX', attl)
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 redis.call('ZADD', KEYS[3], rexp, ARGV[5])
+local ended = 0
+local cap = tonumber(ARGV[13])
+if cap > 0 then
+  local n = redis.call('ZCARD', KEYS[3])
+  if n > cap then
+    for _, sid in ipairs(redis.call('ZRANGE', KEYS[3], 0, n - cap - 1)) do
+      if sid ~= ARGV[5] then
+        redis.call('DEL', ARGV[14] .. 's:' .. sid, ARGV[14] .. 'a:' .. sid)
+        redis.call('ZREM', KEYS[3], sid)
+        ended = ended + 1
+      end
+    end
+  end
+end
 local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
 redis.call('PEXPIREAT', KEYS[3], last[2])
-return {attl, rttl}
+return {attl, rttl, ended}

@@ -1,14 +1,52 @@
--- Redeems a refresh token at most once: checks its digest, replaces both tokens of the
--- session (the old access key is overwritten, so it ends) and moves the expiry on.
+-- Redeems a refresh token at most once. With rotation the session gets the successor pair and
+-- remembers the redeemed token: presenting it again inside the retry window returns the same
+-- successor (the client lost the answer); after the window, or presenting an older ancestor, is
+-- reuse and ends the session. Without rotation the refresh token stays and keeps its expiry.
+-- Either way the access key is overwritten, so the previous access token ends.
 -- KEYS: session, access, user index
--- ARGV: presented refresh digest, new access digest, access ttl ms, new refresh digest,
---       refresh ttl ms, session id, requested scope ('' keeps the session's)
--- Returns {0} invalid, {2} scope too wide, or {1, user json, client id, scope, access ttl, refresh ttl}.
-local cur = redis.call('HMGET', KEYS[1], 'rh', 'u', 'cid', 'sc', 'g')
-if not cur[1] or cur[1] ~= ARGV[1] then
+-- ARGV: presented digest, new access digest, access ttl ms, new refresh digest, refresh ttl ms,
+--       session id, requested scope ('' keeps the session's), client id, rotate (1/0),
+--       retry window ms
+-- Returns {0} invalid, {2} scope too wide, {4, user uuid} reuse (session ended),
+-- or {1 (rotated) | 3 (retry), user json, client id, scope, access ttl ms, refresh ttl ms}.
+local f = redis.call('HMGET', KEYS[1], 'rh', 'u', 'cid', 'sc', 'ph', 'pt', 'anc', 'mx', 'uid', 'rx', 'g')
+if not f[1] then
   return {0}
 end
-local scope = cur[4]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local presented = ARGV[1]
+local rotate = ARGV[9] == '1'
+
+local function end_session()
+  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('ZREM', KEYS[3], ARGV[6])
+  if redis.call('ZCARD', KEYS[3]) == 0 then
+    redis.call('DEL', KEYS[3])
+  end
+  return {4, f[9]}
+end
+
+if f[1] ~= presented then
+  if rotate and f[5] == presented then
+    if now - tonumber(f[6]) <= tonumber(ARGV[10]) and f[1] == ARGV[4] then
+      if f[3] ~= ARGV[8] then
+        return {0}
+      end
+      return {3, f[2], f[3], f[4], math.max(redis.call('PTTL', KEYS[2]), 0), redis.call('PTTL', KEYS[1])}
+    end
+    return end_session()
+  end
+  if f[7] and string.find(' ' .. f[7] .. ' ', ' ' .. string.sub(presented, 1, 16) .. ' ', 1, true) then
+    return end_session()
+  end
+  return {0}
+end
+if f[3] ~= ARGV[8] then
+  return {0}
+end
+
+local scope = f[4]
 if ARGV[7] ~= '' then
   local have = ' ' .. scope .. ' '
   for s in string.gmatch(ARGV[7], '%S+') do
@@ -18,16 +56,39 @@ if ARGV[7] ~= '' then
   end
   scope = ARGV[7]
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local rttl = tonumber(ARGV[5])
-local attl = math.min(tonumber(ARGV[3]), rttl)
-local rexp = now + rttl
-redis.call('HSET', KEYS[1], 'rh', ARGV[4], 'rx', rexp, 'r', now, 'g', tonumber(cur[5]) + 1, 'sc', scope)
-redis.call('PEXPIREAT', KEYS[1], rexp)
+
+local rexp
+if rotate then
+  rexp = now + tonumber(ARGV[5])
+  local mx = tonumber(f[8]) or 0
+  if mx > 0 and rexp > mx then
+    rexp = mx
+  end
+  -- Older ancestors, kept as 64-bit prefixes of their digests, bounded to the last 8.
+  local anc = {}
+  for a in string.gmatch(f[7] or '', '%S+') do
+    table.insert(anc, a)
+  end
+  if f[5] then
+    table.insert(anc, string.sub(f[5], 1, 16))
+  end
+  while #anc > 8 do
+    table.remove(anc, 1)
+  end
+  redis.call('HSET', KEYS[1], 'rh', ARGV[4], 'ph', presented, 'pt', now, 'anc', table.concat(anc, ' '),
+    'rx', rexp, 'r', now, 'g', tonumber(f[11]) + 1, 'sc', scope)
+  redis.call('PEXPIREAT', KEYS[1], rexp)
+else
+  rexp = tonumber(f[10])
+  redis.call('HSET', KEYS[1], 'r', now, 'g', tonumber(f[11]) + 1, 'sc', scope)
+end
+local attl = math.min(tonumber(ARGV[3]), rexp - now)
+if attl <= 0 then
+  return {0}
+end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', attl)
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 redis.call('ZADD', KEYS[3], rexp, ARGV[6])
 local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
 redis.call('PEXPIREAT', KEYS[3], last[2])
-return {1, cur[2], cur[3], scope, attl, rttl}
+return {1, f[2], f[3], scope, attl, rexp - now}
