@@ -1,35 +1,188 @@
 //! OAuth clients and client authentication (RFC 6749 §2.3.1): HTTP Basic, or `client_id` /
-//! `client_secret` form fields, never both. Out of the box there is DIGIT's public client
-//! `egov-user-client`, whose secret is empty.
+//! `client_secret` form fields, never both. Clients come from `CLIENTS_FILE`; DIGIT's public
+//! client `egov-user-client` (empty secret) exists too unless `default.client.enabled=false`.
+//! A confidential client's secret is a bcrypt hash; once a secret has verified, its SHA-256 is
+//! remembered so later requests skip bcrypt.
 
-use crate::domain::credentials::Scope;
+use crate::domain::credentials::{Password, Scope};
+use crate::domain::user::PasswordHash;
 use crate::error::ApiError;
+use crate::password::PasswordVerifier;
 use actix_web::HttpRequest;
 use actix_web::http::header;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use percent_encoding::percent_decode_str;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
 
 pub const DEFAULT_CLIENT_ID: &str = "egov-user-client";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    Password,
+    RefreshToken,
+}
 
 #[derive(Clone, Debug)]
 pub struct Client {
     pub id: String,
+    /// `None` for a public client.
+    secret: Option<PasswordHash>,
     pub scope: Scope,
+    pub grant_types: Vec<GrantType>,
 }
 
-#[derive(Clone, Debug)]
+impl Client {
+    pub fn is_confidential(&self) -> bool {
+        self.secret.is_some()
+    }
+}
+
+/// One entry of `CLIENTS_FILE`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientEntry {
+    client_id: String,
+    #[serde(default)]
+    client_secret_hash: Option<PasswordHash>,
+    #[serde(default = "default_grants")]
+    grant_types: Vec<GrantType>,
+    #[serde(default = "default_scopes")]
+    scopes: Vec<String>,
+}
+
+fn default_grants() -> Vec<GrantType> {
+    vec![GrantType::Password, GrantType::RefreshToken]
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["read".into()]
+}
+
+#[derive(Clone)]
 pub struct Clients {
-    clients: Vec<Client>,
+    clients: Arc<HashMap<String, Client>>,
+    /// client id -> SHA-256 of a secret that has verified against its bcrypt hash.
+    verified: Arc<RwLock<HashMap<String, [u8; 32]>>>,
 }
 
-impl Default for Clients {
-    fn default() -> Self {
-        Clients {
-            clients: vec![Client {
-                id: DEFAULT_CLIENT_ID.into(),
-                scope: Scope::from_list(&["read"]),
-            }],
+impl Clients {
+    /// The clients of `file` (if any), plus the default public client when enabled.
+    pub fn load(file: Option<&Path>, default_enabled: bool) -> Result<Self, String> {
+        let mut clients = HashMap::new();
+        if default_enabled {
+            clients.insert(
+                DEFAULT_CLIENT_ID.to_string(),
+                Client {
+                    id: DEFAULT_CLIENT_ID.into(),
+                    secret: None,
+                    scope: Scope::from_list(&["read"]),
+                    grant_types: default_grants(),
+                },
+            );
+        }
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read CLIENTS_FILE {}: {e}", path.display()))?;
+            let entries: Vec<ClientEntry> = serde_json::from_str(&text).map_err(|e| {
+                format!(
+                    "CLIENTS_FILE {}: not a JSON array of clients {{client_id, client_secret_hash, grant_types, scopes}}: {e}",
+                    path.display()
+                )
+            })?;
+            for e in entries {
+                let scopes: Vec<&str> = e.scopes.iter().map(String::as_str).collect();
+                let scope = Scope::parse(&scopes.join(" "))
+                    .map_err(|r| format!("CLIENTS_FILE: client {:?}: {}", e.client_id, r.0))?;
+                if e.client_id.is_empty() || e.client_id.contains(':') {
+                    return Err(format!(
+                        "CLIENTS_FILE: client id {:?} must be non-empty and without ':'",
+                        e.client_id
+                    ));
+                }
+                clients.insert(
+                    e.client_id.clone(),
+                    Client {
+                        id: e.client_id,
+                        secret: e.client_secret_hash,
+                        scope,
+                        grant_types: e.grant_types,
+                    },
+                );
+            }
+        }
+        if clients.is_empty() {
+            return Err(
+                "no OAuth clients: default.client.enabled is false and CLIENTS_FILE defines none"
+                    .into(),
+            );
+        }
+        Ok(Clients {
+            clients: Arc::new(clients),
+            verified: Arc::default(),
+        })
+    }
+
+    /// The client a request authenticates as.
+    pub async fn authenticate(
+        &self,
+        req: &HttpRequest,
+        form_id: Option<&str>,
+        form_secret: Option<&str>,
+        verifier: &PasswordVerifier,
+    ) -> Result<&Client, ApiError> {
+        let presented = match (from_basic(req)?, form_id) {
+            (Some(_), _) if form_secret.is_some() => {
+                return Err(ApiError::InvalidRequest(
+                    "client credentials must be sent in one way only: Authorization header or client_secret".into(),
+                ));
+            }
+            (Some(basic), Some(id)) if id != basic.id => {
+                return Err(ApiError::InvalidRequest(
+                    "client_id does not match the Authorization header".into(),
+                ));
+            }
+            (Some(basic), _) => basic,
+            (None, Some(id)) => Presented {
+                id: id.to_string(),
+                secret: form_secret.unwrap_or_default().to_string(),
+            },
+            (None, None) => return Err(ApiError::InvalidClient),
+        };
+        let client = self
+            .clients
+            .get(&presented.id)
+            .ok_or(ApiError::InvalidClient)?;
+        match &client.secret {
+            // Public clients have an empty secret; presenting another one is an error.
+            None if presented.secret.is_empty() => Ok(client),
+            None => Err(ApiError::InvalidClient),
+            Some(_) if presented.secret.is_empty() => Err(ApiError::InvalidClient),
+            Some(hash) => {
+                let digest: [u8; 32] = Sha256::digest(presented.secret.as_bytes()).into();
+                let known = self
+                    .verified
+                    .read()
+                    .map(|v| v.get(&client.id) == Some(&digest))
+                    .unwrap_or(false);
+                if known {
+                    return Ok(client);
+                }
+                let secret =
+                    Password::parse(&presented.secret).map_err(|_| ApiError::InvalidClient)?;
+                if !verifier.verify(secret, Some(hash)).await? {
+                    return Err(ApiError::InvalidClient);
+                }
+                if let Ok(mut v) = self.verified.write() {
+                    v.insert(client.id.clone(), digest);
+                }
+                Ok(client)
+            }
         }
     }
 }
@@ -67,43 +220,4 @@ fn from_basic(req: &HttpRequest) -> Result<Option<Presented>, ApiError> {
         id: decode(id)?,
         secret: decode(secret)?,
     }))
-}
-
-impl Clients {
-    /// The client a token request authenticates as.
-    pub fn authenticate(
-        &self,
-        req: &HttpRequest,
-        form_id: Option<&str>,
-        form_secret: Option<&str>,
-    ) -> Result<&Client, ApiError> {
-        let presented = match (from_basic(req)?, form_id) {
-            (Some(_), _) if form_secret.is_some() => {
-                return Err(ApiError::InvalidRequest(
-                    "client credentials must be sent in one way only: Authorization header or client_secret".into(),
-                ));
-            }
-            (Some(basic), Some(id)) if id != basic.id => {
-                return Err(ApiError::InvalidRequest(
-                    "client_id does not match the Authorization header".into(),
-                ));
-            }
-            (Some(basic), _) => basic,
-            (None, Some(id)) => Presented {
-                id: id.to_string(),
-                secret: form_secret.unwrap_or_default().to_string(),
-            },
-            (None, None) => return Err(ApiError::InvalidClient),
-        };
-        let client = self
-            .clients
-            .iter()
-            .find(|c| c.id == presented.id)
-            .ok_or(ApiError::InvalidClient)?;
-        // Public clients have an empty secret; presenting any other one is an error.
-        if !presented.secret.is_empty() {
-            return Err(ApiError::InvalidClient);
-        }
-        Ok(client)
-    }
 }

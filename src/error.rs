@@ -21,6 +21,8 @@ pub enum ApiError {
     InvalidScope,
     #[error("client authentication failed")]
     InvalidClient,
+    #[error("grant type not allowed for this client")]
+    UnauthorizedClient,
     #[error("invalid access token")]
     InvalidAccessToken,
     #[error("request body larger than {0} bytes")]
@@ -66,6 +68,7 @@ impl ResponseError for ApiError {
             ApiError::InvalidRequest(_)
             | ApiError::InvalidGrant(_)
             | ApiError::UnsupportedGrantType
+            | ApiError::UnauthorizedClient
             | ApiError::InvalidScope => StatusCode::BAD_REQUEST,
             ApiError::InvalidClient | ApiError::InvalidAccessToken => StatusCode::UNAUTHORIZED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -85,6 +88,11 @@ impl ResponseError for ApiError {
                 status,
                 "unsupported_grant_type",
                 "grant_type must be password or refresh_token",
+            ),
+            ApiError::UnauthorizedClient => oauth(
+                status,
+                "unauthorized_client",
+                "this client may not use this grant type",
             ),
             ApiError::InvalidScope => oauth(
                 status,

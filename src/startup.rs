@@ -98,10 +98,15 @@ impl Application {
             seed.typical_cost().unwrap_or(DEFAULT_BCRYPT_COST),
         )
         .map_err(StartupError::Config)?;
+        let clients = Clients::load(
+            settings.clients_file.as_deref(),
+            settings.default_client_enabled,
+        )
+        .map_err(StartupError::Config)?;
         let state = web::Data::new(AppState {
             store,
             users: UserDirectory::new(seed, redis_users),
-            clients: Clients::default(),
+            clients,
             verifier,
         });
 

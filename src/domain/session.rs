@@ -122,3 +122,15 @@ pub enum SessionsOutcome {
     Listed(Vec<SessionInfo>),
     Ended(u32),
 }
+
+/// What a live token stands for, for introspection (RFC 7662).
+#[derive(Clone, Debug)]
+pub struct Introspection {
+    pub user_json: String,
+    pub client_id: String,
+    pub scope: String,
+    /// Epoch milliseconds.
+    pub created_ms: u64,
+    pub refreshed_ms: u64,
+    pub expires_ms: u64,
+}

@@ -2,6 +2,7 @@
 
 mod extract;
 mod health;
+mod oauth;
 mod session;
 mod sessions;
 mod token;
@@ -42,6 +43,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/user/sessions").route(web::get().to(sessions::list)))
         .service(resource("/user/sessions/{id}").route(web::delete().to(sessions::end_one)))
         .service(resource("/user/_logout_all").route(web::post().to(sessions::end_all)))
+        .service(resource("/oauth/revoke").route(web::post().to(oauth::revoke)))
+        .service(resource("/oauth/introspect").route(web::post().to(oauth::introspect)))
         .service(resource("/health").route(web::get().to(health::health)))
         .service(resource("/ready").route(web::get().to(health::ready)))
         .default_service(web::to(not_found));

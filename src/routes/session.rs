@@ -21,7 +21,7 @@ pub async fn logout(
     let presented = extract::access_token(&req, &body)?
         .ok_or_else(|| ApiError::InvalidRequest("access_token is required".into()))?;
     if let Some(token) = Token::parse(&presented) {
-        state.store.end_session(&token).await?;
+        state.store.end_session(&token, None).await?;
     }
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))

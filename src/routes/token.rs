@@ -3,6 +3,7 @@
 
 use super::AppState;
 use super::extract::{self, Form};
+use crate::clients::GrantType;
 use crate::domain::credentials::{Password, Rejected, Scope, TenantId, Username};
 use crate::domain::session::{Issued, NewSession, Refresh};
 use crate::domain::token::{Token, TokenKind};
@@ -91,10 +92,15 @@ pub async fn token(
     }
     let body = extract::read_body(&req, payload).await?;
     let form = Form::parse(&body)?;
-    let client =
-        state
-            .clients
-            .authenticate(&req, form.get("client_id"), form.get("client_secret"))?;
+    let client = state
+        .clients
+        .authenticate(
+            &req,
+            form.get("client_id"),
+            form.get("client_secret"),
+            &state.verifier,
+        )
+        .await?;
     let requested = form.get("scope").map(Scope::parse).transpose()?;
     if requested
         .as_ref()
@@ -102,13 +108,22 @@ pub async fn token(
     {
         return Err(ApiError::InvalidScope);
     }
-    match form.require("grant_type")? {
-        "password" => {
+    let grant = match form.require("grant_type")? {
+        "password" => GrantType::Password,
+        "refresh_token" => GrantType::RefreshToken,
+        _ => return Err(ApiError::UnsupportedGrantType),
+    };
+    if !client.grant_types.contains(&grant) {
+        return Err(ApiError::UnauthorizedClient);
+    }
+    match grant {
+        GrantType::Password => {
             let scope = requested.unwrap_or_else(|| client.scope.clone());
             password_grant(&req, &form, &state, &client.id, &scope).await
         }
-        "refresh_token" => refresh_grant(&form, &state, &client.id, requested.as_ref()).await,
-        _ => Err(ApiError::UnsupportedGrantType),
+        GrantType::RefreshToken => {
+            refresh_grant(&form, &state, &client.id, requested.as_ref()).await
+        }
     }
 }
 

@@ -5,7 +5,8 @@
 
 use super::StoreError;
 use crate::domain::session::{
-    Issued, NewSession, Refresh, SessionInfo, SessionPolicy, SessionsOp, SessionsOutcome, TokenPair,
+    Introspection, Issued, NewSession, Refresh, SessionInfo, SessionPolicy, SessionsOp,
+    SessionsOutcome, TokenPair,
 };
 use crate::domain::token::{SessionId, Token, TokenDigest, TokenKind, UserTag};
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -291,13 +292,16 @@ impl MemoryStore {
         Ok(valid.then(|| s.user_json.clone()))
     }
 
-    pub fn end_session(&self, token: &Token) -> Result<bool, StoreError> {
+    pub fn end_session(&self, token: &Token, client: Option<&str>) -> Result<bool, StoreError> {
         let at = token.session();
         let now = Instant::now();
         let mut state = self.lock();
         let Some(s) = state.live(&at.tag, &at.id, now) else {
             return Ok(false);
         };
+        if client.is_some_and(|c| c != s.client_id) {
+            return Ok(false);
+        }
         let digest = token.digest();
         let live = match token.kind() {
             TokenKind::Access => s
@@ -367,6 +371,32 @@ impl MemoryStore {
                 }
                 SessionsOutcome::Ended(ids.len() as u32)
             }
+        }))
+    }
+
+    pub fn introspect(&self, token: &Token) -> Result<Option<Introspection>, StoreError> {
+        let at = token.session();
+        let now = Instant::now();
+        let mut state = self.lock();
+        let Some(s) = state.live(&at.tag, &at.id, now) else {
+            return Ok(None);
+        };
+        let digest = token.digest();
+        let expires = match token.kind() {
+            TokenKind::Access => match &s.access {
+                Some((d, exp)) if *d == digest && *exp > now => *exp,
+                _ => return Ok(None),
+            },
+            TokenKind::Refresh if s.refresh == digest => s.refresh_expires,
+            TokenKind::Refresh => return Ok(None),
+        };
+        Ok(Some(Introspection {
+            user_json: s.user_json.clone(),
+            client_id: s.client_id.clone(),
+            scope: s.scope.clone(),
+            created_ms: s.created_ms,
+            refreshed_ms: s.refreshed_ms,
+            expires_ms: epoch_ms() + expires.saturating_duration_since(now).as_millis() as u64,
         }))
     }
 

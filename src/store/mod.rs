@@ -7,7 +7,8 @@ pub mod redis;
 
 use crate::config::TokenSecret;
 use crate::domain::session::{
-    Issued, NewSession, Refresh, SessionPolicy, SessionsOp, SessionsOutcome, TokenPair,
+    Introspection, Issued, NewSession, Refresh, SessionPolicy, SessionsOp, SessionsOutcome,
+    TokenPair,
 };
 use crate::domain::token::{Token, TokenKind};
 use memory::MemoryStore;
@@ -116,11 +117,24 @@ impl Store {
         }
     }
 
-    /// Ends the whole session of a live access or refresh token.
-    pub async fn end_session(&self, token: &Token) -> Result<bool, StoreError> {
+    /// Ends the whole session of a live access or refresh token; with `client`, only if the
+    /// token was issued to that client.
+    pub async fn end_session(
+        &self,
+        token: &Token,
+        client: Option<&str>,
+    ) -> Result<bool, StoreError> {
         match &self.backend {
-            Backend::Redis(r) => r.end_session(token).await,
-            Backend::Memory(m) => m.end_session(token),
+            Backend::Redis(r) => r.end_session(token, client).await,
+            Backend::Memory(m) => m.end_session(token, client),
+        }
+    }
+
+    /// What a live token stands for; `None` if it is not live.
+    pub async fn introspect(&self, token: &Token) -> Result<Option<Introspection>, StoreError> {
+        match &self.backend {
+            Backend::Redis(r) => r.introspect(token).await,
+            Backend::Memory(m) => m.introspect(token),
         }
     }
 

@@ -5,7 +5,8 @@
 use super::StoreError;
 use super::keys::Keys;
 use crate::domain::session::{
-    Issued, NewSession, Refresh, SessionInfo, SessionPolicy, SessionsOp, SessionsOutcome, TokenPair,
+    Introspection, Issued, NewSession, Refresh, SessionInfo, SessionPolicy, SessionsOp,
+    SessionsOutcome, TokenPair,
 };
 use crate::domain::token::SessionId;
 use crate::domain::token::{Token, TokenKind};
@@ -25,6 +26,7 @@ struct Scripts {
     refresh: Script,
     end: Script,
     sessions: Script,
+    introspect: Script,
 }
 
 fn ms(d: Duration) -> u64 {
@@ -54,6 +56,7 @@ impl RedisStore {
                 refresh: Script::new(include_str!("lua/refresh.lua")),
                 end: Script::new(include_str!("lua/end.lua")),
                 sessions: Script::new(include_str!("lua/sessions.lua")),
+                introspect: Script::new(include_str!("lua/introspect.lua")),
             }),
         })
     }
@@ -192,8 +195,13 @@ impl RedisStore {
         })
     }
 
-    /// Ends the session `token` belongs to if the token is live; false otherwise.
-    pub async fn end_session(&self, token: &Token) -> Result<bool, StoreError> {
+    /// Ends the session `token` belongs to if the token is live (and, with `client`, was
+    /// issued to that client); false otherwise.
+    pub async fn end_session(
+        &self,
+        token: &Token,
+        client: Option<&str>,
+    ) -> Result<bool, StoreError> {
         let session = token.session();
         let kind = match token.kind() {
             TokenKind::Access => "a",
@@ -209,6 +217,7 @@ impl RedisStore {
             .arg(kind)
             .arg(token.digest().as_str())
             .arg(session.id.simple())
+            .arg(client.unwrap_or(""))
             .invoke_async(&mut conn)
             .await?;
         Ok(ended == 1)
@@ -264,5 +273,33 @@ impl RedisStore {
             })
             .collect();
         Ok(Some(SessionsOutcome::Listed(sessions)))
+    }
+
+    pub async fn introspect(&self, token: &Token) -> Result<Option<Introspection>, StoreError> {
+        let at = token.session();
+        let kind = match token.kind() {
+            TokenKind::Access => "a",
+            TokenKind::Refresh => "r",
+        };
+        let mut conn = self.conn.clone();
+        let reply: Option<(String, String, String, u64, u64, u64)> = self
+            .scripts
+            .introspect
+            .key(self.keys.session(&at))
+            .key(self.keys.access(&at))
+            .arg(kind)
+            .arg(token.digest().as_str())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(reply.map(
+            |(user_json, client_id, scope, created_ms, refreshed_ms, expires_ms)| Introspection {
+                user_json,
+                client_id,
+                scope,
+                created_ms,
+                refreshed_ms,
+                expires_ms,
+            },
+        ))
     }
 }

@@ -95,6 +95,35 @@ fn seed_file_json() -> &'static str {
     })
 }
 
+/// Basic credentials of the confidential test client `gateway`.
+pub const GATEWAY_SECRET: &str = "gateway-secret-0123456789";
+
+pub fn basic(id: &str, secret: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    )
+}
+
+/// Clients beside the default one: `gateway` (confidential, read and write), `mobile`
+/// (public) and `password-only` (public, no refresh grant).
+pub fn write_clients_file(dir: &Path) -> PathBuf {
+    static JSON: OnceLock<String> = OnceLock::new();
+    let json = JSON.get_or_init(|| {
+        serde_json::json!([
+            {"client_id": "gateway", "client_secret_hash": bcrypt::hash(GATEWAY_SECRET, 4).unwrap(),
+             "grant_types": ["password", "refresh_token"], "scopes": ["read", "write"]},
+            {"client_id": "mobile", "scopes": ["read"]},
+            {"client_id": "password-only", "grant_types": ["password"]},
+        ])
+        .to_string()
+    });
+    let path = dir.join("clients.json");
+    std::fs::write(&path, json).unwrap();
+    path
+}
+
 pub fn write_seed_file(dir: &Path) -> PathBuf {
     let path = dir.join("users.json");
     std::fs::File::create(&path)
@@ -325,7 +354,9 @@ impl TestApp {
     pub async fn spawn_on(redis: Option<std::sync::Arc<TestRedis>>, options: Options) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let users = write_seed_file(dir.path());
+        let clients = write_clients_file(dir.path());
         let prefix = options.prefix.clone().unwrap_or_else(unique_prefix);
+        let options = options.with("CLIENTS_FILE", clients.display());
         let s = settings(redis.as_ref().map(|r| r.url()), &prefix, users, &options);
         let app = Application::build(s).await.unwrap();
         let address = format!("http://127.0.0.1:{}", app.port());
@@ -355,9 +386,20 @@ impl TestApp {
     }
 
     pub async fn token_request(&self, form: &[(&str, &str)]) -> Response {
+        self.post_form_as("/user/oauth/token", BASIC_DIGIT, form)
+            .await
+    }
+
+    /// A form POST with `authorization` as the Authorization header.
+    pub async fn post_form_as(
+        &self,
+        path: &str,
+        authorization: &str,
+        form: &[(&str, &str)],
+    ) -> Response {
         self.client
-            .post(self.url("/user/oauth/token"))
-            .header("Authorization", BASIC_DIGIT)
+            .post(self.url(path))
+            .header("Authorization", authorization)
             .form(form)
             .send()
             .await

@@ -4,6 +4,8 @@
 mod bad_input;
 mod behaviour;
 mod helpers;
+mod oauth;
+mod oauth2_client;
 mod process;
 mod redis_store;
 mod replicas;

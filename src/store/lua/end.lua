@@ -1,6 +1,9 @@
 -- Ends a session given either of its live tokens: both keys go and the index forgets it.
 -- KEYS: session, access, user index
--- ARGV: 'a' or 'r', token digest, session id
+-- ARGV: 'a' or 'r', token digest, session id, client id ('' = any client)
+if ARGV[4] ~= '' and redis.call('HGET', KEYS[1], 'cid') ~= ARGV[4] then
+  return 0
+end
 local live
 if ARGV[1] == 'a' then
   live = redis.call('GET', KEYS[2]) == ARGV[2]

@@ -1,0 +1,22 @@
+-- What a live token stands for (RFC 7662), or false.
+-- KEYS: session, access
+-- ARGV: 'a' or 'r', token digest
+-- Returns {user json, client id, scope, created ms, refreshed ms, expires ms}.
+local f = redis.call('HMGET', KEYS[1], 'rh', 'u', 'cid', 'sc', 'c', 'r', 'rx')
+if not f[2] then
+  return false
+end
+local expires
+if ARGV[1] == 'a' then
+  if redis.call('GET', KEYS[2]) ~= ARGV[2] then
+    return false
+  end
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  expires = now + redis.call('PTTL', KEYS[2])
+elseif f[1] == ARGV[2] then
+  expires = tonumber(f[7])
+else
+  return false
+end
+return {f[2], f[3], f[4], f[5], f[6], expires}
