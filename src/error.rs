@@ -33,6 +33,10 @@ pub enum ApiError {
     NoSuchSession,
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("too many login attempts from one address")]
+    TooManyAttempts { retry_after_secs: u64 },
+    #[error("password verification is saturated")]
+    Busy,
     #[error("session store unavailable")]
     StoreUnavailable(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -42,6 +46,7 @@ pub enum ApiError {
 pub const INVALID_CREDENTIALS: &str = "Invalid login credentials";
 pub const INACTIVE_ACCOUNT: &str = "Please activate your account";
 pub const INVALID_REFRESH_TOKEN: &str = "Invalid refresh token";
+pub const ACCOUNT_LOCKED: &str = "Account locked";
 
 fn oauth(status: StatusCode, error: &str, description: &str) -> HttpResponse {
     HttpResponse::build(status)
@@ -74,7 +79,8 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound | ApiError::NoSuchSession => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::StoreUnavailable(_) | ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -131,6 +137,29 @@ impl ResponseError for ApiError {
                 "invalid_request",
                 "this method is not allowed on this endpoint",
             ),
+            ApiError::TooManyAttempts { retry_after_secs } => {
+                let mut res = oauth(
+                    status,
+                    "too_many_requests",
+                    &format!(
+                        "too many login attempts from this address; retry in {retry_after_secs} s"
+                    ),
+                );
+                if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                    res.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                res
+            }
+            ApiError::Busy => {
+                let mut res = oauth(
+                    status,
+                    "temporarily_unavailable",
+                    "too many logins at once; retry shortly",
+                );
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                res
+            }
             ApiError::StoreUnavailable(e) => {
                 log::error!("session store unavailable: {}", cause_chain(e));
                 let mut res = oauth(

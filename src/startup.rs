@@ -95,6 +95,7 @@ impl Application {
         log::info!("{} users from the seed file", seed.len());
         let verifier = PasswordVerifier::new(
             settings.bcrypt_max_concurrent,
+            settings.bcrypt_max_queue,
             seed.typical_cost().unwrap_or(DEFAULT_BCRYPT_COST),
         )
         .map_err(StartupError::Config)?;
@@ -108,6 +109,9 @@ impl Application {
             users: UserDirectory::new(seed, redis_users),
             clients,
             verifier,
+            lockout: settings.lockout,
+            attempts_per_ip_per_minute: settings.login_attempts_per_ip_per_minute,
+            trusted_proxies: settings.trusted_proxies.clone(),
         });
 
         let address = format!("{}:{}", settings.host, settings.port);

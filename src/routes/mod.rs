@@ -1,5 +1,6 @@
 //! The whole route table and the state every handler shares.
 
+mod client_ip;
 mod extract;
 mod health;
 mod oauth;
@@ -8,6 +9,7 @@ mod sessions;
 mod token;
 
 use crate::clients::Clients;
+use crate::config::Lockout;
 use crate::error::ApiError;
 use crate::password::PasswordVerifier;
 use crate::store::Store;
@@ -21,6 +23,10 @@ pub struct AppState {
     pub users: UserDirectory,
     pub clients: Clients,
     pub verifier: PasswordVerifier,
+    pub lockout: Lockout,
+    /// 0 = no limit.
+    pub attempts_per_ip_per_minute: u32,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 async fn method_not_allowed() -> Result<HttpResponse, ApiError> {

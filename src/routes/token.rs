@@ -2,13 +2,17 @@
 //! DIGIT's response shape.
 
 use super::AppState;
+use super::client_ip::{client_ip, throttle_key};
 use super::extract::{self, Form};
 use crate::clients::GrantType;
 use crate::domain::credentials::{Password, Rejected, Scope, TenantId, Username};
 use crate::domain::session::{Issued, NewSession, Refresh};
 use crate::domain::token::{Token, TokenKind};
 use crate::domain::user::UserType;
-use crate::error::{ApiError, INACTIVE_ACCOUNT, INVALID_CREDENTIALS, INVALID_REFRESH_TOKEN};
+use crate::error::{
+    ACCOUNT_LOCKED, ApiError, INACTIVE_ACCOUNT, INVALID_CREDENTIALS, INVALID_REFRESH_TOKEN,
+};
+use crate::store::guard::Account;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
@@ -148,18 +152,59 @@ async fn password_grant(
         })
         .transpose()?;
 
+    let ip = client_ip(req, &state.trusted_proxies);
+    if state.attempts_per_ip_per_minute > 0
+        && let Some(ip) = ip
+        && let Some(wait) = state
+            .store
+            .hit_address(&throttle_key(ip), state.attempts_per_ip_per_minute)
+            .await?
+    {
+        log::info!(target: "audit", "login throttled: too many attempts from {ip}");
+        return Err(ApiError::TooManyAttempts {
+            retry_after_secs: wait.as_secs().max(1),
+        });
+    }
+
     let user = state
         .users
         .find(&user_name, tenant.as_ref(), user_type)
         .await?;
+    let account = Account {
+        tenant: user.as_ref().map_or_else(
+            || tenant.as_ref().map_or("*", |t| t.as_str()).to_string(),
+            |u| u.public.tenant_id.clone(),
+        ),
+        user_name: user_name.as_str().to_string(),
+    };
+    if state.lockout.max_attempts > 0 && state.store.locked_for(&account).await?.is_some() {
+        log::info!(
+            target: "audit",
+            "login refused: account {}/{} is locked",
+            account.tenant, account.user_name
+        );
+        return Err(ApiError::InvalidGrant(ACCOUNT_LOCKED));
+    }
     let matched = state
         .verifier
         .verify(password, user.as_ref().map(|u| &u.password))
         .await?;
     let user = match user {
         Some(user) if matched => user,
-        _ => return Err(ApiError::InvalidGrant(INVALID_CREDENTIALS)),
+        _ => {
+            let locked = state.store.login_failed(&account, &state.lockout).await?;
+            log::info!(
+                target: "audit",
+                "login failed: wrong credentials for {}/{} from {}{}",
+                account.tenant,
+                account.user_name,
+                ip.map_or_else(|| "unknown address".to_string(), |ip| ip.to_string()),
+                if locked { "; account now locked" } else { "" }
+            );
+            return Err(ApiError::InvalidGrant(INVALID_CREDENTIALS));
+        }
     };
+    state.store.login_succeeded(&account).await?;
     if !user.public.active {
         return Err(ApiError::InvalidGrant(INACTIVE_ACCOUNT));
     }
@@ -178,10 +223,7 @@ async fn password_grant(
         user_json,
         client_id: client_id.to_string(),
         scope: scope.to_param(),
-        ip: req
-            .peer_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default(),
+        ip: ip.map(|ip| ip.to_string()).unwrap_or_default(),
         user_agent,
     };
     let (issued, ended) = state.store.issue_session(&session).await?;

@@ -7,6 +7,9 @@
 //! | `P:{T}:s:<sid>` | hash | session: refresh digest, user JSON, client, scope, times | refresh validity |
 //! | `P:{T}:a:<sid>` | string | digest of the session's current access token | access validity |
 //! | `P:{T}:i` | sorted set | the user's session ids scored by expiry (ms) | latest expiry |
+//! | `P:ip:<address>` | string | password attempts from one client address this minute | 1 minute |
+//! | `P:{lo:<tenant>:<userName>}:n` | string | wrong passwords in the current period | the period |
+//! | `P:{lo:<tenant>:<userName>}:l` | string | present while the account is locked | the cool-down |
 //! | `P:user:<tenant>:<userName>` | hash | a user record (written by operators) | none |
 //! | `P:user-tenants:<userName>` | set | tenants that have a user of that name | none |
 
@@ -43,6 +46,18 @@ impl Keys {
 
     pub fn user_sessions(&self, tag: &UserTag) -> String {
         format!("{}i", self.tag_base(tag))
+    }
+
+    pub fn ip_attempts(&self, address: &str) -> String {
+        format!("{}:ip:{address}", self.prefix)
+    }
+
+    pub fn login_failures(&self, tenant: &str, user_name: &str) -> String {
+        format!("{}:{{lo:{tenant}:{user_name}}}:n", self.prefix)
+    }
+
+    pub fn account_lock(&self, tenant: &str, user_name: &str) -> String {
+        format!("{}:{{lo:{tenant}:{user_name}}}:l", self.prefix)
     }
 
     pub fn user(&self, tenant: &str, user_name: &str) -> String {

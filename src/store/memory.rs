@@ -4,6 +4,7 @@
 //! touched and by a periodic sweep, so memory stays bounded.
 
 use super::StoreError;
+use super::guard::MemoryGuard;
 use crate::domain::session::{
     Introspection, Issued, NewSession, Refresh, SessionInfo, SessionPolicy, SessionsOp,
     SessionsOutcome, TokenPair,
@@ -96,6 +97,7 @@ fn left(until: Instant, now: Instant) -> u64 {
 #[derive(Clone, Default)]
 pub struct MemoryStore {
     state: Arc<Mutex<State>>,
+    guard: MemoryGuard,
 }
 
 impl MemoryStore {
@@ -111,16 +113,24 @@ impl MemoryStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Drops expired sessions every `period` for as long as the store lives.
+    pub fn guard(&self) -> &MemoryGuard {
+        &self.guard
+    }
+
+    /// Drops expired sessions and counters every `period` for as long as the store lives.
     pub fn spawn_sweeper(&self, period: Duration) {
         let state = Arc::downgrade(&self.state);
+        let counters = self.guard.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(period);
             loop {
                 tick.tick().await;
                 let Some(state) = state.upgrade() else { break };
-                let mut guard = state.lock().unwrap_or_else(|p| p.into_inner());
-                guard.sweep(Instant::now());
+                state
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .sweep(Instant::now());
+                counters.sweep();
             }
         });
     }

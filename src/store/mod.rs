@@ -1,18 +1,21 @@
 //! The session store: Redis for real deployments, the embedded one for a single instance. Both
 //! speak the same domain operations; routes never see which one is in use.
 
+pub mod guard;
 pub mod keys;
 pub mod memory;
 pub mod redis;
 
-use crate::config::TokenSecret;
+use crate::config::{Lockout, TokenSecret};
 use crate::domain::session::{
     Introspection, Issued, NewSession, Refresh, SessionPolicy, SessionsOp, SessionsOutcome,
     TokenPair,
 };
 use crate::domain::token::{Token, TokenKind};
+use guard::Account;
 use memory::MemoryStore;
 use redis::RedisStore;
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -148,6 +151,54 @@ impl Store {
         match &self.backend {
             Backend::Redis(r) => r.user_sessions(caller, op).await,
             Backend::Memory(m) => m.user_sessions(caller, op),
+        }
+    }
+
+    /// Counts a password attempt from `address`; past `limit` this minute, how long until the
+    /// window ends.
+    pub async fn hit_address(
+        &self,
+        address: &str,
+        limit: u32,
+    ) -> Result<Option<Duration>, StoreError> {
+        match &self.backend {
+            Backend::Redis(r) => r.guard().hit_address(address, limit).await,
+            Backend::Memory(m) => Ok(m.guard().hit_address(address, limit)),
+        }
+    }
+
+    /// How long `account` stays locked, if it is.
+    pub async fn locked_for(&self, account: &Account) -> Result<Option<Duration>, StoreError> {
+        match &self.backend {
+            Backend::Redis(r) => r.guard().locked_for(account).await,
+            Backend::Memory(m) => Ok(m.guard().locked_for(account)),
+        }
+    }
+
+    /// Counts a wrong password; true if that locked the account.
+    pub async fn login_failed(
+        &self,
+        account: &Account,
+        lockout: &Lockout,
+    ) -> Result<bool, StoreError> {
+        if lockout.max_attempts == 0 {
+            return Ok(false);
+        }
+        let (max, period, cool_down) = (lockout.max_attempts, lockout.period, lockout.cool_down);
+        match &self.backend {
+            Backend::Redis(r) => r.guard().fail(account, max, period, cool_down).await,
+            Backend::Memory(m) => Ok(m.guard().fail(account, max, period, cool_down)),
+        }
+    }
+
+    /// A correct password resets the count of wrong ones.
+    pub async fn login_succeeded(&self, account: &Account) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Redis(r) => r.guard().succeed(account).await,
+            Backend::Memory(m) => {
+                m.guard().succeed(account);
+                Ok(())
+            }
         }
     }
 }

@@ -61,6 +61,13 @@ impl RedisStore {
         })
     }
 
+    pub fn guard(&self) -> super::guard::RedisGuard<'_> {
+        super::guard::RedisGuard {
+            conn: self.conn.clone(),
+            keys: &self.keys,
+        }
+    }
+
     pub fn keys(&self) -> &Keys {
         &self.keys
     }

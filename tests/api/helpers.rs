@@ -329,6 +329,9 @@ pub fn settings(
         ("WORKERS".into(), "2".into()),
         ("TOKEN_SECRET".into(), TOKEN_SECRET.into()),
     ];
+    // A setting given in the options replaces the default of the same name.
+    let norm = |k: &str| k.to_ascii_lowercase().replace('.', "_");
+    vars.retain(|(k, _)| !o.env.iter().any(|(e, _)| norm(e) == norm(k)));
     vars.extend(o.env.iter().map(|(k, v)| (k.to_string(), v.clone())));
     if let Some(url) = redis_url {
         vars.push(("REDIS_URL".into(), url));
@@ -383,6 +386,27 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
+    }
+
+    /// A password grant for `seed` sent from the loopback address `from` with `headers`.
+    pub async fn login_from(&self, from: &str, seed: &Seed, headers: &[(&str, &str)]) -> Response {
+        let client = reqwest::Client::builder()
+            .local_address(from.parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap();
+        let mut req = client
+            .post(self.url("/user/oauth/token"))
+            .header("Authorization", BASIC_DIGIT)
+            .form(&[
+                ("grant_type", "password"),
+                ("username", seed.name),
+                ("password", seed.password),
+                ("tenantId", seed.tenant),
+            ]);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.unwrap()
     }
 
     pub async fn token_request(&self, form: &[(&str, &str)]) -> Response {

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod behaviour;
+mod guards;
 mod helpers;
 mod oauth;
 mod oauth2_client;

@@ -52,6 +52,8 @@ async fn every_key_has_a_ttl_and_no_token_is_stored() {
         assert!(ttl > 0, "{key} has no TTL ({ttl})");
         let expected = if key.contains(":a:") {
             5 * 60_000
+        } else if key.contains(":ip:") {
+            60_000
         } else {
             60 * 60_000
         };

@@ -124,3 +124,36 @@ async fn a_replay_after_the_window_ends_the_session_on_every_replica() {
         "no session left in Redis"
     );
 }
+
+#[tokio::test]
+async fn lockout_counts_across_replicas() {
+    let redis = Arc::new(TestRedis::start());
+    let options = Options {
+        prefix: Some(format!("shared{}", uuid::Uuid::new_v4().simple())),
+        ..Options::default()
+    }
+    .with("max.invalid.login.attempts", 3);
+    let a = TestApp::spawn_on(Some(redis.clone()), options.clone()).await;
+    let b = TestApp::spawn_on(Some(redis), options).await;
+    for app in [&a, &b, &a] {
+        let res = app
+            .password_login(CITIZEN.name, "wrong", [("tenantId", "pb")])
+            .await;
+        assert_oauth_error(res, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    }
+    for app in [&a, &b] {
+        let body = assert_oauth_error(
+            app.login(&CITIZEN).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+        )
+        .await;
+        assert_eq!(body["error_description"], "Account locked");
+    }
+    // The lock and the counter expire by themselves.
+    let mut conn = a.redis().conn();
+    for key in a.keys().into_iter().filter(|k| k.contains("{lo:")) {
+        let ttl: i64 = redis::cmd("PTTL").arg(&key).query(&mut conn).unwrap();
+        assert!(ttl > 0, "{key} has no TTL");
+    }
+}

@@ -1,0 +1,229 @@
+//! Brute force and overload: account lockout, the per-address throttle with trusted proxies,
+//! and the bound on waiting bcrypt work.
+
+use crate::both_stores;
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+both_stores!(
+    repeated_wrong_passwords_lock_the_account_until_the_cool_down,
+    a_correct_password_resets_the_count,
+    unknown_users_lock_like_known_ones,
+    the_address_throttle_answers_429_per_client_address,
+    forwarded_addresses_count_only_behind_trusted_proxies,
+    a_saturated_bcrypt_queue_answers_503_at_once,
+);
+
+/// Three wrong passwords lock for 1.8 s.
+fn lockout() -> Options {
+    Options::default()
+        .with("max.invalid.login.attempts", 3)
+        .with("account.unlock.cool.down.period.minutes", 0.03)
+}
+
+async fn wrong(app: &TestApp, seed: &Seed) -> Value {
+    let res = app
+        .password_login(seed.name, "wrong-password", [("tenantId", seed.tenant)])
+        .await;
+    assert_oauth_error(res, StatusCode::BAD_REQUEST, "invalid_grant").await
+}
+
+async fn repeated_wrong_passwords_lock_the_account_until_the_cool_down(kind: StoreKind) {
+    let app = TestApp::spawn_with(kind, lockout()).await;
+    let session = app.login_ok(&EMPLOYEE).await;
+    for _ in 0..3 {
+        assert_eq!(
+            wrong(&app, &EMPLOYEE).await["error_description"],
+            "Invalid login credentials"
+        );
+    }
+    // Locked: even the right password is refused, and other users are unaffected.
+    let body = assert_oauth_error(
+        app.login(&EMPLOYEE).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    )
+    .await;
+    assert_eq!(body["error_description"], "Account locked");
+    app.login_ok(&CITIZEN).await;
+    // Locking does not end existing sessions.
+    assert_eq!(app.details_status(&session.access).await, StatusCode::OK);
+    app.refresh_ok(&session.refresh).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    app.login_ok(&EMPLOYEE).await;
+}
+
+async fn a_correct_password_resets_the_count(kind: StoreKind) {
+    let app = TestApp::spawn_with(kind, lockout()).await;
+    wrong(&app, &EMPLOYEE).await;
+    wrong(&app, &EMPLOYEE).await;
+    app.login_ok(&EMPLOYEE).await;
+    wrong(&app, &EMPLOYEE).await;
+    wrong(&app, &EMPLOYEE).await;
+    app.login_ok(&EMPLOYEE).await;
+}
+
+async fn unknown_users_lock_like_known_ones(kind: StoreKind) {
+    let app = TestApp::spawn_with(kind, lockout()).await;
+    let ghost = Seed {
+        name: "ghost",
+        tenant: "pb",
+        password: "whatever",
+        user_type: "CITIZEN",
+        active: true,
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            wrong(&app, &ghost).await["error_description"],
+            "Invalid login credentials"
+        );
+    }
+    assert_eq!(
+        wrong(&app, &ghost).await["error_description"],
+        "Account locked"
+    );
+}
+
+async fn the_address_throttle_answers_429_per_client_address(kind: StoreKind) {
+    let app = TestApp::spawn_with(
+        kind,
+        Options::default().with("login.max.attempts.per.ip.per.minute", 3),
+    )
+    .await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.login_from("127.0.0.1", &EMPLOYEE, &[]).await.status(),
+            StatusCode::OK
+        );
+    }
+    let res = app.login_from("127.0.0.1", &EMPLOYEE, &[]).await;
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    let body = assert_oauth_error(res, StatusCode::TOO_MANY_REQUESTS, "too_many_requests").await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("retry")
+    );
+    // Another address has its own budget; token validation is never throttled.
+    assert_eq!(
+        app.login_from("127.0.0.2", &EMPLOYEE, &[]).await.status(),
+        StatusCode::OK
+    );
+}
+
+async fn forwarded_addresses_count_only_behind_trusted_proxies(kind: StoreKind) {
+    let options = Options::default()
+        .with("login.max.attempts.per.ip.per.minute", 2)
+        .with("TRUSTED_PROXIES", "127.0.0.1/32");
+    let app = TestApp::spawn_with(kind, options).await;
+    let app = &app;
+    let via_proxy = |client: &'static str| async move {
+        app.login_from("127.0.0.1", &EMPLOYEE, &[("x-forwarded-for", client)])
+            .await
+            .status()
+    };
+    assert_eq!(via_proxy("198.51.100.1").await, StatusCode::OK);
+    assert_eq!(via_proxy("198.51.100.1").await, StatusCode::OK);
+    assert_eq!(
+        via_proxy("198.51.100.1").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        via_proxy("198.51.100.2").await,
+        StatusCode::OK,
+        "each client behind the proxy counts alone"
+    );
+    // The address recorded for the session is the client's.
+    let tokens = Tokens::from(
+        app.login_from("127.0.0.1", &EMPLOYEE, &[("x-real-ip", "203.0.113.7")])
+            .await
+            .json::<Value>()
+            .await
+            .unwrap(),
+    );
+    let sessions: Value = app
+        .client
+        .get(app.url("/user/sessions"))
+        .bearer_auth(&tokens.access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let current = sessions["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .unwrap()
+        .clone();
+    assert_eq!(current["ip"], "203.0.113.7");
+    // An untrusted peer cannot pick its address by header.
+    for spoof in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
+        let status = app
+            .login_from("127.0.0.2", &EMPLOYEE, &[("x-forwarded-for", spoof)])
+            .await
+            .status();
+        let expected = if spoof == "203.0.113.3" {
+            StatusCode::TOO_MANY_REQUESTS
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!(status, expected, "{spoof}");
+    }
+}
+
+async fn a_saturated_bcrypt_queue_answers_503_at_once(kind: StoreKind) {
+    // A user whose hash takes a while: cost 12.
+    let dir = tempfile::tempdir().unwrap();
+    let mut slow = user_json(&EMPLOYEE, 9);
+    slow["userName"] = "slow".into();
+    slow["uuid"] = "uuid-slow".into();
+    slow["password"] = bcrypt::hash("slow-password", 12).unwrap().into();
+    let users = dir.path().join("users.json");
+    std::fs::write(&users, serde_json::to_string(&[slow]).unwrap()).unwrap();
+    let options = Options::default()
+        .with("USERS_FILE", users.display())
+        .with("bcrypt.max.concurrent", 1)
+        .with("bcrypt.max.queue", 1);
+    let app = Arc::new(TestApp::spawn_with(kind, options).await);
+    let attempts = (0..6).map(|_| {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let res = app
+                .password_login("slow", "wrong", [("tenantId", "pb")])
+                .await;
+            let status = res.status();
+            let retry = res.headers().get("retry-after").cloned();
+            let body: Value = res.json().await.unwrap();
+            (status, retry, body)
+        })
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    let mut busy = 0;
+    for r in results {
+        let (status, retry, body) = r.unwrap();
+        match status {
+            StatusCode::SERVICE_UNAVAILABLE => {
+                busy += 1;
+                assert_eq!(body["error"], "temporarily_unavailable");
+                assert!(retry.is_some());
+            }
+            other => assert_eq!(other, StatusCode::BAD_REQUEST, "{body}"),
+        }
+    }
+    assert!(
+        busy >= 3,
+        "one runs, one waits, the rest are turned away: {busy} busy"
+    );
+}
