@@ -473,6 +473,19 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_file_is_a_valid_configuration() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example");
+        let pairs: Vec<(String, String)> = dotenvy::from_path_iter(path)
+            .unwrap()
+            .map(|item| item.unwrap())
+            .collect();
+        assert!(pairs.len() >= 10, "{pairs:?}");
+        let s = Settings::from_vars(pairs).unwrap();
+        assert_eq!(s.access_validity, Duration::from_secs(3600));
+        assert_eq!(s.lockout.max_attempts, 5);
+    }
+
+    #[test]
     fn defaults_apply_when_nothing_is_set() {
         let s = Settings::from_vars(vec![]).unwrap();
         assert_eq!((s.host.as_str(), s.port), ("0.0.0.0", 8080));
