@@ -1,0 +1,248 @@
+//! The benchmark: starts its own redis-server, the release token-server and the ceiling
+//! server, seeds users and sessions, runs each scenario with a fixed number of connections
+//! for a fixed time after a warm-up, and prints one markdown table. Run it with `bench/run`.
+
+mod load;
+mod procs;
+mod workloads;
+
+use load::{Report, run};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use token_server::config::TokenSecret;
+use token_server::domain::session::{NewSession, SessionPolicy};
+use token_server::store::Store;
+use token_server::store::redis::RedisStore;
+use workloads::*;
+
+const USER_JSON: &str = r#"{"id":1,"uuid":"5e5c7d4e-4a5b-4d4a-9a43-9d7c1f2f0a01","userName":"bench4","name":"Bench User","mobileNumber":"9999999999","emailId":"bench@example.org","locale":"en_IN","type":"EMPLOYEE","roles":[{"name":"Employee","code":"EMPLOYEE","tenantId":"pb"},{"name":"Superuser","code":"SUPERUSER","tenantId":"pb"}],"active":true,"tenantId":"pb"}"#;
+
+struct Row {
+    scenario: String,
+    report: Report,
+    ceiling: Option<(f64, &'static str)>,
+}
+
+fn seed_users(dir: &std::path::Path) -> std::path::PathBuf {
+    let user = |name: &str, password: &str, cost: u32, id: u32| {
+        let mut u: serde_json::Value = serde_json::from_str(USER_JSON).expect("user JSON");
+        u["id"] = id.into();
+        u["uuid"] = format!("bench-{name}").into();
+        u["userName"] = name.into();
+        u["password"] = bcrypt::hash(password, cost).expect("bcrypt").into();
+        u
+    };
+    let users = serde_json::json!([user("bench10", "bench-password", 10, 1), user("bench4", "bench-password", 4, 2)]);
+    let path = dir.join("users.json");
+    std::fs::write(&path, users.to_string()).expect("users file");
+    path
+}
+
+/// Starts `count` sessions spread over `users` users, straight through the library's store.
+async fn seed_sessions(store: &Store, count: usize, users: usize, offset: usize) -> Vec<(String, String)> {
+    let mut out = Vec::with_capacity(count);
+    let mut batch = vec![];
+    for i in 0..count {
+        let store = store.clone();
+        let user = (offset + i) % users;
+        batch.push(tokio::spawn(async move {
+            let session = NewSession {
+                user_uuid: format!("bench-user-{user}"),
+                user_json: USER_JSON.to_string(),
+                client_id: "egov-user-client".into(),
+                scope: "read".into(),
+                ip: "127.0.0.1".into(),
+                user_agent: "token-server-bench".into(),
+            };
+            store.issue_session(&session).await.map(|(issued, _)| (issued.pair.access.expose(), issued.pair.refresh.expose()))
+        }));
+        if batch.len() == 256 || i + 1 == count {
+            for t in batch.drain(..) {
+                if let Ok(Ok(pair)) = t.await {
+                    out.push(pair);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn used_memory(conn: &mut redis::Connection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("memory").query(conn).expect("INFO memory");
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("used_memory in INFO")
+}
+
+/// bcrypt verifications per second on every core, no HTTP: ceiling (b).
+fn bcrypt_rate(cost: u32, secs: f64) -> f64 {
+    let hash = bcrypt::hash("ceiling", cost).expect("bcrypt");
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let hash = hash.clone();
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    let _ = bcrypt::verify("ceiling", &hash);
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let total: u64 = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
+    total as f64 / secs
+}
+
+#[tokio::main]
+async fn main() {
+    let secs: f64 = std::env::args()
+        .skip_while(|a| a != "--duration")
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5.0);
+    let duration = Duration::from_secs_f64(secs);
+    let warmup = Duration::from_secs(1);
+    let started = Instant::now();
+    let dir = std::env::temp_dir().join(format!("token-server-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("work dir");
+
+    let redis = procs::redis(&dir);
+    let redis_url = format!("redis://{}", redis.addr);
+    let users = seed_users(&dir);
+    let secret = "bench-secret-0123456789-0123456789-abcdef";
+    let server = procs::token_server(
+        &dir,
+        &[
+            ("REDIS_URL", redis_url.clone()),
+            ("TOKEN_SECRET", secret.into()),
+            ("USERS_FILE", users.display().to_string()),
+            ("LOGIN_MAX_ATTEMPTS_PER_IP_PER_MINUTE", "0".into()),
+            ("MAX_INVALID_LOGIN_ATTEMPTS", "0".into()),
+            ("BCRYPT_MAX_QUEUE", "100000".into()),
+        ],
+    );
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let multiplexed = procs::ceiling(&dir, "multiplexed", &redis_url, workers);
+    let pooled = procs::ceiling(&dir, "deadpool", &redis_url, workers);
+
+    let policy = SessionPolicy {
+        access: Duration::from_secs(3600),
+        refresh: Duration::from_secs(20160 * 60),
+        rotation: true,
+        reuse_grace: Duration::from_secs(5),
+        max_lifetime: None,
+        max_sessions_per_user: 0,
+    };
+    let redis_store = RedisStore::new(&redis_url, "ts", Duration::from_secs(5)).expect("redis store");
+    let store = Store::redis(redis_store, policy, TokenSecret::random());
+    let mut conn = redis::Client::open(redis_url.as_str()).and_then(|c| c.get_connection()).expect("redis");
+
+    let sessions = seed_sessions(&store, 1_000, 200, 0).await;
+    let tokens: Arc<Vec<String>> = Arc::new(sessions.iter().map(|(a, _)| a.clone()).collect());
+    let refresh_tokens: Vec<String> = seed_sessions(&store, 128, 128, 1_000_000).await.into_iter().map(|(_, r)| r).collect();
+    let mix_refresh: Vec<String> = seed_sessions(&store, 128, 128, 2_000_000).await.into_iter().map(|(_, r)| r).collect();
+    for i in 0..1_000 {
+        let _: () = redis::cmd("SET").arg(format!("bench:ceiling:{i}")).arg(USER_JSON).query(&mut conn).expect("SET");
+    }
+    let rss_idle = server.rss_kib();
+
+    let mut rows: Vec<Row> = vec![];
+    let ceiling_a = run(multiplexed.addr, Arc::new(CeilingGet { keys: 1_000 }), 64, warmup, duration).await;
+    let (ceiling_rate, ceiling_p99) = (ceiling_a.rate(), ceiling_a.p99_ms());
+    rows.push(Row { scenario: "ceiling (a): bare handler, one GET, multiplexed connection".into(), report: ceiling_a, ceiling: None });
+    let deadpool = run(pooled.addr, Arc::new(CeilingGet { keys: 1_000 }), 64, warmup, duration).await;
+    rows.push(Row { scenario: "same with a deadpool-redis pool (checkout per request)".into(), ceiling: Some((ceiling_rate, "(a)")), report: deadpool });
+
+    let details = run(server.addr, Arc::new(Details { tokens: tokens.clone() }), 64, warmup, duration).await;
+    let details_rate_1k = details.rate();
+    rows.push(Row { scenario: "details (1k live sessions)".into(), ceiling: Some((ceiling_rate, "(a)")), report: details });
+    let refresh = run(server.addr, Arc::new(Refresh { refresh_tokens }), 64, warmup, duration).await;
+    rows.push(Row { scenario: "refresh (rotation on)".into(), ceiling: Some((ceiling_rate, "(a)")), report: refresh });
+
+    let bcrypt10 = bcrypt_rate(10, 3.0);
+    let bcrypt4 = bcrypt_rate(4, 2.0);
+    let login10 = run(server.addr, Arc::new(Login { user: "bench10", password: "bench-password" }), 16, warmup, duration).await;
+    rows.push(Row { scenario: "login, bcrypt cost 10".into(), ceiling: Some((bcrypt10, "(b) cost 10")), report: login10 });
+    let login4 = run(server.addr, Arc::new(Login { user: "bench4", password: "bench-password" }), 16, warmup, duration).await;
+    rows.push(Row { scenario: "login, bcrypt cost 4".into(), ceiling: Some((bcrypt4, "(b) cost 4")), report: login4 });
+    let login_logout = run(server.addr, Arc::new(LoginLogout { user: "bench4", password: "bench-password" }), 32, warmup, duration).await;
+    rows.push(Row { scenario: "logout + login (cost 4), per pair".into(), ceiling: None, report: login_logout });
+
+    let mix = Arc::new(Mix {
+        details: Details { tokens: tokens.clone() },
+        refresh: Refresh { refresh_tokens: mix_refresh },
+        login: Login { user: "bench4", password: "bench-password" },
+    });
+    let sampler = {
+        let pid = server.child.id();
+        tokio::spawn(async move {
+            let mut max = 0u64;
+            let end = Instant::now() + warmup + duration;
+            while Instant::now() < end {
+                let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    .ok()
+                    .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+                    .unwrap_or(0);
+                max = max.max(rss);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            max
+        })
+    };
+    let mixed = run(server.addr, mix, 64, warmup, duration).await;
+    let rss_load = sampler.await.unwrap_or(0);
+    rows.push(Row { scenario: "gateway mix: 90% details, 7% refresh, 2% login, 1% logout".into(), ceiling: Some((ceiling_rate, "(a)")), report: mixed });
+
+    let idle32 = run(server.addr, Arc::new(Details { tokens: tokens.clone() }), 32, warmup, duration).await;
+    let (flooded, flood) = tokio::join!(
+        run(server.addr, Arc::new(Details { tokens: tokens.clone() }), 32, warmup, duration),
+        run(server.addr, Arc::new(Login { user: "bench10", password: "bench-password" }), 16, warmup, duration),
+    );
+    let (idle_p99, flooded_p99) = (idle32.p99_ms(), flooded.p99_ms());
+    rows.push(Row { scenario: "details, 32 connections, idle".into(), ceiling: None, report: idle32 });
+    rows.push(Row { scenario: "details, 32 connections, during a cost-10 login flood".into(), ceiling: None, report: flooded });
+    rows.push(Row { scenario: "the login flood itself (16 connections)".into(), ceiling: Some((bcrypt10, "(b) cost 10")), report: flood });
+
+    let before = used_memory(&mut conn);
+    let more = seed_sessions(&store, 99_000, 20_000, 1_000).await;
+    let after = used_memory(&mut conn);
+    let per_session = (after - before) as f64 / more.len().max(1) as f64;
+    let mut all: Vec<String> = tokens.iter().cloned().collect();
+    all.extend(more.into_iter().map(|(a, _)| a));
+    let details100k = run(server.addr, Arc::new(Details { tokens: Arc::new(all) }), 64, warmup, duration).await;
+    let details_rate_100k = details100k.rate();
+    rows.push(Row { scenario: "details (100k live sessions)".into(), ceiling: Some((ceiling_rate, "(a)")), report: details100k });
+
+    println!("| scenario | conns | req/s | p50 ms | p99 ms | errors | ratio to ceiling |");
+    println!("|---|---:|---:|---:|---:|---:|---|");
+    for r in &rows {
+        let ratio = r.ceiling.map_or("".to_string(), |(c, name)| format!("{:.2} × {name}", r.report.rate() / c));
+        println!(
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {} |",
+            r.scenario,
+            r.report.conns,
+            r.report.rate(),
+            r.report.p50_ms(),
+            r.report.p99_ms(),
+            r.report.errors,
+            ratio
+        );
+    }
+    println!();
+    println!("| measure | value |");
+    println!("|---|---:|");
+    println!("| ceiling (a) p99 under 64 connections | {ceiling_p99:.2} ms |");
+    println!("| ceiling (b): bcrypt verify/s on all cores, cost 10 / cost 4 | {bcrypt10:.0} / {bcrypt4:.0} |");
+    println!("| details p99 during login flood ÷ idle p99 (32 connections) | {:.2} |", flooded_p99 / idle_p99.max(0.001));
+    println!("| details throughput, 100k ÷ 1k live sessions | {:.2} |", details_rate_100k / details_rate_1k.max(1.0));
+    println!("| Redis memory per live session (INFO used_memory delta over 99k sessions) | {per_session:.0} bytes |");
+    println!("| token-server RSS idle / peak under the gateway mix | {} / {} KiB |", rss_idle, rss_load);
+    println!();
+    println!("{} cores; warm-up {} s and {} s per scenario; whole run {:.0} s.", workers, warmup.as_secs(), secs, started.elapsed().as_secs_f64());
+    drop((server, multiplexed, pooled, redis));
+    let _ = std::fs::remove_dir_all(&dir);
+}
