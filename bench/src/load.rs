@@ -1,6 +1,7 @@
 //! The load generator: a fixed number of HTTP/1.1 keep-alive connections, each sending one
-//! operation after another until the deadline; operations finished during the warm-up are not
-//! counted. Latency per operation goes into an HDR histogram (microseconds).
+//! operation after another until the deadline; operations that complete during the warm-up, or
+//! after the deadline, are not counted. Latency per operation goes into an HDR histogram
+//! (microseconds).
 
 use bytes::Bytes;
 use hdrhistogram::Histogram;
@@ -21,18 +22,31 @@ pub type Reply = Result<(StatusCode, Bytes), String>;
 
 impl Conn {
     pub async fn open(addr: SocketAddr) -> Result<Self, String> {
-        let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| e.to_string())?;
         stream.set_nodelay(true).map_err(|e| e.to_string())?;
-        let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+        let (sender, connection) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
         tokio::spawn(connection);
         Ok(Conn { sender })
     }
 
     async fn send(&mut self, req: Request<Full<Bytes>>) -> Reply {
         self.sender.ready().await.map_err(|e| e.to_string())?;
-        let res = self.sender.send_request(req).await.map_err(|e| e.to_string())?;
+        let res = self
+            .sender
+            .send_request(req)
+            .await
+            .map_err(|e| e.to_string())?;
         let status = res.status();
-        let body = res.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+        let body = res
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
         Ok((status, body))
     }
 
@@ -91,7 +105,13 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
 }
 
-pub async fn run<W: Workload>(addr: SocketAddr, workload: Arc<W>, conns: usize, warmup: Duration, duration: Duration) -> Report {
+pub async fn run<W: Workload>(
+    addr: SocketAddr,
+    workload: Arc<W>,
+    conns: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> Report {
     let start = Instant::now();
     let counted_from = start + warmup;
     let end = counted_from + duration;
@@ -112,7 +132,9 @@ pub async fn run<W: Workload>(addr: SocketAddr, workload: Arc<W>, conns: usize, 
                     }
                     let ok = workload.op(&mut conn, &mut state).await;
                     let t1 = Instant::now();
-                    if t0 >= counted_from && t1 <= end {
+                    // Counted by completion time, so long operations that straddle the
+                    // warm-up boundary are not lost from the rate.
+                    if t1 >= counted_from && t1 <= end {
                         ops += 1;
                         if !ok {
                             errors += 1;

@@ -21,6 +21,44 @@ struct Row {
     scenario: String,
     report: Report,
     ceiling: Option<(f64, &'static str)>,
+    /// Share of one core used by the server under test, Redis and the load generator.
+    cpu: Option<[f64; 3]>,
+}
+
+/// CPU seconds used so far by the server under test, Redis and this process.
+fn cpu_now(server: u32, redis: u32) -> [Duration; 3] {
+    [
+        procs::cpu_of(server),
+        procs::cpu_of(redis),
+        procs::cpu_of(std::process::id()),
+    ]
+}
+
+fn cpu_share(before: [Duration; 3], after: [Duration; 3], wall: Duration) -> [f64; 3] {
+    let share = |i: usize| (after[i] - before[i]).as_secs_f64() / wall.as_secs_f64();
+    [share(0), share(1), share(2)]
+}
+
+/// Runs a scenario and notes how the CPU was shared while it ran.
+async fn measured<W: load::Workload>(
+    target: &procs::Proc,
+    redis: &procs::Proc,
+    workload: Arc<W>,
+    conns: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> (Report, [f64; 3]) {
+    let before = cpu_now(target.child.id(), redis.child.id());
+    let t0 = Instant::now();
+    let report = run(target.addr, workload, conns, warmup, duration).await;
+    (
+        report,
+        cpu_share(
+            before,
+            cpu_now(target.child.id(), redis.child.id()),
+            t0.elapsed(),
+        ),
+    )
 }
 
 fn seed_users(dir: &std::path::Path) -> std::path::PathBuf {
@@ -32,14 +70,22 @@ fn seed_users(dir: &std::path::Path) -> std::path::PathBuf {
         u["password"] = bcrypt::hash(password, cost).expect("bcrypt").into();
         u
     };
-    let users = serde_json::json!([user("bench10", "bench-password", 10, 1), user("bench4", "bench-password", 4, 2)]);
+    let users = serde_json::json!([
+        user("bench10", "bench-password", 10, 1),
+        user("bench4", "bench-password", 4, 2)
+    ]);
     let path = dir.join("users.json");
     std::fs::write(&path, users.to_string()).expect("users file");
     path
 }
 
 /// Starts `count` sessions spread over `users` users, straight through the library's store.
-async fn seed_sessions(store: &Store, count: usize, users: usize, offset: usize) -> Vec<(String, String)> {
+async fn seed_sessions(
+    store: &Store,
+    count: usize,
+    users: usize,
+    offset: usize,
+) -> Vec<(String, String)> {
     let mut out = Vec::with_capacity(count);
     let mut batch = vec![];
     for i in 0..count {
@@ -54,7 +100,10 @@ async fn seed_sessions(store: &Store, count: usize, users: usize, offset: usize)
                 ip: "127.0.0.1".into(),
                 user_agent: "token-server-bench".into(),
             };
-            store.issue_session(&session).await.map(|(issued, _)| (issued.pair.access.expose(), issued.pair.refresh.expose()))
+            store
+                .issue_session(&session)
+                .await
+                .map(|(issued, _)| (issued.pair.access.expose(), issued.pair.refresh.expose()))
         }));
         if batch.len() == 256 || i + 1 == count {
             for t in batch.drain(..) {
@@ -68,7 +117,10 @@ async fn seed_sessions(store: &Store, count: usize, users: usize, offset: usize)
 }
 
 fn used_memory(conn: &mut redis::Connection) -> u64 {
-    let info: String = redis::cmd("INFO").arg("memory").query(conn).expect("INFO memory");
+    let info: String = redis::cmd("INFO")
+        .arg("memory")
+        .query(conn)
+        .expect("INFO memory");
     info.lines()
         .find_map(|l| l.strip_prefix("used_memory:"))
         .and_then(|v| v.trim().parse().ok())
@@ -137,75 +189,179 @@ async fn main() {
         max_lifetime: None,
         max_sessions_per_user: 0,
     };
-    let redis_store = RedisStore::new(&redis_url, "ts", Duration::from_secs(5)).expect("redis store");
+    let redis_store =
+        RedisStore::new(&redis_url, "ts", Duration::from_secs(5)).expect("redis store");
     let store = Store::redis(redis_store, policy, TokenSecret::random());
-    let mut conn = redis::Client::open(redis_url.as_str()).and_then(|c| c.get_connection()).expect("redis");
+    let mut conn = redis::Client::open(redis_url.as_str())
+        .and_then(|c| c.get_connection())
+        .expect("redis");
 
     let sessions = seed_sessions(&store, 1_000, 200, 0).await;
     let tokens: Arc<Vec<String>> = Arc::new(sessions.iter().map(|(a, _)| a.clone()).collect());
-    let refresh_tokens: Vec<String> = seed_sessions(&store, 128, 128, 1_000_000).await.into_iter().map(|(_, r)| r).collect();
-    let mix_refresh: Vec<String> = seed_sessions(&store, 128, 128, 2_000_000).await.into_iter().map(|(_, r)| r).collect();
+    let refresh_tokens: Vec<String> = seed_sessions(&store, 128, 128, 1_000_000)
+        .await
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+    let mix_refresh: Vec<String> = seed_sessions(&store, 128, 128, 2_000_000)
+        .await
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
     for i in 0..1_000 {
-        let _: () = redis::cmd("SET").arg(format!("bench:ceiling:{i}")).arg(USER_JSON).query(&mut conn).expect("SET");
+        let _: () = redis::cmd("SET")
+            .arg(format!("bench:ceiling:{i}"))
+            .arg(USER_JSON)
+            .query(&mut conn)
+            .expect("SET");
     }
-    let rss_idle = server.rss_kib();
+    let rss_idle = procs::rss_of(server.child.id());
 
     let mut rows: Vec<Row> = vec![];
-    let ceiling_a = run(multiplexed.addr, Arc::new(CeilingGet { keys: 1_000 }), 64, warmup, duration).await;
-    let (ceiling_rate, ceiling_p99) = (ceiling_a.rate(), ceiling_a.p99_ms());
-    rows.push(Row { scenario: "ceiling (a): bare handler, one GET, multiplexed connection".into(), report: ceiling_a, ceiling: None });
-    let deadpool = run(pooled.addr, Arc::new(CeilingGet { keys: 1_000 }), 64, warmup, duration).await;
-    rows.push(Row { scenario: "same with a deadpool-redis pool (checkout per request)".into(), ceiling: Some((ceiling_rate, "(a)")), report: deadpool });
+    let row = |scenario: &str,
+               report: Report,
+               ceiling: Option<(f64, &'static str)>,
+               cpu: Option<[f64; 3]>| Row {
+        scenario: scenario.into(),
+        report,
+        ceiling,
+        cpu,
+    };
+    let ceiling_get = || Arc::new(CeilingGet { keys: 1_000 });
+    let details = |tokens: &Arc<Vec<String>>| {
+        Arc::new(Details {
+            tokens: tokens.clone(),
+        })
+    };
+    let login = |user: &'static str| {
+        Arc::new(Login {
+            user,
+            password: "bench-password",
+        })
+    };
 
-    let details = run(server.addr, Arc::new(Details { tokens: tokens.clone() }), 64, warmup, duration).await;
-    let details_rate_1k = details.rate();
-    rows.push(Row { scenario: "details (1k live sessions)".into(), ceiling: Some((ceiling_rate, "(a)")), report: details });
-    let refresh = run(server.addr, Arc::new(Refresh { refresh_tokens }), 64, warmup, duration).await;
-    rows.push(Row { scenario: "refresh (rotation on)".into(), ceiling: Some((ceiling_rate, "(a)")), report: refresh });
+    let (ceiling_a, cpu) =
+        measured(&multiplexed, &redis, ceiling_get(), 64, warmup, duration).await;
+    let (ceiling_rate, ceiling_p99) = (ceiling_a.rate(), ceiling_a.p99_ms());
+    let a = Some((ceiling_rate, "(a)"));
+    rows.push(row(
+        "ceiling (a): bare handler, one GET, multiplexed connection",
+        ceiling_a,
+        None,
+        Some(cpu),
+    ));
+    let (pooled_get, cpu) = measured(&pooled, &redis, ceiling_get(), 64, warmup, duration).await;
+    rows.push(row(
+        "same with a deadpool-redis pool (checkout per request)",
+        pooled_get,
+        a,
+        Some(cpu),
+    ));
+
+    let (details_1k, cpu) = measured(&server, &redis, details(&tokens), 64, warmup, duration).await;
+    let details_rate_1k = details_1k.rate();
+    rows.push(row("details (1k live sessions)", details_1k, a, Some(cpu)));
+    let (refresh, cpu) = measured(
+        &server,
+        &redis,
+        Arc::new(Refresh { refresh_tokens }),
+        64,
+        warmup,
+        duration,
+    )
+    .await;
+    rows.push(row("refresh (rotation on)", refresh, a, Some(cpu)));
 
     let bcrypt10 = bcrypt_rate(10, 3.0);
     let bcrypt4 = bcrypt_rate(4, 2.0);
-    let login10 = run(server.addr, Arc::new(Login { user: "bench10", password: "bench-password" }), 16, warmup, duration).await;
-    rows.push(Row { scenario: "login, bcrypt cost 10".into(), ceiling: Some((bcrypt10, "(b) cost 10")), report: login10 });
-    let login4 = run(server.addr, Arc::new(Login { user: "bench4", password: "bench-password" }), 16, warmup, duration).await;
-    rows.push(Row { scenario: "login, bcrypt cost 4".into(), ceiling: Some((bcrypt4, "(b) cost 4")), report: login4 });
-    let login_logout = run(server.addr, Arc::new(LoginLogout { user: "bench4", password: "bench-password" }), 32, warmup, duration).await;
-    rows.push(Row { scenario: "logout + login (cost 4), per pair".into(), ceiling: None, report: login_logout });
+    let (login10, cpu) = measured(&server, &redis, login("bench10"), 16, warmup, duration).await;
+    rows.push(row(
+        "login, bcrypt cost 10",
+        login10,
+        Some((bcrypt10, "(b) cost 10")),
+        Some(cpu),
+    ));
+    let (login4, cpu) = measured(&server, &redis, login("bench4"), 16, warmup, duration).await;
+    rows.push(row(
+        "login, bcrypt cost 4",
+        login4,
+        Some((bcrypt4, "(b) cost 4")),
+        Some(cpu),
+    ));
+    let pairs = Arc::new(LoginLogout {
+        user: "bench4",
+        password: "bench-password",
+    });
+    let (login_logout, cpu) = measured(&server, &redis, pairs, 32, warmup, duration).await;
+    rows.push(row(
+        "logout + login (cost 4), per pair",
+        login_logout,
+        None,
+        Some(cpu),
+    ));
 
     let mix = Arc::new(Mix {
-        details: Details { tokens: tokens.clone() },
-        refresh: Refresh { refresh_tokens: mix_refresh },
-        login: Login { user: "bench4", password: "bench-password" },
+        details: Details {
+            tokens: tokens.clone(),
+        },
+        refresh: Refresh {
+            refresh_tokens: mix_refresh,
+        },
+        login: Login {
+            user: "bench4",
+            password: "bench-password",
+        },
     });
-    let sampler = {
-        let pid = server.child.id();
-        tokio::spawn(async move {
-            let mut max = 0u64;
-            let end = Instant::now() + warmup + duration;
-            while Instant::now() < end {
-                let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
-                    .ok()
-                    .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
-                    .unwrap_or(0);
-                max = max.max(rss);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            max
-        })
-    };
-    let mixed = run(server.addr, mix, 64, warmup, duration).await;
+    let pid = server.child.id();
+    let sampler = tokio::spawn(async move {
+        let mut max = 0u64;
+        let end = Instant::now() + warmup + duration;
+        while Instant::now() < end {
+            max = max.max(procs::rss_of(pid));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        max
+    });
+    let (mixed, cpu) = measured(&server, &redis, mix, 64, warmup, duration).await;
     let rss_load = sampler.await.unwrap_or(0);
-    rows.push(Row { scenario: "gateway mix: 90% details, 7% refresh, 2% login, 1% logout".into(), ceiling: Some((ceiling_rate, "(a)")), report: mixed });
+    rows.push(row(
+        "gateway mix: 90% details, 7% refresh, 2% login, 1% logout",
+        mixed,
+        a,
+        Some(cpu),
+    ));
 
-    let idle32 = run(server.addr, Arc::new(Details { tokens: tokens.clone() }), 32, warmup, duration).await;
+    let (idle32, cpu) = measured(&server, &redis, details(&tokens), 32, warmup, duration).await;
+    let before = cpu_now(server.child.id(), redis.child.id());
+    let t0 = Instant::now();
     let (flooded, flood) = tokio::join!(
-        run(server.addr, Arc::new(Details { tokens: tokens.clone() }), 32, warmup, duration),
-        run(server.addr, Arc::new(Login { user: "bench10", password: "bench-password" }), 16, warmup, duration),
+        run(server.addr, details(&tokens), 32, warmup, duration),
+        run(server.addr, login("bench10"), 16, warmup, duration),
+    );
+    let flood_cpu = cpu_share(
+        before,
+        cpu_now(server.child.id(), redis.child.id()),
+        t0.elapsed(),
     );
     let (idle_p99, flooded_p99) = (idle32.p99_ms(), flooded.p99_ms());
-    rows.push(Row { scenario: "details, 32 connections, idle".into(), ceiling: None, report: idle32 });
-    rows.push(Row { scenario: "details, 32 connections, during a cost-10 login flood".into(), ceiling: None, report: flooded });
-    rows.push(Row { scenario: "the login flood itself (16 connections)".into(), ceiling: Some((bcrypt10, "(b) cost 10")), report: flood });
+    rows.push(row(
+        "details, 32 connections, idle",
+        idle32,
+        None,
+        Some(cpu),
+    ));
+    rows.push(row(
+        "details, 32 connections, during a cost-10 login flood",
+        flooded,
+        None,
+        Some(flood_cpu),
+    ));
+    rows.push(row(
+        "the login flood itself (16 connections)",
+        flood,
+        Some((bcrypt10, "(b) cost 10")),
+        None,
+    ));
 
     let before = used_memory(&mut conn);
     let more = seed_sessions(&store, 99_000, 20_000, 1_000).await;
@@ -213,36 +369,78 @@ async fn main() {
     let per_session = (after - before) as f64 / more.len().max(1) as f64;
     let mut all: Vec<String> = tokens.iter().cloned().collect();
     all.extend(more.into_iter().map(|(a, _)| a));
-    let details100k = run(server.addr, Arc::new(Details { tokens: Arc::new(all) }), 64, warmup, duration).await;
-    let details_rate_100k = details100k.rate();
-    rows.push(Row { scenario: "details (100k live sessions)".into(), ceiling: Some((ceiling_rate, "(a)")), report: details100k });
+    let (details_100k, cpu) = measured(
+        &server,
+        &redis,
+        details(&Arc::new(all)),
+        64,
+        warmup,
+        duration,
+    )
+    .await;
+    let details_rate_100k = details_100k.rate();
+    rows.push(row(
+        "details (100k live sessions)",
+        details_100k,
+        a,
+        Some(cpu),
+    ));
 
-    println!("| scenario | conns | req/s | p50 ms | p99 ms | errors | ratio to ceiling |");
-    println!("|---|---:|---:|---:|---:|---:|---|");
+    println!(
+        "| scenario | conns | req/s | p50 ms | p99 ms | errors | ratio to ceiling | CPU: server / redis / load generator |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---|---|");
     for r in &rows {
-        let ratio = r.ceiling.map_or("".to_string(), |(c, name)| format!("{:.2} × {name}", r.report.rate() / c));
+        let ratio = r.ceiling.map_or("".to_string(), |(c, name)| {
+            format!("{:.2} × {name}", r.report.rate() / c)
+        });
         println!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {} |",
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {} |",
             r.scenario,
             r.report.conns,
             r.report.rate(),
             r.report.p50_ms(),
             r.report.p99_ms(),
             r.report.errors,
-            ratio
+            ratio,
+            r.cpu.map_or(String::new(), |[a, b, c]| format!(
+                "{:.0}% / {:.0}% / {:.0}%",
+                a * 100.0,
+                b * 100.0,
+                c * 100.0
+            ))
         );
     }
     println!();
     println!("| measure | value |");
     println!("|---|---:|");
     println!("| ceiling (a) p99 under 64 connections | {ceiling_p99:.2} ms |");
-    println!("| ceiling (b): bcrypt verify/s on all cores, cost 10 / cost 4 | {bcrypt10:.0} / {bcrypt4:.0} |");
-    println!("| details p99 during login flood ÷ idle p99 (32 connections) | {:.2} |", flooded_p99 / idle_p99.max(0.001));
-    println!("| details throughput, 100k ÷ 1k live sessions | {:.2} |", details_rate_100k / details_rate_1k.max(1.0));
-    println!("| Redis memory per live session (INFO used_memory delta over 99k sessions) | {per_session:.0} bytes |");
-    println!("| token-server RSS idle / peak under the gateway mix | {} / {} KiB |", rss_idle, rss_load);
+    println!(
+        "| ceiling (b): bcrypt verify/s on all cores, cost 10 / cost 4 | {bcrypt10:.0} / {bcrypt4:.0} |"
+    );
+    println!(
+        "| details p99 during login flood ÷ idle p99 (32 connections) | {:.2} |",
+        flooded_p99 / idle_p99.max(0.001)
+    );
+    println!(
+        "| details throughput, 100k ÷ 1k live sessions | {:.2} |",
+        details_rate_100k / details_rate_1k.max(1.0)
+    );
+    println!(
+        "| Redis memory per live session (INFO used_memory delta over 99k sessions) | {per_session:.0} bytes |"
+    );
+    println!(
+        "| token-server RSS idle / peak under the gateway mix | {} / {} KiB |",
+        rss_idle, rss_load
+    );
     println!();
-    println!("{} cores; warm-up {} s and {} s per scenario; whole run {:.0} s.", workers, warmup.as_secs(), secs, started.elapsed().as_secs_f64());
+    println!(
+        "{} cores; warm-up {} s and {} s per scenario; whole run {:.0} s.",
+        workers,
+        warmup.as_secs(),
+        secs,
+        started.elapsed().as_secs_f64()
+    );
     drop((server, multiplexed, pooled, redis));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -26,20 +26,6 @@ impl Drop for Proc {
     }
 }
 
-impl Proc {
-    /// Resident set size in KiB, from /proc.
-    pub fn rss_kib(&self) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("VmRSS:"))
-                    .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-            })
-            .unwrap_or(0)
-    }
-}
-
 fn wait_for_port(p: &mut Proc, log: &Path) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
@@ -59,7 +45,16 @@ pub fn redis(dir: &Path) -> Proc {
     let port = free_port();
     let log = dir.join("redis.log");
     let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .arg("--logfile")
         .arg(&log)
         .stdout(Stdio::null())
@@ -78,7 +73,11 @@ pub fn redis(dir: &Path) -> Proc {
 pub fn sibling(name: &str) -> PathBuf {
     let me = std::env::current_exe().expect("own path");
     let path = me.with_file_name(name);
-    assert!(path.exists(), "{} is missing: run bench/run, which builds it", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run bench/run, which builds it",
+        path.display()
+    );
     path
 }
 
@@ -121,4 +120,29 @@ pub fn ceiling(dir: &Path, kind: &str, redis_url: &str, workers: usize) -> Proc 
     };
     wait_for_port(&mut p, &log);
     p
+}
+
+/// CPU time (user + system) of process `pid` so far; the kernel counts in ticks of 10 ms.
+pub fn cpu_of(pid: u32) -> Duration {
+    let ticks: u64 = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let after_name = &s[s.rfind(')')? + 2..];
+            let fields: Vec<&str> = after_name.split_whitespace().collect();
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+/// Resident set size of process `pid` in KiB.
+pub fn rss_of(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
 }

@@ -8,12 +8,13 @@ fn ok(reply: &crate::load::Reply) -> bool {
     matches!(reply, Ok((s, _)) if s.is_success())
 }
 
+/// A string field of a token response, found without parsing the whole body (tokens are
+/// URL-safe base64, so they hold no escapes).
 fn field(body: &[u8], name: &str) -> Option<String> {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()?
-        .get(name)?
-        .as_str()
-        .map(str::to_string)
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find(&format!("\"{name}\":\""))? + name.len() + 4;
+    let len = text[start..].find('"')?;
+    Some(text[start..start + len].to_string())
 }
 
 /// `GET /user/_details` with tokens taken in turn from a shared pool.
@@ -28,7 +29,12 @@ impl Workload for Details {
     }
     async fn op(&self, conn: &mut Conn, next: &mut usize) -> bool {
         *next = (*next + 1) % self.tokens.len();
-        ok(&conn.get(&format!("/user/_details?access_token={}", self.tokens[*next])).await)
+        ok(&conn
+            .get(&format!(
+                "/user/_details?access_token={}",
+                self.tokens[*next]
+            ))
+            .await)
     }
 }
 
@@ -60,7 +66,10 @@ impl Workload for Refresh {
     }
     async fn op(&self, conn: &mut Conn, token: &mut String) -> bool {
         let reply = conn
-            .post_form("/user/oauth/token", format!("grant_type=refresh_token&refresh_token={token}"))
+            .post_form(
+                "/user/oauth/token",
+                format!("grant_type=refresh_token&refresh_token={token}"),
+            )
             .await;
         match reply {
             Ok((s, body)) if s.is_success() => match field(&body, "refresh_token") {
@@ -89,7 +98,9 @@ impl Workload for Login {
     type State = ();
     fn state(&self, _: usize) {}
     async fn op(&self, conn: &mut Conn, _: &mut ()) -> bool {
-        ok(&conn.post_form("/user/oauth/token", login_form(self.user, self.password)).await)
+        ok(&conn
+            .post_form("/user/oauth/token", login_form(self.user, self.password))
+            .await)
     }
 }
 
@@ -103,11 +114,21 @@ impl Workload for LoginLogout {
     type State = ();
     fn state(&self, _: usize) {}
     async fn op(&self, conn: &mut Conn, _: &mut ()) -> bool {
-        let reply = conn.post_form("/user/oauth/token", login_form(self.user, self.password)).await;
-        let Some(access) = reply.ok().and_then(|(_, body)| field(&body, "access_token")) else {
+        let reply = conn
+            .post_form("/user/oauth/token", login_form(self.user, self.password))
+            .await;
+        let Some(access) = reply
+            .ok()
+            .and_then(|(_, body)| field(&body, "access_token"))
+        else {
             return false;
         };
-        ok(&conn.post_form(&format!("/user/_logout?access_token={access}"), String::new()).await)
+        ok(&conn
+            .post_form(
+                &format!("/user/_logout?access_token={access}"),
+                String::new(),
+            )
+            .await)
     }
 }
 
@@ -139,8 +160,16 @@ impl Workload for Mix {
             0..90 => self.details.op(conn, &mut s.next).await,
             90..97 => self.refresh.op(conn, &mut s.refresh).await,
             97..99 => {
-                let reply = conn.post_form("/user/oauth/token", login_form(self.login.user, self.login.password)).await;
-                match reply.ok().and_then(|(_, body)| field(&body, "access_token")) {
+                let reply = conn
+                    .post_form(
+                        "/user/oauth/token",
+                        login_form(self.login.user, self.login.password),
+                    )
+                    .await;
+                match reply
+                    .ok()
+                    .and_then(|(_, body)| field(&body, "access_token"))
+                {
                     Some(access) => {
                         s.owned.push(access);
                         true
@@ -150,7 +179,12 @@ impl Workload for Mix {
             }
             _ => {
                 let token = s.owned.pop().unwrap_or_else(|| "none".into());
-                ok(&conn.post_form(&format!("/user/_logout?access_token={token}"), String::new()).await)
+                ok(&conn
+                    .post_form(
+                        &format!("/user/_logout?access_token={token}"),
+                        String::new(),
+                    )
+                    .await)
             }
         }
     }

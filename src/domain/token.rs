@@ -46,14 +46,15 @@ impl UserTag {
         UserTag(tag)
     }
 
-    pub fn hex(&self) -> String {
-        hex(&self.0)
+    /// The tag as it appears in Redis keys: 22 characters of URL-safe base64.
+    pub fn key_part(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.0)
     }
 }
 
 impl fmt::Debug for UserTag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "UserTag({})", self.hex())
+        write!(f, "UserTag({})", self.key_part())
     }
 }
 
@@ -71,8 +72,14 @@ impl SessionId {
         Uuid::try_parse(text).ok().map(SessionId)
     }
 
-    pub fn simple(&self) -> String {
-        self.0.simple().to_string()
+    /// The id as it appears in Redis keys and indexes: 22 characters of URL-safe base64.
+    pub fn key_part(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.0.as_bytes())
+    }
+
+    pub fn from_key_part(text: &str) -> Option<Self> {
+        let bytes: [u8; 16] = URL_SAFE_NO_PAD.decode(text).ok()?.try_into().ok()?;
+        Some(SessionId(Uuid::from_bytes(bytes)))
     }
 
     pub fn uuid(&self) -> Uuid {

@@ -24,7 +24,24 @@ impl From<Rejected> for ApiError {
     }
 }
 
-const MAX_USER_AGENT: usize = 256;
+/// Longest user agent kept with a session, in bytes: Redis keeps hashes whose values are at
+/// most 64 bytes in its compact encoding.
+const MAX_USER_AGENT: usize = 64;
+
+/// The user agent cut to fit: its start (product, platform) and its end (browser, version).
+fn compact_user_agent(ua: &str) -> String {
+    if ua.len() <= MAX_USER_AGENT {
+        return ua.to_string();
+    }
+    let head_len = (0..=31)
+        .rev()
+        .find(|&i| ua.is_char_boundary(i))
+        .unwrap_or(0);
+    let tail_start = (ua.len() - 30..ua.len())
+        .find(|&i| ua.is_char_boundary(i))
+        .unwrap_or(ua.len());
+    format!("{}...{}", &ua[..head_len], &ua[tail_start..])
+}
 
 #[derive(Serialize)]
 struct ResponseInfo {
@@ -210,14 +227,12 @@ async fn password_grant(
     }
     let user_json = serde_json::to_string(&user.public)
         .map_err(|e| ApiError::Internal(format!("cannot serialise user: {e}")))?;
-    let user_agent: String = req
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .chars()
-        .take(MAX_USER_AGENT)
-        .collect();
+    let user_agent = compact_user_agent(
+        req.headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default(),
+    );
     let session = NewSession {
         user_uuid: user.public.uuid.clone(),
         user_json,
@@ -268,5 +283,25 @@ async fn refresh_grant(
             Err(ApiError::InvalidGrant(INVALID_REFRESH_TOKEN))
         }
         Refresh::ScopeTooWide => Err(ApiError::InvalidScope),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_user_agents_keep_their_start_and_end_within_64_bytes() {
+        let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+        let short = compact_user_agent(chrome);
+        assert!(short.len() <= MAX_USER_AGENT, "{short}");
+        assert!(
+            short.starts_with("Mozilla/5.0 (Windows NT 10.0;"),
+            "{short}"
+        );
+        assert!(short.ends_with("Chrome/120.0.0.0 Safari/537.36"), "{short}");
+        assert_eq!(compact_user_agent("curl/8.0"), "curl/8.0");
+        let wide = "é".repeat(50);
+        assert!(compact_user_agent(&wide).len() <= MAX_USER_AGENT);
     }
 }

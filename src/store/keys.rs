@@ -6,6 +6,7 @@
 //! |---|---|---|---|
 //! | `P:{T}:s:<sid>` | hash | session: refresh digest, user JSON, client, scope, times | refresh validity |
 //! | `P:{T}:a:<sid>` | string | digest of the session's current access token | access validity |
+//! | `P:{T}:u` | string | the user's public JSON, as of the latest login | latest expiry |
 //! | `P:{T}:i` | sorted set | the user's session ids scored by expiry (ms) | latest expiry |
 //! | `P:ip:<address>` | string | password attempts from one client address this minute | 1 minute |
 //! | `P:{lo:<tenant>:<userName>}:n` | string | wrong passwords in the current period | the period |
@@ -33,15 +34,19 @@ impl Keys {
 
     /// `P:{T}:`, the start of every key of one user's sessions.
     pub fn tag_base(&self, tag: &UserTag) -> String {
-        format!("{}:{{{}}}:", self.prefix, tag.hex())
+        format!("{}:{{{}}}:", self.prefix, tag.key_part())
     }
 
     pub fn session(&self, s: &SessionRef) -> String {
-        format!("{}s:{}", self.tag_base(&s.tag), s.id.simple())
+        format!("{}s:{}", self.tag_base(&s.tag), s.id.key_part())
     }
 
     pub fn access(&self, s: &SessionRef) -> String {
-        format!("{}a:{}", self.tag_base(&s.tag), s.id.simple())
+        format!("{}a:{}", self.tag_base(&s.tag), s.id.key_part())
+    }
+
+    pub fn user_snapshot(&self, tag: &UserTag) -> String {
+        format!("{}u", self.tag_base(tag))
     }
 
     pub fn user_sessions(&self, tag: &UserTag) -> String {
@@ -83,8 +88,13 @@ mod tests {
             id: SessionId::generate(),
         };
         let hash_tag = |k: &str| k[k.find('{').unwrap()..=k.find('}').unwrap()].to_string();
-        let expected = format!("{{{}}}", tag.hex());
-        for key in [keys.session(&s), keys.access(&s), keys.user_sessions(&tag)] {
+        let expected = format!("{{{}}}", tag.key_part());
+        for key in [
+            keys.session(&s),
+            keys.access(&s),
+            keys.user_sessions(&tag),
+            keys.user_snapshot(&tag),
+        ] {
             assert!(key.starts_with("ts:"), "{key}");
             assert_eq!(hash_tag(&key), expected, "{key}");
         }

@@ -98,11 +98,12 @@ impl RedisStore {
             .key(self.keys.session(&session))
             .key(self.keys.access(&session))
             .key(self.keys.user_sessions(&session.tag))
+            .key(self.keys.user_snapshot(&session.tag))
             .arg(pair.access.digest().as_str())
             .arg(ms(policy.access))
             .arg(pair.refresh.digest().as_str())
             .arg(ms(policy.refresh))
-            .arg(session.id.simple())
+            .arg(session.id.key_part())
             .arg(&s.user_uuid)
             .arg(&s.user_json)
             .arg(&s.client_id)
@@ -139,12 +140,13 @@ impl RedisStore {
             .key(self.keys.session(&session))
             .key(self.keys.access(&session))
             .key(self.keys.user_sessions(&session.tag))
+            .key(self.keys.user_snapshot(&session.tag))
             .arg(presented.digest().as_str())
             .arg(pair.access.digest().as_str())
             .arg(ms(policy.access))
             .arg(pair.refresh.digest().as_str())
             .arg(ms(policy.refresh))
-            .arg(session.id.simple())
+            .arg(session.id.key_part())
             .arg(scope.unwrap_or(""))
             .arg(client_id)
             .arg(if policy.rotation { "1" } else { "0" })
@@ -191,9 +193,10 @@ impl RedisStore {
     pub async fn validate_access(&self, token: &Token) -> Result<Option<String>, StoreError> {
         let session = token.session();
         let mut conn = self.conn.clone();
-        let (digest, user): (Option<String>, Option<String>) = redis::pipe()
-            .get(self.keys.access(&session))
-            .hget(self.keys.session(&session), "u")
+        // One command: both keys share the user's hash slot.
+        let (digest, user): (Option<String>, Option<String>) = redis::cmd("MGET")
+            .arg(self.keys.access(&session))
+            .arg(self.keys.user_snapshot(&session.tag))
             .query_async(&mut conn)
             .await?;
         Ok(match (digest, user) {
@@ -221,9 +224,10 @@ impl RedisStore {
             .key(self.keys.session(&session))
             .key(self.keys.access(&session))
             .key(self.keys.user_sessions(&session.tag))
+            .key(self.keys.user_snapshot(&session.tag))
             .arg(kind)
             .arg(token.digest().as_str())
-            .arg(session.id.simple())
+            .arg(session.id.key_part())
             .arg(client.unwrap_or(""))
             .invoke_async(&mut conn)
             .await?;
@@ -240,7 +244,7 @@ impl RedisStore {
         let at = caller.session();
         let (name, target) = match op {
             SessionsOp::List => ("list", String::new()),
-            SessionsOp::End(id) => ("end", id.simple()),
+            SessionsOp::End(id) => ("end", id.key_part()),
             SessionsOp::EndAll => ("end_all", String::new()),
         };
         let mut conn = self.conn.clone();
@@ -249,6 +253,7 @@ impl RedisStore {
             .sessions
             .key(self.keys.access(&at))
             .key(self.keys.user_sessions(&at.tag))
+            .key(self.keys.user_snapshot(&at.tag))
             .arg(caller.digest().as_str())
             .arg(self.keys.tag_base(&at.tag))
             .arg(name)
@@ -267,7 +272,7 @@ impl RedisStore {
         let sessions = flat
             .chunks_exact(6)
             .filter_map(|f| {
-                let id = SessionId::parse(&f[0])?;
+                let id = SessionId::from_key_part(&f[0])?;
                 Some(SessionInfo {
                     id: id.uuid(),
                     created: f[1].parse().unwrap_or(0),
@@ -294,6 +299,7 @@ impl RedisStore {
             .introspect
             .key(self.keys.session(&at))
             .key(self.keys.access(&at))
+            .key(self.keys.user_snapshot(&at.tag))
             .arg(kind)
             .arg(token.digest().as_str())
             .invoke_async(&mut conn)

@@ -369,6 +369,8 @@ impl TestApp {
             address,
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                // A real browser's length, longer than a compact Redis hash value.
+                .user_agent("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")
                 .build()
                 .unwrap(),
             redis,

@@ -46,6 +46,20 @@ async fn every_key_has_a_ttl_and_no_token_is_stored() {
         2,
         "{keys:?}"
     );
+    assert_eq!(
+        keys.iter().filter(|k| k.ends_with(":u")).count(),
+        2,
+        "{keys:?}"
+    );
+    // Session hashes stay in Redis's compact encoding (no value over 64 bytes).
+    for key in keys.iter().filter(|k| k.contains(":s:")) {
+        let encoding: String = redis::cmd("OBJECT")
+            .arg("ENCODING")
+            .arg(key)
+            .query(&mut conn)
+            .unwrap();
+        assert_eq!(encoding, "listpack", "{key}");
+    }
     let mut everything = String::new();
     for key in &keys {
         let ttl: i64 = conn.pttl(key).unwrap();

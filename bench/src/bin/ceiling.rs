@@ -13,7 +13,12 @@ enum Redis {
 async fn get(redis: web::Data<Redis>, query: web::Query<Vec<(String, String)>>) -> HttpResponse {
     let key = query.first().map(|(_, v)| v.clone()).unwrap_or_default();
     let value: redis::RedisResult<Option<String>> = match redis.get_ref() {
-        Redis::Multiplexed(conn) => redis::cmd("GET").arg(&key).query_async(&mut conn.clone()).await,
+        Redis::Multiplexed(conn) => {
+            redis::cmd("GET")
+                .arg(&key)
+                .query_async(&mut conn.clone())
+                .await
+        }
         Redis::Pooled(pool) => match pool.get().await {
             Ok(mut conn) => redis::cmd("GET").arg(&key).query_async(&mut conn).await,
             Err(e) => return HttpResponse::ServiceUnavailable().body(e.to_string()),
@@ -30,7 +35,9 @@ async fn get(redis: web::Data<Redis>, query: web::Query<Vec<(String, String)>>) 
 async fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let kind = args.next().unwrap_or_else(|| "multiplexed".into());
-    let redis_url = args.next().unwrap_or_else(|| "redis://127.0.0.1:6379".into());
+    let redis_url = args
+        .next()
+        .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
     let port: u16 = args.next().and_then(|p| p.parse().ok()).unwrap_or(0);
     let workers: usize = args.next().and_then(|w| w.parse().ok()).unwrap_or(2);
     let client = redis::Client::open(redis_url.as_str()).map_err(std::io::Error::other)?;
@@ -40,11 +47,19 @@ async fn main() -> std::io::Result<()> {
                 .create_pool(Some(deadpool_redis::Runtime::Tokio1))
                 .map_err(std::io::Error::other)?,
         ),
-        _ => Redis::Multiplexed(ConnectionManager::new(client).await.map_err(std::io::Error::other)?),
+        _ => Redis::Multiplexed(
+            ConnectionManager::new(client)
+                .await
+                .map_err(std::io::Error::other)?,
+        ),
     });
-    let server = HttpServer::new(move || App::new().app_data(redis.clone()).route("/get", web::get().to(get)))
-        .workers(workers)
-        .bind(("127.0.0.1", port))?;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(redis.clone())
+            .route("/get", web::get().to(get))
+    })
+    .workers(workers)
+    .bind(("127.0.0.1", port))?;
     for addr in server.addrs() {
         println!("listening on {addr}");
     }

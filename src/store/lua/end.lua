@@ -1,5 +1,5 @@
 -- Ends a session given either of its live tokens: both keys go and the index forgets it.
--- KEYS: session, access, user index
+-- KEYS: session, access, user index, user snapshot
 -- ARGV: 'a' or 'r', token digest, session id, client id ('' = any client)
 if ARGV[4] ~= '' and redis.call('HGET', KEYS[1], 'cid') ~= ARGV[4] then
   return 0
@@ -16,6 +16,6 @@ end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[3])
 if redis.call('ZCARD', KEYS[3]) == 0 then
-  redis.call('DEL', KEYS[3])
+  redis.call('DEL', KEYS[3], KEYS[4])
 end
 return 1

@@ -1,9 +1,10 @@
 -- What a live token stands for (RFC 7662), or false.
--- KEYS: session, access
+-- KEYS: session, access, user snapshot
 -- ARGV: 'a' or 'r', token digest
 -- Returns {user json, client id, scope, created ms, refreshed ms, expires ms}.
-local f = redis.call('HMGET', KEYS[1], 'rh', 'u', 'cid', 'sc', 'c', 'r', 'rx')
-if not f[2] then
+local f = redis.call('HMGET', KEYS[1], 'rh', 'cid', 'sc', 'c', 'r', 'rx')
+local user = redis.call('GET', KEYS[3])
+if not f[1] or not user then
   return false
 end
 local expires
@@ -15,8 +16,8 @@ if ARGV[1] == 'a' then
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   expires = now + redis.call('PTTL', KEYS[2])
 elseif f[1] == ARGV[2] then
-  expires = tonumber(f[7])
+  expires = tonumber(f[6])
 else
   return false
 end
-return {f[2], f[3], f[4], f[5], f[6], expires}
+return {user, f[2], f[3], f[4], f[5], expires}

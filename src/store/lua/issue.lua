@@ -1,6 +1,6 @@
--- Starts a session: session hash, access key and the user's index, in one step; past the
--- per-user cap it ends the user's sessions that expire first.
--- KEYS: session, access, user index
+-- Starts a session: session hash, access key, the user's snapshot and index, in one step; past
+-- the per-user cap it ends the user's sessions that expire first.
+-- KEYS: session, access, user index, user snapshot
 -- ARGV: access digest, access ttl ms, refresh digest, refresh ttl ms, session id,
 --       user uuid, user json, client id, scope, ip, user agent,
 --       max lifetime ms (0 = none), max sessions per user (0 = unlimited), key base 'P:{T}:'
@@ -16,10 +16,12 @@ if maxlife > 0 then
 end
 local attl = math.min(tonumber(ARGV[2]), rttl)
 local rexp = now + rttl
-redis.call('HSET', KEYS[1], 'rh', ARGV[3], 'rx', rexp, 'mx', mx, 'uid', ARGV[6], 'u', ARGV[7],
+-- Every field stays within 64 bytes so Redis keeps the hash in its compact encoding.
+redis.call('HSET', KEYS[1], 'rh', ARGV[3], 'rx', rexp, 'mx', mx, 'uid', ARGV[6],
   'cid', ARGV[8], 'sc', ARGV[9], 'c', now, 'r', now, 'g', 0, 'ip', ARGV[10], 'ua', ARGV[11])
 redis.call('PEXPIREAT', KEYS[1], rexp)
 redis.call('SET', KEYS[2], ARGV[1], 'PX', attl)
+redis.call('SET', KEYS[4], ARGV[7], 'KEEPTTL')
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 redis.call('ZADD', KEYS[3], rexp, ARGV[5])
 local ended = 0
@@ -36,6 +38,8 @@ if cap > 0 then
     end
   end
 end
-local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
-redis.call('PEXPIREAT', KEYS[3], last[2])
+-- The index and the snapshot live as long as the user's longest session.
+local last = tonumber(redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')[2])
+redis.call('PEXPIREAT', KEYS[3], last)
+redis.call('PEXPIREAT', KEYS[4], last)
 return {attl, rttl, ended}

@@ -3,14 +3,15 @@
 -- successor (the client lost the answer); after the window, or presenting an older ancestor, is
 -- reuse and ends the session. Without rotation the refresh token stays and keeps its expiry.
 -- Either way the access key is overwritten, so the previous access token ends.
--- KEYS: session, access, user index
+-- KEYS: session, access, user index, user snapshot
 -- ARGV: presented digest, new access digest, access ttl ms, new refresh digest, refresh ttl ms,
 --       session id, requested scope ('' keeps the session's), client id, rotate (1/0),
 --       retry window ms
 -- Returns {0} invalid, {2} scope too wide, {4, user uuid} reuse (session ended),
 -- or {1 (rotated) | 3 (retry), user json, client id, scope, access ttl ms, refresh ttl ms}.
-local f = redis.call('HMGET', KEYS[1], 'rh', 'u', 'cid', 'sc', 'ph', 'pt', 'anc', 'mx', 'uid', 'rx', 'g')
-if not f[1] then
+local f = redis.call('HMGET', KEYS[1], 'rh', 'cid', 'sc', 'ph', 'pt', 'anc', 'mx', 'uid', 'rx', 'g')
+local user = redis.call('GET', KEYS[4])
+if not f[1] or not user then
   return {0}
 end
 local t = redis.call('TIME')
@@ -22,31 +23,42 @@ local function end_session()
   redis.call('DEL', KEYS[1], KEYS[2])
   redis.call('ZREM', KEYS[3], ARGV[6])
   if redis.call('ZCARD', KEYS[3]) == 0 then
-    redis.call('DEL', KEYS[3])
+    redis.call('DEL', KEYS[3], KEYS[4])
   end
-  return {4, f[9]}
+  return {4, f[8]}
+end
+
+-- Older ancestors: 32-bit digest prefixes, 8 hex characters each, the last 8 of them.
+local function is_ancestor(anc)
+  local prefix = string.sub(presented, 1, 8)
+  for i = 1, #anc, 8 do
+    if string.sub(anc, i, i + 7) == prefix then
+      return true
+    end
+  end
+  return false
 end
 
 if f[1] ~= presented then
-  if rotate and f[5] == presented then
-    if now - tonumber(f[6]) <= tonumber(ARGV[10]) and f[1] == ARGV[4] then
-      if f[3] ~= ARGV[8] then
+  if rotate and f[4] == presented then
+    if now - tonumber(f[5]) <= tonumber(ARGV[10]) and f[1] == ARGV[4] then
+      if f[2] ~= ARGV[8] then
         return {0}
       end
-      return {3, f[2], f[3], f[4], math.max(redis.call('PTTL', KEYS[2]), 0), redis.call('PTTL', KEYS[1])}
+      return {3, user, f[2], f[3], math.max(redis.call('PTTL', KEYS[2]), 0), redis.call('PTTL', KEYS[1])}
     end
     return end_session()
   end
-  if f[7] and string.find(' ' .. f[7] .. ' ', ' ' .. string.sub(presented, 1, 16) .. ' ', 1, true) then
+  if f[6] and is_ancestor(f[6]) then
     return end_session()
   end
   return {0}
 end
-if f[3] ~= ARGV[8] then
+if f[2] ~= ARGV[8] then
   return {0}
 end
 
-local scope = f[4]
+local scope = f[3]
 if ARGV[7] ~= '' then
   local have = ' ' .. scope .. ' '
   for s in string.gmatch(ARGV[7], '%S+') do
@@ -60,35 +72,29 @@ end
 local rexp
 if rotate then
   rexp = now + tonumber(ARGV[5])
-  local mx = tonumber(f[8]) or 0
+  local mx = tonumber(f[7]) or 0
   if mx > 0 and rexp > mx then
     rexp = mx
   end
-  -- Older ancestors, kept as 64-bit prefixes of their digests, bounded to the last 8.
-  local anc = {}
-  for a in string.gmatch(f[7] or '', '%S+') do
-    table.insert(anc, a)
+  local anc = f[6] or ''
+  if f[4] then
+    anc = string.sub(anc .. string.sub(f[4], 1, 8), -64)
   end
-  if f[5] then
-    table.insert(anc, string.sub(f[5], 1, 16))
-  end
-  while #anc > 8 do
-    table.remove(anc, 1)
-  end
-  redis.call('HSET', KEYS[1], 'rh', ARGV[4], 'ph', presented, 'pt', now, 'anc', table.concat(anc, ' '),
-    'rx', rexp, 'r', now, 'g', tonumber(f[11]) + 1, 'sc', scope)
+  redis.call('HSET', KEYS[1], 'rh', ARGV[4], 'ph', presented, 'pt', now, 'anc', anc,
+    'rx', rexp, 'r', now, 'g', tonumber(f[10]) + 1, 'sc', scope)
   redis.call('PEXPIREAT', KEYS[1], rexp)
 else
-  rexp = tonumber(f[10])
-  redis.call('HSET', KEYS[1], 'r', now, 'g', tonumber(f[11]) + 1, 'sc', scope)
+  rexp = tonumber(f[9])
+  redis.call('HSET', KEYS[1], 'r', now, 'g', tonumber(f[10]) + 1, 'sc', scope)
 end
 local attl = math.min(tonumber(ARGV[3]), rexp - now)
 if attl <= 0 then
   return {0}
 end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', attl)
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 redis.call('ZADD', KEYS[3], rexp, ARGV[6])
-local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
-redis.call('PEXPIREAT', KEYS[3], last[2])
-return {1, f[2], f[3], scope, attl, rexp - now}
+if redis.call('PTTL', KEYS[3]) < rexp - now then
+  redis.call('PEXPIREAT', KEYS[3], rexp)
+  redis.call('PEXPIREAT', KEYS[4], rexp)
+end
+return {1, user, f[2], scope, attl, rexp - now}

@@ -1,5 +1,5 @@
 -- The caller's own sessions, authorised by the caller's live access token.
--- KEYS: caller's access key, user index
+-- KEYS: caller's access key, user index, user snapshot
 -- ARGV: caller's access digest, key base 'P:{T}:', op ('list' | 'end' | 'end_all'),
 --       target session id (for 'end')
 -- Returns false if the caller's token is not live; else
@@ -46,6 +46,6 @@ else
   end
 end
 if redis.call('ZCARD', KEYS[2]) == 0 then
-  redis.call('DEL', KEYS[2])
+  redis.call('DEL', KEYS[2], KEYS[3])
 end
 return ended
