@@ -116,6 +116,21 @@ async fn seed_sessions(
     out
 }
 
+/// Mean microseconds Redis spent per call of `cmd` since the last reset, then resets the stats.
+fn usec_per_call(conn: &mut redis::Connection, cmd: &str) -> f64 {
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(conn)
+        .unwrap_or_default();
+    let _: redis::RedisResult<()> = redis::cmd("CONFIG").arg("RESETSTAT").query(conn);
+    stats
+        .lines()
+        .find(|l| l.starts_with(&format!("cmdstat_{cmd}:")))
+        .and_then(|l| l.split(',').find_map(|f| f.strip_prefix("usec_per_call=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
 fn used_memory(conn: &mut redis::Connection) -> u64 {
     let info: String = redis::cmd("INFO")
         .arg("memory")
@@ -240,8 +255,10 @@ async fn main() {
         })
     };
 
+    usec_per_call(&mut conn, "get");
     let (ceiling_a, cpu) =
         measured(&multiplexed, &redis, ceiling_get(), 64, warmup, duration).await;
+    let ceiling_usec = usec_per_call(&mut conn, "get");
     let (ceiling_rate, ceiling_p99) = (ceiling_a.rate(), ceiling_a.p99_ms());
     let a = Some((ceiling_rate, "(a)"));
     rows.push(row(
@@ -258,7 +275,9 @@ async fn main() {
         Some(cpu),
     ));
 
+    usec_per_call(&mut conn, "mget");
     let (details_1k, cpu) = measured(&server, &redis, details(&tokens), 64, warmup, duration).await;
+    let details_usec = usec_per_call(&mut conn, "mget");
     let details_rate_1k = details_1k.rate();
     rows.push(row("details (1k live sessions)", details_1k, a, Some(cpu)));
     let (refresh, cpu) = measured(
@@ -270,6 +289,7 @@ async fn main() {
         duration,
     )
     .await;
+    let refresh_usec = usec_per_call(&mut conn, "evalsha");
     rows.push(row("refresh (rotation on)", refresh, a, Some(cpu)));
 
     let bcrypt10 = bcrypt_rate(10, 3.0);
@@ -369,6 +389,7 @@ async fn main() {
     let per_session = (after - before) as f64 / more.len().max(1) as f64;
     let mut all: Vec<String> = tokens.iter().cloned().collect();
     all.extend(more.into_iter().map(|(a, _)| a));
+    usec_per_call(&mut conn, "mget");
     let (details_100k, cpu) = measured(
         &server,
         &redis,
@@ -378,6 +399,7 @@ async fn main() {
         duration,
     )
     .await;
+    let details_100k_usec = usec_per_call(&mut conn, "mget");
     let details_rate_100k = details_100k.rate();
     rows.push(row(
         "details (100k live sessions)",
@@ -432,6 +454,9 @@ async fn main() {
     println!(
         "| token-server RSS idle / peak under the gateway mix | {} / {} KiB |",
         rss_idle, rss_load
+    );
+    println!(
+        "| Redis µs per command: ceiling GET / validation MGET (1k, 100k sessions) / refresh script | {ceiling_usec:.2} / {details_usec:.2}, {details_100k_usec:.2} / {refresh_usec:.2} |"
     );
     println!();
     println!(
