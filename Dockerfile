@@ -4,6 +4,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src src
 COPY demo demo
+COPY bench bench
 RUN cargo build --release --locked --bin token-server
 
 # Runtime stage: the binary alone, run as a non-root user.
