@@ -39,6 +39,10 @@ pub struct Settings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub clients_file: Option<PathBuf>,
     pub default_client_enabled: bool,
+    /// After SIGTERM: how long to keep serving with `/ready` at 503.
+    pub shutdown_delay: Duration,
+    /// Then: how long in-flight requests may take before the process exits.
+    pub shutdown_drain: Duration,
 }
 
 /// Account lockout after repeated wrong passwords (DIGIT's settings and defaults).
@@ -159,6 +163,8 @@ raw_settings!(
     trusted_proxies,
     clients_file,
     default_client_enabled,
+    shutdown_delay_seconds,
+    shutdown_drain_seconds,
 );
 
 fn normalise(name: &str) -> String {
@@ -447,6 +453,20 @@ impl Settings {
                 raw.default_client_enabled,
                 true,
             )?,
+            shutdown_delay: Duration::from_secs(p.number(
+                "shutdown_delay_seconds",
+                raw.shutdown_delay_seconds,
+                0,
+                0,
+                600,
+            )?),
+            shutdown_drain: Duration::from_secs(p.number(
+                "shutdown_drain_seconds",
+                raw.shutdown_drain_seconds,
+                10,
+                1,
+                3600,
+            )?),
         })
     }
 }

@@ -25,7 +25,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match app.run_until_stopped().await {
+    match app.run_until_signalled().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("token-server: {e}");

@@ -18,6 +18,8 @@ use actix_web::dev::Server;
 use actix_web::middleware::Logger;
 use actix_web::{App, HttpServer, web};
 use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Why the server could not start. `Config` errors exit with code 2.
@@ -35,6 +37,8 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    draining: Arc<AtomicBool>,
+    shutdown_delay: Duration,
 }
 
 const DEMO_USERS: &str = include_str!("../demo/users.json");
@@ -104,6 +108,7 @@ impl Application {
             settings.default_client_enabled,
         )
         .map_err(StartupError::Config)?;
+        let draining = Arc::new(AtomicBool::new(false));
         let state = web::Data::new(AppState {
             store,
             users: UserDirectory::new(seed, redis_users),
@@ -112,6 +117,7 @@ impl Application {
             lockout: settings.lockout,
             attempts_per_ip_per_minute: settings.login_attempts_per_ip_per_minute,
             trusted_proxies: settings.trusted_proxies.clone(),
+            draining: draining.clone(),
         });
 
         let address = format!("{}:{}", settings.host, settings.port);
@@ -134,7 +140,9 @@ impl Application {
                 .configure(routes::configure)
         })
         .workers(settings.workers)
-        .shutdown_timeout(10)
+        .shutdown_timeout(settings.shutdown_drain.as_secs().max(1))
+        // Signals are ours: SIGTERM first turns /ready to 503, then stops gracefully.
+        .disable_signals()
         .listen(listener)
         .map_err(|source| StartupError::Bind {
             address: format!("port {port}"),
@@ -142,7 +150,12 @@ impl Application {
         })?
         .run();
         log::info!("listening on {}:{port}", settings.host);
-        Ok(Application { port, server })
+        Ok(Application {
+            port,
+            server,
+            draining,
+            shutdown_delay: settings.shutdown_delay,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -156,5 +169,41 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+
+    /// Runs until SIGTERM or SIGINT, then drains: `/ready` turns 503 at once, requests are
+    /// still served for the shutdown delay (so load balancers see it), then the server stops
+    /// accepting and waits for in-flight requests up to the drain time.
+    pub async fn run_until_signalled(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let draining = self.draining.clone();
+        let delay = self.shutdown_delay;
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            draining.store(true, Ordering::Release);
+            log::info!("shutting down: /ready answers 503; serving for {delay:?}, then draining");
+            tokio::time::sleep(delay).await;
+            handle.stop(true).await;
+        });
+        self.server.await
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            log::error!("cannot listen for SIGTERM/SIGINT; stop with SIGKILL");
+            std::future::pending::<()>().await;
+        }
     }
 }

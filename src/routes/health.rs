@@ -10,6 +10,10 @@ pub async fn health() -> HttpResponse {
 
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let store = state.store.kind();
+    if state.draining.load(std::sync::atomic::Ordering::Acquire) {
+        return HttpResponse::ServiceUnavailable()
+            .json(json!({ "status": "DRAINING", "store": store }));
+    }
     match state.store.ping().await {
         Ok(()) if store == "embedded" => HttpResponse::Ok().json(json!({
             "status": "UP",

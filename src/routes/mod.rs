@@ -27,6 +27,8 @@ pub struct AppState {
     /// 0 = no limit.
     pub attempts_per_ip_per_minute: u32,
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Set when shutdown begins: `/ready` answers 503 so load balancers move away.
+    pub draining: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 async fn method_not_allowed() -> Result<HttpResponse, ApiError> {

@@ -145,6 +145,8 @@ pub struct TestRedis {
     pub port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Persistence arguments: none by default, AOF for restart tests.
+    persistence: Vec<&'static str>,
 }
 
 pub fn redis_server_binary() -> String {
@@ -162,12 +164,29 @@ pub fn redis_server_binary() -> String {
 
 impl TestRedis {
     pub fn start() -> Self {
+        Self::start_with(vec!["--save", "", "--appendonly", "no"])
+    }
+
+    /// A Redis that writes every command to its append-only file before answering.
+    pub fn start_with_aof() -> Self {
+        Self::start_with(vec![
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+        ])
+    }
+
+    fn start_with(persistence: Vec<&'static str>) -> Self {
         let mut log = String::new();
         for _ in 0..5 {
             let mut redis = TestRedis {
                 port: free_port(),
                 dir: tempfile::tempdir().unwrap(),
                 child: None,
+                persistence: persistence.clone(),
             };
             if redis.launch() {
                 return redis;
@@ -180,7 +199,8 @@ impl TestRedis {
     fn launch(&mut self) -> bool {
         let child = Command::new(redis_server_binary())
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .args(&self.persistence)
+            .args(["--protected-mode", "no"])
             .arg("--dir")
             .arg(self.dir.path())
             .args(["--logfile", "redis.log"])
@@ -232,7 +252,7 @@ impl TestRedis {
         }
     }
 
-    /// Starts it again on the same port (empty: persistence is off).
+    /// Starts it again on the same port and directory (empty unless it persists).
     pub fn restart(&mut self) {
         self.stop();
         assert!(

@@ -244,3 +244,72 @@ async fn secrets_never_reach_the_log_even_at_debug_level() {
     // Each log line is whole text: nothing binary leaked either.
     assert!(BufReader::new(log.as_bytes()).lines().all(|l| l.is_ok()));
 }
+
+#[tokio::test]
+async fn sigterm_turns_ready_to_503_finishes_in_flight_requests_and_exits_0() {
+    // A user whose bcrypt cost keeps a login in flight for a while.
+    let dir = tempfile::tempdir().unwrap();
+    let mut slow = user_json(&EMPLOYEE, 1);
+    slow["password"] = bcrypt::hash(EMPLOYEE.password, 13).unwrap().into();
+    let users = dir.path().join("slow-users.json");
+    std::fs::write(&users, serde_json::to_string(&[slow]).unwrap()).unwrap();
+    let users = users.display().to_string();
+    let mut server = ServerProcess::start(&[
+        ("USERS_FILE", users.as_str()),
+        ("SHUTDOWN_DELAY_SECONDS", "2"),
+        ("SHUTDOWN_DRAIN_SECONDS", "10"),
+    ]);
+    let client = reqwest::Client::new();
+    let ready = format!("{}/ready", server.address);
+    assert_eq!(
+        client.get(&ready).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    let login = client
+        .post(format!("{}/user/oauth/token", server.address))
+        .header("Authorization", BASIC_DIGIT)
+        .form(&[
+            ("grant_type", "password"),
+            ("username", EMPLOYEE.name),
+            ("password", EMPLOYEE.password),
+            ("tenantId", "pb"),
+        ])
+        .send();
+    let in_flight = tokio::spawn(login);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let res = client.get(&ready).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "draining");
+    assert_eq!(
+        res.json::<serde_json::Value>().await.unwrap()["status"],
+        "DRAINING"
+    );
+    let res = in_flight.await.unwrap().unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "the in-flight login completes"
+    );
+    assert!(res.json::<serde_json::Value>().await.unwrap()["access_token"].is_string());
+
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(12),
+            "exits within the delay plus the drain time"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.code(), Some(0));
+    assert!(server.log().contains("shutting down"));
+}

@@ -270,3 +270,37 @@ async fn redis_outage_answers_503_and_service_resumes_when_redis_returns() {
     assert_eq!(app.details_status(&fresh.access).await, StatusCode::OK);
     app.refresh_ok(&fresh.refresh).await;
 }
+
+#[tokio::test]
+async fn sessions_survive_a_redis_restart_with_aof() {
+    let redis = std::sync::Arc::new(TestRedis::start_with_aof());
+    let mut app = TestApp::spawn_on(Some(redis), Options::default()).await;
+    let kept = app.login_ok(&EMPLOYEE).await;
+    let ended = app.login_ok(&CITIZEN).await;
+    app.logout(&ended.access).await;
+
+    std::sync::Arc::get_mut(app.redis.as_mut().unwrap())
+        .unwrap()
+        .restart();
+    let back = eventually(Duration::from_secs(10), || async {
+        app.details_status(&kept.access).await == StatusCode::OK
+    })
+    .await;
+    assert!(
+        back,
+        "a session issued before the restart still validates after it"
+    );
+    let renewed = app.refresh_ok(&kept.refresh).await;
+    assert_eq!(app.details_status(&renewed.access).await, StatusCode::OK);
+    // An ended session stays ended.
+    assert_eq!(
+        app.details_status(&ended.access).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_oauth_error(
+        app.refresh(&ended.refresh).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    )
+    .await;
+}
