@@ -15,8 +15,10 @@ pub struct Settings {
     pub port: u16,
     pub access_validity: Duration,
     pub refresh_validity: Duration,
-    /// `None` selects the embedded store.
+    /// One Redis node; `None` with no cluster nodes selects the embedded store.
     pub redis_url: Option<RedisUrl>,
+    /// Seed nodes of a Redis Cluster (`REDIS_CLUSTER_NODES`); exclusive with `redis_url`.
+    pub redis_cluster_nodes: Vec<RedisUrl>,
     pub redis_key_prefix: String,
     pub redis_timeout: Duration,
     pub users_file: Option<PathBuf>,
@@ -145,6 +147,7 @@ raw_settings!(
     access_token_validity_in_minutes,
     refresh_token_validity_in_minutes,
     redis_url,
+    redis_cluster_nodes,
     redis_key_prefix,
     redis_timeout_ms,
     users_file,
@@ -227,6 +230,11 @@ impl Parser {
 }
 
 impl Settings {
+    /// True unless the embedded store serves.
+    pub fn uses_redis(&self) -> bool {
+        self.redis_url.is_some() || !self.redis_cluster_nodes.is_empty()
+    }
+
     /// Reads `.env` (if present, without overriding the environment), then the environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         let _ = dotenvy::dotenv();
@@ -299,6 +307,34 @@ impl Settings {
                 Some(RedisUrl(v))
             }
         };
+        let mut redis_cluster_nodes = vec![];
+        for node in raw
+            .redis_cluster_nodes
+            .iter()
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        {
+            let ok = ["redis://", "rediss://"]
+                .iter()
+                .any(|s| node.starts_with(s))
+                && ::redis::Client::open(node).is_ok();
+            if !ok {
+                return Err(p.bad(
+                    "redis_cluster_nodes",
+                    &redact_url(node),
+                    "comma-separated redis:// or rediss:// URLs of cluster nodes",
+                ));
+            }
+            redis_cluster_nodes.push(RedisUrl(node.to_string()));
+        }
+        if redis_url.is_some() && !redis_cluster_nodes.is_empty() {
+            return Err(p.bad(
+                "redis_cluster_nodes",
+                "…",
+                "set either REDIS_URL (one node) or REDIS_CLUSTER_NODES (a cluster), not both",
+            ));
+        }
         let redis_key_prefix = raw.redis_key_prefix.unwrap_or_else(|| "ts".into());
         if redis_key_prefix.is_empty()
             || redis_key_prefix.len() > 64
@@ -340,7 +376,8 @@ impl Settings {
             }
             Some(v) => Some(TokenSecret(v.into_bytes())),
         };
-        if refresh_rotation && redis_url.is_some() && token_secret.is_none() {
+        let uses_redis = redis_url.is_some() || !redis_cluster_nodes.is_empty();
+        if refresh_rotation && uses_redis && token_secret.is_none() {
             return Err(p.bad(
                 "token_secret",
                 "",
@@ -380,6 +417,7 @@ impl Settings {
             access_validity,
             refresh_validity,
             redis_url,
+            redis_cluster_nodes,
             redis_key_prefix,
             redis_timeout: Duration::from_millis(p.number(
                 "redis_timeout_ms",

@@ -8,6 +8,7 @@ use crate::domain::session::SessionPolicy;
 use crate::password::PasswordVerifier;
 use crate::routes::{self, AppState};
 use crate::store::Store;
+use crate::store::conn::RedisConn;
 use crate::store::keys::Keys;
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
@@ -49,11 +50,11 @@ const DEFAULT_BCRYPT_COST: u32 = 10;
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let seed = match (&settings.users_file, &settings.redis_url) {
+        let seed = match (&settings.users_file, settings.uses_redis()) {
             (Some(path), _) => SeedUsers::load(path).map_err(StartupError::Config)?,
-            (None, Some(_)) => SeedUsers::default(),
+            (None, true) => SeedUsers::default(),
             // Nothing configured at all: a developer's first run, so a login works at once.
-            (None, None) => {
+            (None, false) => {
                 log::warn!("USERS_FILE is not set: serving the demo users of demo/users.json");
                 SeedUsers::parse(DEMO_USERS).map_err(StartupError::Config)?
             }
@@ -71,20 +72,35 @@ impl Application {
             .token_secret
             .clone()
             .unwrap_or_else(TokenSecret::random);
-        let (store, redis_users) = match &settings.redis_url {
-            Some(url) => {
-                let redis = RedisStore::new(
-                    url.expose(),
-                    &settings.redis_key_prefix,
-                    settings.redis_timeout,
-                )
+        let redis_conn = if !settings.redis_cluster_nodes.is_empty() {
+            let nodes: Vec<String> = settings
+                .redis_cluster_nodes
+                .iter()
+                .map(|u| u.expose().to_string())
+                .collect();
+            let conn = RedisConn::cluster(&nodes, settings.redis_timeout)
+                .map_err(|e| StartupError::Config(format!("REDIS_CLUSTER_NODES: {e}")))?;
+            log::info!(
+                "session store: redis cluster at {} node(s) given, key prefix {:?}",
+                nodes.len(),
+                settings.redis_key_prefix
+            );
+            Some(conn)
+        } else if let Some(url) = &settings.redis_url {
+            let conn = RedisConn::single(url.expose(), settings.redis_timeout)
                 .map_err(|e| StartupError::Config(format!("REDIS_URL {url}: {e}")))?;
-                let users =
-                    RedisUsers::new(redis.connection(), Keys::new(&settings.redis_key_prefix));
-                log::info!(
-                    "session store: redis at {url}, key prefix {:?}",
-                    settings.redis_key_prefix
-                );
+            log::info!(
+                "session store: redis at {url}, key prefix {:?}",
+                settings.redis_key_prefix
+            );
+            Some(conn)
+        } else {
+            None
+        };
+        let (store, redis_users) = match redis_conn {
+            Some(conn) => {
+                let redis = RedisStore::new(conn.clone(), &settings.redis_key_prefix);
+                let users = RedisUsers::new(conn, Keys::new(&settings.redis_key_prefix));
                 (Store::redis(redis, policy, secret), Some(users))
             }
             None => {

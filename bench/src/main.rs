@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use token_server::config::TokenSecret;
 use token_server::domain::session::{NewSession, SessionPolicy};
 use token_server::store::Store;
+use token_server::store::conn::RedisConn;
 use token_server::store::redis::RedisStore;
 use workloads::*;
 
@@ -204,8 +205,8 @@ async fn main() {
         max_lifetime: None,
         max_sessions_per_user: 0,
     };
-    let redis_store =
-        RedisStore::new(&redis_url, "ts", Duration::from_secs(5)).expect("redis store");
+    let conn = RedisConn::single(&redis_url, Duration::from_secs(5)).expect("redis URL");
+    let redis_store = RedisStore::new(conn, "ts");
     let store = Store::redis(redis_store, policy, TokenSecret::random());
     let mut conn = redis::Client::open(redis_url.as_str())
         .and_then(|c| c.get_connection())

@@ -22,17 +22,18 @@ fn ms(d: Duration) -> u64 {
 
 /// Redis side: one script or command each, on one key or one hash-tagged pair.
 pub struct RedisGuard<'a> {
-    pub conn: redis::aio::ConnectionManager,
+    pub conn: super::conn::RedisConn,
     pub keys: &'a Keys,
 }
 
 impl RedisGuard<'_> {
     async fn count(&mut self, key: String, window: Duration) -> Result<(u64, u64), StoreError> {
         let script = redis::Script::new(include_str!("lua/count.lua"));
+        let mut conn = self.conn.get().await?;
         Ok(script
             .key(key)
             .arg(ms(window))
-            .invoke_async(&mut self.conn)
+            .invoke_async(&mut conn)
             .await?)
     }
 
@@ -50,7 +51,7 @@ impl RedisGuard<'_> {
     pub async fn locked_for(&mut self, a: &Account) -> Result<Option<Duration>, StoreError> {
         let left: i64 = redis::cmd("PTTL")
             .arg(self.keys.account_lock(&a.tenant, &a.user_name))
-            .query_async(&mut self.conn)
+            .query_async(&mut self.conn.get().await?)
             .await?;
         Ok((left > 0).then(|| Duration::from_millis(left as u64)))
     }
@@ -62,31 +63,23 @@ impl RedisGuard<'_> {
         period: Duration,
         cool_down: Duration,
     ) -> Result<bool, StoreError> {
-        let (n, _) = self
-            .count(self.keys.login_failures(&a.tenant, &a.user_name), period)
-            .await?;
-        if n < u64::from(max) {
-            return Ok(false);
-        }
-        let _: () = redis::pipe()
-            .atomic()
-            .cmd("SET")
-            .arg(self.keys.account_lock(&a.tenant, &a.user_name))
-            .arg(1)
-            .arg("PX")
+        let script = redis::Script::new(include_str!("lua/fail.lua"));
+        let mut conn = self.conn.get().await?;
+        let locked: i64 = script
+            .key(self.keys.login_failures(&a.tenant, &a.user_name))
+            .key(self.keys.account_lock(&a.tenant, &a.user_name))
+            .arg(max)
+            .arg(ms(period))
             .arg(ms(cool_down))
-            .ignore()
-            .del(self.keys.login_failures(&a.tenant, &a.user_name))
-            .ignore()
-            .query_async(&mut self.conn)
+            .invoke_async(&mut conn)
             .await?;
-        Ok(true)
+        Ok(locked == 1)
     }
 
     pub async fn succeed(&mut self, a: &Account) -> Result<(), StoreError> {
         let _: () = redis::cmd("DEL")
             .arg(self.keys.login_failures(&a.tenant, &a.user_name))
-            .query_async(&mut self.conn)
+            .query_async(&mut self.conn.get().await?)
             .await?;
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! The session store: Redis for real deployments, the embedded one for a single instance. Both
 //! speak the same domain operations; routes never see which one is in use.
 
+pub mod conn;
 pub mod guard;
 pub mod keys;
 pub mod memory;
@@ -58,10 +59,10 @@ impl Store {
         }
     }
 
-    /// `redis` or `embedded`, as `/ready` reports it.
+    /// `redis`, `redis-cluster` or `embedded`, as `/ready` reports it.
     pub fn kind(&self) -> &'static str {
         match &self.backend {
-            Backend::Redis(_) => "redis",
+            Backend::Redis(r) => r.kind(),
             Backend::Memory(_) => "embedded",
         }
     }

@@ -1,8 +1,9 @@
-//! The session store on Redis. Every operation is one round trip: a Lua script where several
-//! keys change together, a two-command pipeline for validation. One multiplexed connection is
-//! shared by all requests and reconnects by itself after Redis comes back.
+//! The session store on Redis (one node or a cluster). Every operation is one round trip: a Lua
+//! script where several keys change together, one `MGET` for validation. All keys a step
+//! touches share the user's hash tag, so each step runs on one cluster slot.
 
 use super::StoreError;
+use super::conn::RedisConn;
 use super::keys::Keys;
 use crate::domain::session::{
     Introspection, Issued, NewSession, Refresh, SessionInfo, SessionPolicy, SessionsOp,
@@ -10,13 +11,12 @@ use crate::domain::session::{
 };
 use crate::domain::token::SessionId;
 use crate::domain::token::{Token, TokenKind};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, Script, Value};
+use redis::{Script, Value};
 use std::time::Duration;
 
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: RedisConn,
     keys: Keys,
     scripts: std::sync::Arc<Scripts>,
 }
@@ -38,17 +38,8 @@ fn secs(ms: i64) -> u64 {
 }
 
 impl RedisStore {
-    /// Connects lazily: the server starts even while Redis is down and reports it on `/ready`.
-    pub fn new(url: &str, prefix: &str, timeout: Duration) -> Result<Self, redis::RedisError> {
-        let client = Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
-        Ok(RedisStore {
+    pub fn new(conn: RedisConn, prefix: &str) -> Self {
+        RedisStore {
             conn,
             keys: Keys::new(prefix),
             scripts: std::sync::Arc::new(Scripts {
@@ -58,7 +49,7 @@ impl RedisStore {
                 sessions: Script::new(include_str!("lua/sessions.lua")),
                 introspect: Script::new(include_str!("lua/introspect.lua")),
             }),
-        })
+        }
     }
 
     pub fn guard(&self) -> super::guard::RedisGuard<'_> {
@@ -72,12 +63,19 @@ impl RedisStore {
         &self.keys
     }
 
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn kind(&self) -> &'static str {
+        match self.conn {
+            RedisConn::Single(_) => "redis",
+            RedisConn::Cluster { .. } => "redis-cluster",
+        }
+    }
+
+    pub fn connection(&self) -> RedisConn {
         self.conn.clone()
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn.get().await?;
         let _: String = redis::cmd("PING").query_async(&mut conn).await?;
         Ok(())
     }
@@ -91,7 +89,7 @@ impl RedisStore {
         policy: &SessionPolicy,
     ) -> Result<(Issued, u32), StoreError> {
         let session = pair.session();
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn.get().await?;
         let (attl, rttl, ended): (i64, i64, u32) = self
             .scripts
             .issue
@@ -133,7 +131,7 @@ impl RedisStore {
         policy: &SessionPolicy,
     ) -> Result<Refresh, StoreError> {
         let session = presented.session();
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn.get().await?;
         let reply: Vec<Value> = self
             .scripts
             .refresh
@@ -192,7 +190,7 @@ impl RedisStore {
     /// The session's user JSON if `token` is its live access token.
     pub async fn validate_access(&self, token: &Token) -> Result<Option<String>, StoreError> {
         let session = token.session();
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn.get().await?;
         // One command: both keys share the user's hash slot.
         let (digest, user): (Option<String>, Option<String>) = redis::cmd("MGET")
             .arg(self.keys.access(&session))
@@ -217,7 +215,7 @@ impl RedisStore {
             TokenKind::Access => "a",
             TokenKind::Refresh => "r",
         };
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn.get().await?;
         let ended: i64 = self
             .scripts
             .end
@@ -247,7 +245,7 @@ impl RedisStore {
             SessionsOp::End(id) => ("end", id.key_part()),
             SessionsOp::EndAll => ("end_all", String::new()),
         };
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn.get().await?;
         let reply: Value = self
             .scripts
             .sessions
@@ -293,7 +291,7 @@ impl RedisStore {
             TokenKind::Access => "a",
             TokenKind::Refresh => "r",
         };
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn.get().await?;
         let reply: Option<(String, String, String, u64, u64, u64)> = self
             .scripts
             .introspect

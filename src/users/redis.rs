@@ -6,18 +6,18 @@
 use crate::domain::credentials::TenantId;
 use crate::domain::user::{PasswordHash, PublicUser, User, UserType};
 use crate::store::StoreError;
+use crate::store::conn::RedisConn;
 use crate::store::keys::Keys;
-use redis::aio::ConnectionManager;
 use std::collections::HashMap;
 
 #[derive(Clone)]
 pub struct RedisUsers {
-    conn: ConnectionManager,
+    conn: RedisConn,
     keys: Keys,
 }
 
 impl RedisUsers {
-    pub fn new(conn: ConnectionManager, keys: Keys) -> Self {
+    pub fn new(conn: RedisConn, keys: Keys) -> Self {
         RedisUsers { conn, keys }
     }
 
@@ -26,7 +26,7 @@ impl RedisUsers {
         user_name: &str,
         tenant: Option<&TenantId>,
     ) -> Result<Vec<User>, StoreError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn.get().await?;
         let tenants: Vec<String> = match tenant {
             Some(t) => vec![t.as_str().to_string()],
             None => {
@@ -39,11 +39,20 @@ impl RedisUsers {
         if tenants.is_empty() {
             return Ok(vec![]);
         }
-        let mut pipe = redis::pipe();
-        for t in &tenants {
-            pipe.hgetall(self.keys.user(t, user_name));
-        }
-        let records: Vec<HashMap<String, String>> = pipe.query_async(&mut conn).await?;
+        // One request per tenant, concurrently: the records may sit on different cluster nodes.
+        let reads = tenants.iter().map(|t| {
+            let key = self.keys.user(t, user_name);
+            let conn = self.conn.clone();
+            async move {
+                let mut conn = conn.get().await?;
+                let fields: HashMap<String, String> = redis::cmd("HGETALL")
+                    .arg(key)
+                    .query_async(&mut conn)
+                    .await?;
+                Ok::<_, StoreError>(fields)
+            }
+        });
+        let records = futures_util::future::try_join_all(reads).await?;
         Ok(tenants
             .iter()
             .zip(records)

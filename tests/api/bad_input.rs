@@ -235,7 +235,7 @@ fn cases() -> Vec<Case> {
 }
 
 async fn bad_requests_get_a_clear_4xx_and_the_server_keeps_serving(kind: StoreKind) {
-    let app = TestApp::spawn(kind).await;
+    let app = TestApp::spawn(&kind).await;
     for case in cases() {
         let mut req = app
             .client

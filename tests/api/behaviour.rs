@@ -25,7 +25,7 @@ both_stores!(
 );
 
 async fn login_returns_tokens_in_the_digit_shape(kind: StoreKind) {
-    let app = TestApp::spawn(kind).await;
+    let app = TestApp::spawn(&kind).await;
     let res = app.login(&EMPLOYEE).await;
     assert_eq!(res.status(), StatusCode::OK);
     let header = |n: &str| {
@@ -70,7 +70,7 @@ async fn login_returns_tokens_in_the_digit_shape(kind: StoreKind) {
 }
 
 async fn wrong_password_and_unknown_user_get_the_same_answer(kind: StoreKind) {
-    let app = TestApp::spawn(kind).await;
+    let app = TestApp::spawn(&kind).await;
     let tenant = [("tenantId", "pb")];
     let wrong = app.password_login(EMPLOYEE.name, "not-it", &tenant).await;
     let wrong = assert_oauth_error(wrong, StatusCode::BAD_REQUEST, "invalid_grant").await;
@@ -81,7 +81,7 @@ async fn wrong_password_and_unknown_user_get_the_same_answer(kind: StoreKind) {
 }
 
 async fn inactive_user_is_told_only_after_a_correct_password(kind: StoreKind) {
-    let app = TestApp::spawn(kind).await;
+    let app = TestApp::spawn(&kind).await;
     let body = assert_oauth_error(
         app.login(&INACTIVE).await,
         StatusCode::BAD_REQUEST,
@@ -102,7 +102,7 @@ async fn inactive_user_is_told_only_after_a_correct_password(kind: StoreKind) {
 }
 
 async fn tenant_and_user_type_pick_the_user(kind: StoreKind) {
-    let app = TestApp::spawn(kind).await;
+    let app = TestApp::spawn(&kind).await;
     let login = |fields: Vec<(&'static str, &'static str)>| {
         app.password_login("twin", TWIN_MZ.password, fields)
     };
@@ -143,7 +143,7 @@ async fn tenant_and_user_type_pick_the_user(kind: StoreKind) {
 }
 
 async fn details_returns_the_user_of_a_live_access_token(kind: StoreKind) {
-    let app = TestApp::spawn(kind).await;
+    let app = TestApp::spawn(&kind).await;
     let tokens = app.login_ok(&CITIZEN).await;
     let res = app.details(&tokens.access).await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -195,7 +195,7 @@ fn with_token(app: &TestApp, path: &str, place: usize, token: &str) -> reqwest::
 }
 
 async fn logout_accepts_the_token_in_each_documented_place(kind: StoreKind) {
-    let app = TestApp::spawn(kind).await;
+    let app = TestApp::spawn(&kind).await;
     for place in 0..6 {
         let tokens = app.login_ok(&EMPLOYEE).await;
         let res = with_token(&app, "/user/_logout", place, &tokens.access)
@@ -215,7 +215,7 @@ async fn logout_accepts_the_token_in_each_documented_place(kind: StoreKind) {
 }
 
 async fn details_accepts_the_token_in_each_documented_place(kind: StoreKind) {
-    let app = TestApp::spawn(kind).await;
+    let app = TestApp::spawn(&kind).await;
     let tokens = app.login_ok(&EMPLOYEE).await;
     for place in 0..6 {
         let res = with_token(&app, "/user/_details", place, &tokens.access)
@@ -231,7 +231,7 @@ async fn details_accepts_the_token_in_each_documented_place(kind: StoreKind) {
 }
 
 async fn logout_ends_both_tokens(kind: StoreKind) {
-    let app = TestApp::spawn(kind).await;
+    let app = TestApp::spawn(&kind).await;
     let tokens = app.login_ok(&EMPLOYEE).await;
     assert_eq!(app.logout(&tokens.access).await.status(), StatusCode::OK);
     assert_eq!(
@@ -248,7 +248,7 @@ async fn logout_ends_both_tokens(kind: StoreKind) {
 }
 
 async fn logout_is_idempotent_and_needs_a_token(kind: StoreKind) {
-    let app = TestApp::spawn(kind).await;
+    let app = TestApp::spawn(&kind).await;
     let tokens = app.login_ok(&EMPLOYEE).await;
     for token in [
         tokens.access.as_str(),
@@ -273,7 +273,7 @@ async fn logout_is_idempotent_and_needs_a_token(kind: StoreKind) {
 }
 
 async fn refresh_rotates_and_ends_the_previous_pair(kind: StoreKind) {
-    let app = TestApp::spawn(kind).await;
+    let app = TestApp::spawn(&kind).await;
     let first = app.login_ok(&EMPLOYEE).await;
     let second = app.refresh_ok(&first.refresh).await;
     assert_ne!(second.access, first.access);
@@ -300,7 +300,7 @@ async fn refresh_rotates_and_ends_the_previous_pair(kind: StoreKind) {
 }
 
 async fn each_login_is_an_independent_session(kind: StoreKind) {
-    let app = TestApp::spawn(kind).await;
+    let app = TestApp::spawn(&kind).await;
     let phone = app.login_ok(&EMPLOYEE).await;
     let laptop = app.login_ok(&EMPLOYEE).await;
     assert_ne!(phone.access, laptop.access);
@@ -314,7 +314,7 @@ async fn each_login_is_an_independent_session(kind: StoreKind) {
 }
 
 async fn tokens_of_one_kind_do_not_work_as_the_other(kind: StoreKind) {
-    let app = TestApp::spawn(kind).await;
+    let app = TestApp::spawn(&kind).await;
     let tokens = app.login_ok(&EMPLOYEE).await;
     assert_eq!(
         app.details_status(&tokens.refresh).await,
@@ -332,7 +332,7 @@ async fn tokens_of_one_kind_do_not_work_as_the_other(kind: StoreKind) {
 }
 
 async fn client_authentication_is_enforced(kind: StoreKind) {
-    let app = TestApp::spawn(kind).await;
+    let app = TestApp::spawn(&kind).await;
     let form = [
         ("grant_type", "password"),
         ("username", EMPLOYEE.name),
@@ -387,7 +387,7 @@ async fn client_authentication_is_enforced(kind: StoreKind) {
 }
 
 async fn grant_type_and_scope_are_checked(kind: StoreKind) {
-    let app = TestApp::spawn(kind).await;
+    let app = TestApp::spawn(&kind).await;
     let res = app
         .token_request(&[("grant_type", "client_credentials")])
         .await;
@@ -437,7 +437,7 @@ async fn grant_type_and_scope_are_checked(kind: StoreKind) {
 async fn tokens_expire_on_time(kind: StoreKind) {
     // Access lives 1.2 s, refresh 3 s.
     let options = Options::lifetimes(0.02, 0.05);
-    let app = TestApp::spawn_with(kind, options).await;
+    let app = TestApp::spawn_with(&kind, options).await;
     let tokens = app.login_ok(&EMPLOYEE).await;
     assert_eq!(tokens.body["expires_in"], 1);
     assert_eq!(tokens.body["refresh_expires_in"], 3);
@@ -465,7 +465,7 @@ async fn tokens_expire_on_time(kind: StoreKind) {
 }
 
 async fn health_and_readiness_answer(kind: StoreKind) {
-    let app = TestApp::spawn(kind).await;
+    let app = TestApp::spawn(&kind).await;
     let res = app.client.get(app.url("/health")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.json::<Value>().await.unwrap()["status"], "UP");
@@ -476,6 +476,7 @@ async fn health_and_readiness_answer(kind: StoreKind) {
     let expected = match kind {
         StoreKind::Redis => "redis",
         StoreKind::Embedded => "embedded",
+        StoreKind::Cluster(_) => "redis-cluster",
     };
     assert_eq!(body["store"], expected);
 }

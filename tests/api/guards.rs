@@ -32,7 +32,7 @@ async fn wrong(app: &TestApp, seed: &Seed) -> Value {
 }
 
 async fn repeated_wrong_passwords_lock_the_account_until_the_cool_down(kind: StoreKind) {
-    let app = TestApp::spawn_with(kind, lockout()).await;
+    let app = TestApp::spawn_with(&kind, lockout()).await;
     let session = app.login_ok(&EMPLOYEE).await;
     for _ in 0..3 {
         assert_eq!(
@@ -57,7 +57,7 @@ async fn repeated_wrong_passwords_lock_the_account_until_the_cool_down(kind: Sto
 }
 
 async fn a_correct_password_resets_the_count(kind: StoreKind) {
-    let app = TestApp::spawn_with(kind, lockout()).await;
+    let app = TestApp::spawn_with(&kind, lockout()).await;
     wrong(&app, &EMPLOYEE).await;
     wrong(&app, &EMPLOYEE).await;
     app.login_ok(&EMPLOYEE).await;
@@ -67,7 +67,7 @@ async fn a_correct_password_resets_the_count(kind: StoreKind) {
 }
 
 async fn unknown_users_lock_like_known_ones(kind: StoreKind) {
-    let app = TestApp::spawn_with(kind, lockout()).await;
+    let app = TestApp::spawn_with(&kind, lockout()).await;
     let ghost = Seed {
         name: "ghost",
         tenant: "pb",
@@ -89,7 +89,7 @@ async fn unknown_users_lock_like_known_ones(kind: StoreKind) {
 
 async fn the_address_throttle_answers_429_per_client_address(kind: StoreKind) {
     let app = TestApp::spawn_with(
-        kind,
+        &kind,
         Options::default().with("login.max.attempts.per.ip.per.minute", 3),
     )
     .await;
@@ -124,7 +124,7 @@ async fn forwarded_addresses_count_only_behind_trusted_proxies(kind: StoreKind) 
     let options = Options::default()
         .with("login.max.attempts.per.ip.per.minute", 2)
         .with("TRUSTED_PROXIES", "127.0.0.1/32");
-    let app = TestApp::spawn_with(kind, options).await;
+    let app = TestApp::spawn_with(&kind, options).await;
     let app = &app;
     let via_proxy = |client: &'static str| async move {
         app.login_from("127.0.0.1", &EMPLOYEE, &[("x-forwarded-for", client)])
@@ -196,7 +196,7 @@ async fn a_saturated_bcrypt_queue_answers_503_at_once(kind: StoreKind) {
         .with("USERS_FILE", users.display())
         .with("bcrypt.max.concurrent", 1)
         .with("bcrypt.max.queue", 1);
-    let app = Arc::new(TestApp::spawn_with(kind, options).await);
+    let app = Arc::new(TestApp::spawn_with(&kind, options).await);
     let attempts = (0..6).map(|_| {
         let app = app.clone();
         tokio::spawn(async move {

@@ -269,10 +269,13 @@ impl Drop for TestRedis {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
+/// Which store a behaviour test runs on: a fresh private Redis, the embedded store, or a
+/// shared Redis Cluster (each app under its own key prefix).
+#[derive(Clone)]
 pub enum StoreKind {
     Redis,
     Embedded,
+    Cluster(std::sync::Arc<crate::cluster_harness::TestCluster>),
 }
 
 pub struct TestApp {
@@ -361,16 +364,21 @@ pub fn settings(
 
 impl TestApp {
     /// An app on its own store: a fresh private Redis, or the embedded store.
-    pub async fn spawn(kind: StoreKind) -> TestApp {
+    pub async fn spawn(kind: &StoreKind) -> TestApp {
         Self::spawn_with(kind, Options::default()).await
     }
 
-    pub async fn spawn_with(kind: StoreKind, options: Options) -> TestApp {
-        let redis = match kind {
-            StoreKind::Redis => Some(std::sync::Arc::new(TestRedis::start())),
-            StoreKind::Embedded => None,
-        };
-        Self::spawn_on(redis, options).await
+    pub async fn spawn_with(kind: &StoreKind, options: Options) -> TestApp {
+        match kind {
+            StoreKind::Redis => {
+                Self::spawn_on(Some(std::sync::Arc::new(TestRedis::start())), options).await
+            }
+            StoreKind::Embedded => Self::spawn_on(None, options).await,
+            StoreKind::Cluster(cluster) => {
+                let options = options.with("REDIS_CLUSTER_NODES", cluster.nodes_setting());
+                Self::spawn_on(None, options).await
+            }
+        }
     }
 
     /// An app on `redis` (shared with other apps when they use the same prefix).
@@ -602,5 +610,13 @@ macro_rules! both_stores {
                 }
             }
         )*
+
+        /// Every test of this module, one after another, on `kind`.
+        pub async fn run_all(kind: $crate::helpers::StoreKind) {
+            $(
+                eprintln!("  {}::{}", module_path!(), stringify!($name));
+                $name(kind.clone()).await;
+            )*
+        }
     };
 }

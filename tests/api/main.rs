@@ -3,6 +3,8 @@
 
 mod bad_input;
 mod behaviour;
+mod cluster;
+mod cluster_harness;
 mod guards;
 mod helpers;
 mod oauth;

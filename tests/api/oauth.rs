@@ -31,7 +31,7 @@ async fn login_as(app: &TestApp, auth: &str, seed: &Seed) -> Tokens {
 }
 
 async fn a_confidential_client_must_present_its_secret(kind: StoreKind) {
-    let app = TestApp::spawn(kind).await;
+    let app = TestApp::spawn(&kind).await;
     let form = login_form(&EMPLOYEE);
     for auth in [basic("gateway", "wrong-secret"), basic("gateway", "")] {
         let res = app.post_form_as("/user/oauth/token", &auth, &form).await;
@@ -69,7 +69,7 @@ async fn a_confidential_client_must_present_its_secret(kind: StoreKind) {
 }
 
 async fn refresh_tokens_are_bound_to_their_client(kind: StoreKind) {
-    let app = TestApp::spawn(kind).await;
+    let app = TestApp::spawn(&kind).await;
     let gateway = basic("gateway", GATEWAY_SECRET);
     let tokens = login_as(&app, &gateway, &EMPLOYEE).await;
     let form = [
@@ -86,7 +86,7 @@ async fn refresh_tokens_are_bound_to_their_client(kind: StoreKind) {
 }
 
 async fn a_client_may_use_only_its_grant_types(kind: StoreKind) {
-    let app = TestApp::spawn(kind).await;
+    let app = TestApp::spawn(&kind).await;
     let auth = basic("password-only", "");
     let tokens = login_as(&app, &auth, &CITIZEN).await;
     let res = app
@@ -103,7 +103,7 @@ async fn a_client_may_use_only_its_grant_types(kind: StoreKind) {
 }
 
 async fn revoking_either_token_ends_the_session(kind: StoreKind) {
-    let app = TestApp::spawn(kind).await;
+    let app = TestApp::spawn(&kind).await;
     let revoke = |auth: String, form: Vec<(&'static str, String)>| {
         let req = app
             .client
@@ -170,7 +170,7 @@ async fn revoking_either_token_ends_the_session(kind: StoreKind) {
 }
 
 async fn introspection_describes_live_tokens_to_confidential_clients(kind: StoreKind) {
-    let app = TestApp::spawn(kind).await;
+    let app = TestApp::spawn(&kind).await;
     let gateway = basic("gateway", GATEWAY_SECRET);
     let tokens = app.login_ok(&EMPLOYEE).await;
     let introspect = |auth: String, token: String| {

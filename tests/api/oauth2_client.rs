@@ -52,7 +52,7 @@ fn transport(
 
 #[tokio::test]
 async fn the_oauth2_crate_logs_in_refreshes_and_revokes() {
-    let app = TestApp::spawn(StoreKind::Redis).await;
+    let app = TestApp::spawn(&StoreKind::Redis).await;
     let https = app.address.replacen("http://", "https://", 1);
     let client = BasicClient::new(ClientId::new("gateway".into()))
         .set_client_secret(ClientSecret::new(GATEWAY_SECRET.into()))

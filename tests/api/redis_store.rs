@@ -9,7 +9,7 @@ use std::time::Duration;
 #[tokio::test]
 async fn every_key_has_a_ttl_and_no_token_is_stored() {
     let options = Options::lifetimes(5.0, 60.0);
-    let app = TestApp::spawn_with(StoreKind::Redis, options).await;
+    let app = TestApp::spawn_with(&StoreKind::Redis, options).await;
     let mut issued = vec![];
     for seed in [&EMPLOYEE, &CITIZEN, &EMPLOYEE] {
         let t = app.login_ok(seed).await;
@@ -112,7 +112,7 @@ async fn every_key_has_a_ttl_and_no_token_is_stored() {
 async fn the_user_index_forgets_ended_and_expired_sessions() {
     // Refresh tokens live 1.8 s.
     let options = Options::lifetimes(0.01, 0.03);
-    let app = TestApp::spawn_with(StoreKind::Redis, options).await;
+    let app = TestApp::spawn_with(&StoreKind::Redis, options).await;
     let old = app.login_ok(&EMPLOYEE).await;
     let ended = app.login_ok(&EMPLOYEE).await;
     app.logout(&ended.access).await;
@@ -163,7 +163,7 @@ fn store_user(app: &TestApp, seed: &Seed, id: i64, active: bool, name: &str) {
 
 #[tokio::test]
 async fn users_in_redis_hashes_can_log_in_and_changes_apply_at_once() {
-    let app = TestApp::spawn(StoreKind::Redis).await;
+    let app = TestApp::spawn(&StoreKind::Redis).await;
     let newcomer = Seed {
         name: "redis-user",
         tenant: "pb.amritsar",
@@ -215,7 +215,7 @@ async fn users_in_redis_hashes_can_log_in_and_changes_apply_at_once() {
 
 #[tokio::test]
 async fn redis_outage_answers_503_and_service_resumes_when_redis_returns() {
-    let mut app = TestApp::spawn(StoreKind::Redis).await;
+    let mut app = TestApp::spawn(&StoreKind::Redis).await;
     let tokens = app.login_ok(&EMPLOYEE).await;
 
     std::sync::Arc::get_mut(app.redis.as_mut().unwrap())

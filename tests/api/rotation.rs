@@ -16,7 +16,7 @@ both_stores!(
 );
 
 async fn a_retry_inside_the_window_returns_the_same_pair(kind: StoreKind) {
-    let app = TestApp::spawn(kind).await;
+    let app = TestApp::spawn(&kind).await;
     let first = app.login_ok(&EMPLOYEE).await;
     let second = app.refresh_ok(&first.refresh).await;
     let retried = app.refresh_ok(&first.refresh).await;
@@ -31,7 +31,7 @@ async fn a_retry_inside_the_window_returns_the_same_pair(kind: StoreKind) {
 
 async fn a_replay_after_the_window_ends_the_whole_session(kind: StoreKind) {
     let app = TestApp::spawn_with(
-        kind,
+        &kind,
         Options::default().with("refresh.token.reuse.grace.seconds", 1),
     )
     .await;
@@ -64,7 +64,7 @@ async fn a_replay_after_the_window_ends_the_whole_session(kind: StoreKind) {
 }
 
 async fn an_older_ancestor_is_reuse_even_inside_the_window(kind: StoreKind) {
-    let app = TestApp::spawn(kind).await;
+    let app = TestApp::spawn(&kind).await;
     let first = app.login_ok(&CITIZEN).await;
     let second = app.refresh_ok(&first.refresh).await;
     let third = app.refresh_ok(&second.refresh).await;
@@ -89,7 +89,7 @@ async fn an_older_ancestor_is_reuse_even_inside_the_window(kind: StoreKind) {
 
 async fn without_rotation_the_refresh_token_stays_with_its_expiry(kind: StoreKind) {
     let options = Options::lifetimes(60.0, 0.05).with("REFRESH_TOKEN_ROTATION", "false");
-    let app = TestApp::spawn_with(kind, options).await;
+    let app = TestApp::spawn_with(&kind, options).await;
     let first = app.login_ok(&EMPLOYEE).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let second = app.refresh_ok(&first.refresh).await;
@@ -129,7 +129,7 @@ async fn without_rotation_the_refresh_token_stays_with_its_expiry(kind: StoreKin
 async fn the_session_lifetime_caps_every_expiry(kind: StoreKind) {
     // Sessions end 3 s after login however often they are refreshed.
     let options = Options::lifetimes(60.0, 60.0).with("session.max.lifetime.in.minutes", 0.05);
-    let app = TestApp::spawn_with(kind, options).await;
+    let app = TestApp::spawn_with(&kind, options).await;
     let first = app.login_ok(&EMPLOYEE).await;
     assert_eq!(first.body["expires_in"], 3);
     assert_eq!(first.body["refresh_expires_in"], 3);
@@ -159,7 +159,7 @@ async fn the_session_lifetime_caps_every_expiry(kind: StoreKind) {
 }
 
 async fn past_the_session_cap_a_login_ends_the_session_expiring_first(kind: StoreKind) {
-    let app = TestApp::spawn_with(kind, Options::default().with("MAX_SESSIONS_PER_USER", 2)).await;
+    let app = TestApp::spawn_with(&kind, Options::default().with("MAX_SESSIONS_PER_USER", 2)).await;
     let oldest = app.login_ok(&EMPLOYEE).await;
     let middle = app.login_ok(&EMPLOYEE).await;
     let other_user = app.login_ok(&CITIZEN).await;

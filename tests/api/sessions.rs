@@ -49,7 +49,7 @@ async fn end(app: &TestApp, access: &str, id: &str) -> reqwest::Response {
 }
 
 async fn the_caller_sees_its_own_sessions_with_its_own_marked(kind: StoreKind) {
-    let app = TestApp::spawn(kind).await;
+    let app = TestApp::spawn(&kind).await;
     let phone = login_as(&app, &EMPLOYEE, "phone-app/1.0").await;
     let laptop = login_as(&app, &EMPLOYEE, "laptop-browser/2.0").await;
     login_as(&app, &CITIZEN, "someone-else/1.0").await;
@@ -78,7 +78,7 @@ async fn the_caller_sees_its_own_sessions_with_its_own_marked(kind: StoreKind) {
 }
 
 async fn one_user_cannot_see_or_end_another_users_sessions(kind: StoreKind) {
-    let app = TestApp::spawn(kind).await;
+    let app = TestApp::spawn(&kind).await;
     let employee = login_as(&app, &EMPLOYEE, "a").await;
     let spare = login_as(&app, &EMPLOYEE, "b").await;
     let citizen = login_as(&app, &CITIZEN, "c").await;
@@ -125,7 +125,7 @@ async fn one_user_cannot_see_or_end_another_users_sessions(kind: StoreKind) {
 }
 
 async fn logout_all_ends_every_session_of_the_user_only(kind: StoreKind) {
-    let app = TestApp::spawn(kind).await;
+    let app = TestApp::spawn(&kind).await;
     let one = app.login_ok(&EMPLOYEE).await;
     let two = app.login_ok(&EMPLOYEE).await;
     let citizen = app.login_ok(&CITIZEN).await;

@@ -1,0 +1,212 @@
+//! A private Redis Cluster for tests: 6 redis-server processes (3 masters, 3 replicas) on free
+//! ports, joined with `redis-cli --cluster create`, killed on drop.
+
+use crate::helpers::redis_server_binary;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct TestCluster {
+    pub ports: Vec<u16>,
+    children: Vec<Option<Child>>,
+    dirs: Vec<tempfile::TempDir>,
+}
+
+/// Two free ports: the client port and the cluster bus port.
+fn port_pair() -> (u16, u16) {
+    let a = TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = TcpListener::bind("127.0.0.1:0").unwrap();
+    (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    )
+}
+
+fn ping(port: u16) -> bool {
+    redis::Client::open(format!("redis://127.0.0.1:{port}"))
+        .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
+        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+        .is_ok()
+}
+
+fn node(port: u16) -> redis::Connection {
+    redis::Client::open(format!("redis://127.0.0.1:{port}"))
+        .unwrap()
+        .get_connection_with_timeout(Duration::from_secs(1))
+        .unwrap()
+}
+
+impl TestCluster {
+    pub fn start() -> Self {
+        let binary = redis_server_binary();
+        let mut cluster = TestCluster {
+            ports: vec![],
+            children: vec![],
+            dirs: vec![],
+        };
+        for _ in 0..6 {
+            let (port, bus) = port_pair();
+            let dir = tempfile::tempdir().unwrap();
+            let child = Command::new(&binary)
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--cluster-port",
+                    &bus.to_string(),
+                ])
+                .args([
+                    "--bind",
+                    "127.0.0.1",
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-node-timeout",
+                    "1000",
+                ])
+                .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+                // Replicas sync at once, so a master can fail over right after start-up.
+                .args(["--repl-diskless-sync-delay", "0"])
+                .arg("--dir")
+                .arg(dir.path())
+                .args(["--logfile", "redis.log"])
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap();
+            cluster.ports.push(port);
+            cluster.children.push(Some(child));
+            cluster.dirs.push(dir);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !cluster.ports.iter().all(|p| ping(*p)) {
+            assert!(Instant::now() < deadline, "cluster nodes did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let addresses: Vec<String> = cluster
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        let out = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .output()
+            .expect("redis-cli is on PATH (it comes with redis-server: apt-get install -y redis-server)");
+        assert!(
+            out.status.success(),
+            "cluster create failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        cluster.wait_until_ok(Duration::from_secs(20));
+        cluster.wait_for_replicas(Duration::from_secs(20));
+        cluster
+    }
+
+    /// Waits until every replica has completed its sync with its master.
+    fn wait_for_replicas(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let synced = self
+                .running()
+                .iter()
+                .map(|p| {
+                    redis::cmd("INFO")
+                        .arg("replication")
+                        .query::<String>(&mut node(*p))
+                        .unwrap_or_default()
+                })
+                .filter(|info| info.contains("role:slave"))
+                .filter(|info| {
+                    info.contains("master_link_status:up")
+                        && info.contains("master_sync_in_progress:0")
+                })
+                .count();
+            if synced == 3 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "replicas did not sync ({synced} of 3)"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until every running node reports `cluster_state:ok`.
+    pub fn wait_until_ok(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let ok = self.running().iter().all(|p| {
+                let info: String = redis::cmd("CLUSTER")
+                    .arg("INFO")
+                    .query(&mut node(*p))
+                    .unwrap_or_default();
+                info.contains("cluster_state:ok")
+            });
+            if ok {
+                return;
+            }
+            assert!(Instant::now() < deadline, "cluster did not reach state ok");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn running(&self) -> Vec<u16> {
+        self.ports
+            .iter()
+            .zip(&self.children)
+            .filter(|(_, c)| c.is_some())
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
+    pub fn nodes_setting(&self) -> String {
+        self.ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The running masters' ports.
+    pub fn masters(&self) -> Vec<u16> {
+        self.running()
+            .into_iter()
+            .filter(|p| {
+                let role: Vec<redis::Value> =
+                    redis::cmd("ROLE").query(&mut node(*p)).unwrap_or_default();
+                matches!(role.first(), Some(redis::Value::BulkString(r)) if r == b"master")
+            })
+            .collect()
+    }
+
+    /// Every key under `prefix` on every master.
+    pub fn keys(&self, prefix: &str) -> Vec<String> {
+        let mut keys = vec![];
+        for p in self.masters() {
+            let found: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{prefix}:*"))
+                .query(&mut node(p))
+                .unwrap();
+            keys.extend(found);
+        }
+        keys
+    }
+
+    /// Kills the node on `port` (SIGKILL, as a crash).
+    pub fn kill(&mut self, port: u16) {
+        let i = self.ports.iter().position(|p| *p == port).unwrap();
+        if let Some(mut child) = self.children[i].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        for child in self.children.iter_mut().flatten() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
