@@ -14,3 +14,4 @@ mod redis_store;
 mod replicas;
 mod rotation;
 mod sessions;
+mod nginx;

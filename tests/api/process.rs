@@ -10,16 +10,16 @@ use std::time::{Duration, Instant};
 const BINARY: &str = env!("CARGO_BIN_EXE_token-server");
 
 /// A server process whose stderr (the log) is collected in a file.
-struct ServerProcess {
-    child: Child,
+pub struct ServerProcess {
+    pub child: Child,
     log: std::path::PathBuf,
     _dir: tempfile::TempDir,
-    address: String,
+    pub address: String,
 }
 
 impl ServerProcess {
     /// Starts the binary with the test users' seed file and `envs`.
-    fn start(envs: &[(&str, &str)]) -> Self {
+    pub fn start(envs: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let users = write_seed_file(dir.path()).display().to_string();
         let mut all = vec![("USERS_FILE", users.as_str())];
@@ -65,7 +65,7 @@ impl ServerProcess {
         }
     }
 
-    fn log(&self) -> String {
+    pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap()
     }
 }
