@@ -19,6 +19,8 @@ pub struct Settings {
     pub redis_url: Option<RedisUrl>,
     /// Seed nodes of a Redis Cluster (`REDIS_CLUSTER_NODES`); exclusive with `redis_url`.
     pub redis_cluster_nodes: Vec<RedisUrl>,
+    /// Redis Sentinel: the sentinels and the master's name (and its password, if any).
+    pub redis_sentinel: Option<SentinelSettings>,
     pub redis_key_prefix: String,
     pub redis_timeout: Duration,
     pub users_file: Option<PathBuf>,
@@ -45,6 +47,29 @@ pub struct Settings {
     pub shutdown_delay: Duration,
     /// Then: how long in-flight requests may take before the process exits.
     pub shutdown_drain: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct SentinelSettings {
+    pub sentinels: Vec<RedisUrl>,
+    pub master: String,
+    pub master_password: Option<SecretText>,
+}
+
+/// A secret setting; its `Debug` never shows it.
+#[derive(Clone)]
+pub struct SecretText(String);
+
+impl SecretText {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
 }
 
 /// Account lockout after repeated wrong passwords (DIGIT's settings and defaults).
@@ -148,6 +173,9 @@ raw_settings!(
     refresh_token_validity_in_minutes,
     redis_url,
     redis_cluster_nodes,
+    redis_sentinels,
+    redis_sentinel_master,
+    redis_sentinel_password,
     redis_key_prefix,
     redis_timeout_ms,
     users_file,
@@ -232,7 +260,9 @@ impl Parser {
 impl Settings {
     /// True unless the embedded store serves.
     pub fn uses_redis(&self) -> bool {
-        self.redis_url.is_some() || !self.redis_cluster_nodes.is_empty()
+        self.redis_url.is_some()
+            || !self.redis_cluster_nodes.is_empty()
+            || self.redis_sentinel.is_some()
     }
 
     /// Reads `.env` (if present, without overriding the environment), then the environment.
@@ -328,6 +358,62 @@ impl Settings {
             }
             redis_cluster_nodes.push(RedisUrl(node.to_string()));
         }
+        let mut sentinels = vec![];
+        for node in raw
+            .redis_sentinels
+            .iter()
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        {
+            let ok = ["redis://", "rediss://"]
+                .iter()
+                .any(|s| node.starts_with(s))
+                && ::redis::Client::open(node).is_ok();
+            if !ok {
+                return Err(p.bad(
+                    "redis_sentinels",
+                    &redact_url(node),
+                    "comma-separated redis:// or rediss:// URLs of sentinels, e.g. redis://sentinel-1:26379",
+                ));
+            }
+            sentinels.push(RedisUrl(node.to_string()));
+        }
+        let redis_sentinel = match (sentinels.is_empty(), raw.redis_sentinel_master) {
+            (true, None) => None,
+            (false, Some(master)) if !master.trim().is_empty() => Some(SentinelSettings {
+                sentinels,
+                master: master.trim().to_string(),
+                master_password: raw
+                    .redis_sentinel_password
+                    .filter(|p| !p.is_empty())
+                    .map(SecretText),
+            }),
+            (false, _) => {
+                return Err(p.bad(
+                    "redis_sentinel_master",
+                    "",
+                    "the name of the master the sentinels watch (REDIS_SENTINELS is set)",
+                ));
+            }
+            (true, Some(master)) => {
+                return Err(p.bad(
+                    "redis_sentinel_master",
+                    &master,
+                    "set REDIS_SENTINELS too: comma-separated sentinel URLs",
+                ));
+            }
+        };
+        let targets = usize::from(redis_url.is_some())
+            + usize::from(!redis_cluster_nodes.is_empty())
+            + usize::from(redis_sentinel.is_some());
+        if targets > 1 {
+            return Err(p.bad(
+                "redis_url",
+                "…",
+                "set one of REDIS_URL (one node), REDIS_CLUSTER_NODES (a cluster) or REDIS_SENTINELS (Sentinel)",
+            ));
+        }
         if redis_url.is_some() && !redis_cluster_nodes.is_empty() {
             return Err(p.bad(
                 "redis_cluster_nodes",
@@ -376,7 +462,7 @@ impl Settings {
             }
             Some(v) => Some(TokenSecret(v.into_bytes())),
         };
-        let uses_redis = redis_url.is_some() || !redis_cluster_nodes.is_empty();
+        let uses_redis = targets > 0;
         if refresh_rotation && uses_redis && token_secret.is_none() {
             return Err(p.bad(
                 "token_secret",
@@ -418,6 +504,7 @@ impl Settings {
             refresh_validity,
             redis_url,
             redis_cluster_nodes,
+            redis_sentinel,
             redis_key_prefix,
             redis_timeout: Duration::from_millis(p.number(
                 "redis_timeout_ms",

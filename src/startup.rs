@@ -86,6 +86,26 @@ impl Application {
                 settings.redis_key_prefix
             );
             Some(conn)
+        } else if let Some(sentinel) = &settings.redis_sentinel {
+            let sentinels: Vec<String> = sentinel
+                .sentinels
+                .iter()
+                .map(|u| u.expose().to_string())
+                .collect();
+            let conn = RedisConn::sentinel(
+                &sentinels,
+                &sentinel.master,
+                sentinel.master_password.as_ref().map(|p| p.expose()),
+                settings.redis_timeout,
+            )
+            .map_err(|e| StartupError::Config(format!("REDIS_SENTINELS: {e}")))?;
+            log::info!(
+                "session store: redis master {:?} via {} sentinel(s), key prefix {:?}",
+                sentinel.master,
+                sentinels.len(),
+                settings.redis_key_prefix
+            );
+            Some(conn)
         } else if let Some(url) = &settings.redis_url {
             let conn = RedisConn::single(url.expose(), settings.redis_timeout)
                 .map_err(|e| StartupError::Config(format!("REDIS_URL {url}: {e}")))?;

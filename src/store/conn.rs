@@ -1,12 +1,18 @@
 //! The Redis connection of a process: one multiplexed connection to a single node (redis-rs
-//! `ConnectionManager`, which reconnects by itself) or to a Redis Cluster (redis-rs
-//! `ClusterConnection`, which follows slot moves and failovers). Both connect lazily, so the
-//! server starts while Redis is down and reports it on `/ready`.
+//! `ConnectionManager`, which reconnects by itself), to a Redis Cluster (redis-rs
+//! `ClusterConnection`, which follows slot moves and failovers), or to the master that Redis
+//! Sentinel names (redis-rs `SentinelClient`; the connection is dropped on a connection error
+//! or a READONLY/MASTERDOWN answer, and the next request asks the sentinels again). All connect
+//! lazily, so the server starts while Redis is down and reports it on `/ready`.
 
 use super::StoreError;
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::AsyncConnectionConfig;
+use redis::aio::{
+    ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
+};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
+use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +25,31 @@ pub enum RedisConn {
         client: Arc<ClusterClient>,
         conn: Arc<OnceCell<ClusterConnection>>,
     },
+    Sentinel(Arc<SentinelState>),
+}
+
+pub struct SentinelState {
+    client: tokio::sync::Mutex<SentinelClient>,
+    /// The connection to the master last named; `None` after it failed.
+    current: std::sync::RwLock<Option<MultiplexedConnection>>,
+    config: AsyncConnectionConfig,
+}
+
+impl SentinelState {
+    fn forget(&self, failed: &redis::RedisError) {
+        let stale = failed.is_io_error()
+            || failed.is_connection_dropped()
+            || failed.is_connection_refusal()
+            || failed.is_timeout()
+            || matches!(
+                failed.kind(),
+                redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
+                    | redis::ErrorKind::Server(redis::ServerErrorKind::MasterDown)
+            );
+        if stale && let Ok(mut current) = self.current.write() {
+            *current = None;
+        }
+    }
 }
 
 impl RedisConn {
@@ -47,6 +78,34 @@ impl RedisConn {
         })
     }
 
+    /// Sentinels at `sentinels` watching the master named `master`; `master_password` is for
+    /// the master and its replicas (the sentinel URLs carry their own credentials).
+    pub fn sentinel(
+        sentinels: &[String],
+        master: &str,
+        master_password: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Self, redis::RedisError> {
+        let mut info = redis::RedisConnectionInfo::default();
+        if let Some(password) = master_password {
+            info = info.set_password(password);
+        }
+        let node = SentinelNodeConnectionInfo::default().set_redis_connection_info(info);
+        let client = SentinelClient::build(
+            sentinels.to_vec(),
+            master,
+            Some(node),
+            SentinelServerType::Master,
+        )?;
+        Ok(RedisConn::Sentinel(Arc::new(SentinelState {
+            client: tokio::sync::Mutex::new(client),
+            current: std::sync::RwLock::new(None),
+            config: AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(Some(timeout)),
+        })))
+    }
+
     /// A handle for one operation; cheap, all share one multiplexed connection.
     pub async fn get(&self) -> Result<Conn, StoreError> {
         match self {
@@ -57,6 +116,24 @@ impl RedisConn {
                     .await?;
                 Ok(Conn::Cluster(c.clone()))
             }
+            RedisConn::Sentinel(state) => {
+                let known = state.current.read().ok().and_then(|c| c.clone());
+                if let Some(c) = known {
+                    return Ok(Conn::Sentinel(c, state.clone()));
+                }
+                let mut client = state.client.lock().await;
+                // Another request may have reconnected while this one waited.
+                if let Some(c) = state.current.read().ok().and_then(|c| c.clone()) {
+                    return Ok(Conn::Sentinel(c, state.clone()));
+                }
+                let c = client
+                    .get_async_connection_with_config(&state.config)
+                    .await?;
+                if let Ok(mut current) = state.current.write() {
+                    *current = Some(c.clone());
+                }
+                Ok(Conn::Sentinel(c, state.clone()))
+            }
         }
     }
 }
@@ -64,6 +141,7 @@ impl RedisConn {
 pub enum Conn {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
+    Sentinel(MultiplexedConnection, Arc<SentinelState>),
 }
 
 impl ConnectionLike for Conn {
@@ -71,6 +149,13 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.req_packed_command(cmd),
             Conn::Cluster(c) => c.req_packed_command(cmd),
+            Conn::Sentinel(c, state) => Box::pin(async move {
+                let reply = c.req_packed_command(cmd).await;
+                if let Err(e) = &reply {
+                    state.forget(e);
+                }
+                reply
+            }),
         }
     }
 
@@ -83,6 +168,13 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
             Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Sentinel(c, state) => Box::pin(async move {
+                let reply = c.req_packed_commands(cmd, offset, count).await;
+                if let Err(e) = &reply {
+                    state.forget(e);
+                }
+                reply
+            }),
         }
     }
 
@@ -90,6 +182,7 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.get_db(),
             Conn::Cluster(c) => c.get_db(),
+            Conn::Sentinel(c, _) => c.get_db(),
         }
     }
 }

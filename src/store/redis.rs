@@ -67,6 +67,7 @@ impl RedisStore {
         match self.conn {
             RedisConn::Single(_) => "redis",
             RedisConn::Cluster { .. } => "redis-cluster",
+            RedisConn::Sentinel(_) => "redis-sentinel",
         }
     }
 

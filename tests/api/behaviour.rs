@@ -477,6 +477,7 @@ async fn health_and_readiness_answer(kind: StoreKind) {
         StoreKind::Redis => "redis",
         StoreKind::Embedded => "embedded",
         StoreKind::Cluster(_) => "redis-cluster",
+        StoreKind::Sentinel(_) => "redis-sentinel",
     };
     assert_eq!(body["store"], expected);
 }

@@ -101,6 +101,37 @@ impl TestCluster {
         cluster
     }
 
+    /// Waits until every replica has applied everything its master has written so far.
+    pub fn wait_for_replication(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        let offset = |info: &str, field: &str| -> Option<i64> {
+            info.lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.trim().parse().ok())
+        };
+        loop {
+            let caught_up = self.masters().iter().all(|m| {
+                let info: String = redis::cmd("INFO")
+                    .arg("replication")
+                    .query(&mut node(*m))
+                    .unwrap_or_default();
+                let master_offset = offset(&info, "master_repl_offset:");
+                // slave0:ip=...,port=...,state=online,offset=N,lag=0
+                let replica_offset = info
+                    .lines()
+                    .find(|l| l.starts_with("slave0:"))
+                    .and_then(|l| l.split(',').find_map(|f| f.strip_prefix("offset=")))
+                    .and_then(|v| v.parse::<i64>().ok());
+                master_offset.is_some() && master_offset == replica_offset
+            });
+            if caught_up {
+                return;
+            }
+            assert!(Instant::now() < deadline, "replicas did not catch up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Waits until every replica has completed its sync with its master.
     fn wait_for_replicas(&self, limit: Duration) {
         let deadline = Instant::now() + limit;

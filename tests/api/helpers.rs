@@ -145,8 +145,8 @@ pub struct TestRedis {
     pub port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
-    /// Persistence arguments: none by default, AOF for restart tests.
-    persistence: Vec<&'static str>,
+    /// Persistence and role arguments: no persistence by default, AOF for restart tests.
+    extra: Vec<String>,
 }
 
 pub fn redis_server_binary() -> String {
@@ -164,12 +164,12 @@ pub fn redis_server_binary() -> String {
 
 impl TestRedis {
     pub fn start() -> Self {
-        Self::start_with(vec!["--save", "", "--appendonly", "no"])
+        Self::start_with(&["--save", "", "--appendonly", "no"])
     }
 
     /// A Redis that writes every command to its append-only file before answering.
     pub fn start_with_aof() -> Self {
-        Self::start_with(vec![
+        Self::start_with(&[
             "--save",
             "",
             "--appendonly",
@@ -179,14 +179,28 @@ impl TestRedis {
         ])
     }
 
-    fn start_with(persistence: Vec<&'static str>) -> Self {
+    /// A replica of the Redis on `master_port`.
+    pub fn start_replica_of(master_port: u16) -> Self {
+        let port = master_port.to_string();
+        Self::start_with(&[
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--replicaof",
+            "127.0.0.1",
+            &port,
+        ])
+    }
+
+    fn start_with(extra: &[&str]) -> Self {
         let mut log = String::new();
         for _ in 0..5 {
             let mut redis = TestRedis {
                 port: free_port(),
                 dir: tempfile::tempdir().unwrap(),
                 child: None,
-                persistence: persistence.clone(),
+                extra: extra.iter().map(|a| a.to_string()).collect(),
             };
             if redis.launch() {
                 return redis;
@@ -199,7 +213,7 @@ impl TestRedis {
     fn launch(&mut self) -> bool {
         let child = Command::new(redis_server_binary())
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(&self.persistence)
+            .args(&self.extra)
             .args(["--protected-mode", "no"])
             .arg("--dir")
             .arg(self.dir.path())
@@ -276,6 +290,7 @@ pub enum StoreKind {
     Redis,
     Embedded,
     Cluster(std::sync::Arc<crate::cluster_harness::TestCluster>),
+    Sentinel(std::sync::Arc<crate::sentinel::TestSentinel>),
 }
 
 pub struct TestApp {
@@ -376,6 +391,12 @@ impl TestApp {
             StoreKind::Embedded => Self::spawn_on(None, options).await,
             StoreKind::Cluster(cluster) => {
                 let options = options.with("REDIS_CLUSTER_NODES", cluster.nodes_setting());
+                Self::spawn_on(None, options).await
+            }
+            StoreKind::Sentinel(sentinel) => {
+                let options = options
+                    .with("REDIS_SENTINELS", sentinel.sentinels_setting())
+                    .with("REDIS_SENTINEL_MASTER", crate::sentinel::MASTER);
                 Self::spawn_on(None, options).await
             }
         }

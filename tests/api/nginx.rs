@@ -11,7 +11,11 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Nginx {
@@ -22,17 +26,27 @@ struct Nginx {
 impl Drop for Nginx {
     fn drop(&mut self) {
         // TERM, not KILL: the master then stops its workers too.
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
     }
 }
 
 /// nginx with the repository's deploy/nginx.conf, pointed at `upstreams`.
 fn nginx(listen: u16, upstreams: &[u16]) -> Nginx {
-    let found = Command::new("nginx").arg("-v").stderr(Stdio::null()).status().is_ok_and(|s| s.success());
-    assert!(found, "nginx is not on PATH: install it (Debian/Ubuntu: apt-get install -y nginx)");
+    let found = Command::new("nginx")
+        .arg("-v")
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "nginx is not on PATH: install it (Debian/Ubuntu: apt-get install -y nginx)"
+    );
     let dir = tempfile::tempdir().unwrap();
-    let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/nginx.conf")).unwrap();
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/nginx.conf")).unwrap();
     let servers: String = upstreams
         .iter()
         .map(|p| format!("        server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;\n"))
@@ -41,7 +55,10 @@ fn nginx(listen: u16, upstreams: &[u16]) -> Nginx {
     let end = template.find("        keepalive").unwrap();
     let conf = format!("{}{}{}", &template[..start], servers, &template[end..])
         .replace("listen 8080;", &format!("listen 127.0.0.1:{listen};"))
-        .replace("pid /tmp/nginx-token-server.pid;", &format!("pid {}/nginx.pid;", dir.path().display()))
+        .replace(
+            "pid /tmp/nginx-token-server.pid;",
+            &format!("pid {}/nginx.pid;", dir.path().display()),
+        )
         .replace("worker_processes 1;", "worker_processes 1;\nuser root;");
     let path = dir.path().join("nginx.conf");
     std::fs::write(&path, conf).unwrap();
@@ -105,7 +122,10 @@ async fn replicas_behind_nginx_lose_no_session_when_one_dies_and_returns() {
             tokio::spawn(async move {
                 let http = reqwest::Client::new();
                 let token_url = format!("{base}/user/oauth/token");
-                let details = |t: &str| http.get(format!("{base}/user/_details?access_token={t}")).send();
+                let details = |t: &str| {
+                    http.get(format!("{base}/user/_details?access_token={t}"))
+                        .send()
+                };
                 let error = |seen: &Seen| {
                     seen.errors.fetch_add(1, Ordering::Relaxed);
                 };
@@ -113,10 +133,18 @@ async fn replicas_behind_nginx_lose_no_session_when_one_dies_and_returns() {
                     let login = http
                         .post(&token_url)
                         .header("Authorization", BASIC_DIGIT)
-                        .form(&[("grant_type", "password"), ("username", CITIZEN.name), ("password", CITIZEN.password), ("tenantId", "pb")])
+                        .form(&[
+                            ("grant_type", "password"),
+                            ("username", CITIZEN.name),
+                            ("password", CITIZEN.password),
+                            ("tenantId", "pb"),
+                        ])
                         .send()
                         .await;
-                    let Ok(res) = login else { error(&seen); continue };
+                    let Ok(res) = login else {
+                        error(&seen);
+                        continue;
+                    };
                     if res.status() != 200 {
                         error(&seen);
                         continue;
@@ -124,17 +152,24 @@ async fn replicas_behind_nginx_lose_no_session_when_one_dies_and_returns() {
                     let t = Tokens::from(res.json::<serde_json::Value>().await.unwrap());
                     match details(&t.access).await.map(|r| r.status().as_u16()) {
                         Ok(200) => {}
-                        Ok(401) => { seen.lost.fetch_add(1, Ordering::Relaxed); }
+                        Ok(401) => {
+                            seen.lost.fetch_add(1, Ordering::Relaxed);
+                        }
                         _ => error(&seen),
                     }
                     let refreshed = http
                         .post(&token_url)
                         .header("Authorization", BASIC_DIGIT)
-                        .form(&[("grant_type", "refresh_token"), ("refresh_token", t.refresh.as_str())])
+                        .form(&[
+                            ("grant_type", "refresh_token"),
+                            ("refresh_token", t.refresh.as_str()),
+                        ])
                         .send()
                         .await;
                     let access = match refreshed {
-                        Ok(r) if r.status() == 200 => Tokens::from(r.json::<serde_json::Value>().await.unwrap()).access,
+                        Ok(r) if r.status() == 200 => {
+                            Tokens::from(r.json::<serde_json::Value>().await.unwrap()).access
+                        }
                         Ok(r) if r.status() == 400 => {
                             seen.lost.fetch_add(1, Ordering::Relaxed);
                             continue;
@@ -144,14 +179,19 @@ async fn replicas_behind_nginx_lose_no_session_when_one_dies_and_returns() {
                             continue;
                         }
                     };
-                    let logout = http.post(format!("{base}/user/_logout?access_token={access}")).send().await;
+                    let logout = http
+                        .post(format!("{base}/user/_logout?access_token={access}"))
+                        .send()
+                        .await;
                     if !matches!(logout.map(|r| r.status().as_u16()), Ok(200)) {
                         error(&seen);
                         continue;
                     }
                     match details(&access).await.map(|r| r.status().as_u16()) {
                         Ok(401) => {}
-                        Ok(200) => { seen.accepted_after_logout.fetch_add(1, Ordering::Relaxed); }
+                        Ok(200) => {
+                            seen.accepted_after_logout.fetch_add(1, Ordering::Relaxed);
+                        }
                         _ => error(&seen),
                     }
                     seen.cycles.fetch_add(1, Ordering::Relaxed);
@@ -179,12 +219,20 @@ async fn replicas_behind_nginx_lose_no_session_when_one_dies_and_returns() {
         seen.accepted_after_logout.load(Ordering::Relaxed),
         seen.errors.load(Ordering::Relaxed),
     );
-    eprintln!("cycles {cycles} ({while_down} while a replica was down), lost {lost}, accepted after logout {after_logout}, errors {errors}");
-    assert!(before_kill > 0 && while_down > 0, "clients made progress before and during the outage");
+    eprintln!(
+        "cycles {cycles} ({while_down} while a replica was down), lost {lost}, accepted after logout {after_logout}, errors {errors}"
+    );
+    assert!(
+        before_kill > 0 && while_down > 0,
+        "clients made progress before and during the outage"
+    );
     assert_eq!(lost, 0, "no session lost");
     assert_eq!(after_logout, 0, "no token accepted after its logout");
     // At most one request per client was in flight on the killed replica.
     assert!(errors <= 6, "{errors} errors for 6 clients");
     let restarted = replicas[1].as_ref().unwrap();
-    assert!(restarted.log().contains("/user/"), "the restarted replica serves again");
+    assert!(
+        restarted.log().contains("/user/"),
+        "the restarted replica serves again"
+    );
 }
