@@ -21,6 +21,9 @@ pub struct Settings {
     pub redis_cluster_nodes: Vec<RedisUrl>,
     /// Redis Sentinel: the sentinels and the master's name (and its password, if any).
     pub redis_sentinel: Option<SentinelSettings>,
+    /// PEM file of the CA that signed Redis's TLS certificates (`rediss://`), when it is not a
+    /// public one.
+    pub redis_tls_ca_file: Option<PathBuf>,
     pub redis_key_prefix: String,
     pub redis_timeout: Duration,
     pub users_file: Option<PathBuf>,
@@ -176,6 +179,7 @@ raw_settings!(
     redis_sentinels,
     redis_sentinel_master,
     redis_sentinel_password,
+    redis_tls_ca_file,
     redis_key_prefix,
     redis_timeout_ms,
     users_file,
@@ -245,6 +249,30 @@ impl Parser {
             Ok(n) if (min..=max).contains(&n) => Ok(n),
             _ => Err(self.bad(key, &v, &format!("a whole number from {min} to {max}"))),
         }
+    }
+
+    /// A comma-separated list of `redis://` or `rediss://` URLs.
+    fn urls(
+        &self,
+        key: &str,
+        value: Option<String>,
+        allowed: &str,
+    ) -> Result<Vec<RedisUrl>, ConfigError> {
+        let mut urls = vec![];
+        for url in value
+            .iter()
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+        {
+            let ok = ["redis://", "rediss://"].iter().any(|s| url.starts_with(s))
+                && ::redis::Client::open(url).is_ok();
+            if !ok {
+                return Err(self.bad(key, &redact_url(url), allowed));
+            }
+            urls.push(RedisUrl(url.to_string()));
+        }
+        Ok(urls)
     }
 
     fn flag(&self, key: &str, value: Option<String>, default: bool) -> Result<bool, ConfigError> {
@@ -337,48 +365,16 @@ impl Settings {
                 Some(RedisUrl(v))
             }
         };
-        let mut redis_cluster_nodes = vec![];
-        for node in raw
-            .redis_cluster_nodes
-            .iter()
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-        {
-            let ok = ["redis://", "rediss://"]
-                .iter()
-                .any(|s| node.starts_with(s))
-                && ::redis::Client::open(node).is_ok();
-            if !ok {
-                return Err(p.bad(
-                    "redis_cluster_nodes",
-                    &redact_url(node),
-                    "comma-separated redis:// or rediss:// URLs of cluster nodes",
-                ));
-            }
-            redis_cluster_nodes.push(RedisUrl(node.to_string()));
-        }
-        let mut sentinels = vec![];
-        for node in raw
-            .redis_sentinels
-            .iter()
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-        {
-            let ok = ["redis://", "rediss://"]
-                .iter()
-                .any(|s| node.starts_with(s))
-                && ::redis::Client::open(node).is_ok();
-            if !ok {
-                return Err(p.bad(
-                    "redis_sentinels",
-                    &redact_url(node),
-                    "comma-separated redis:// or rediss:// URLs of sentinels, e.g. redis://sentinel-1:26379",
-                ));
-            }
-            sentinels.push(RedisUrl(node.to_string()));
-        }
+        let redis_cluster_nodes = p.urls(
+            "redis_cluster_nodes",
+            raw.redis_cluster_nodes,
+            "comma-separated redis:// or rediss:// URLs of cluster nodes",
+        )?;
+        let sentinels = p.urls(
+            "redis_sentinels",
+            raw.redis_sentinels,
+            "comma-separated redis:// or rediss:// URLs of sentinels, e.g. redis://sentinel-1:26379",
+        )?;
         let redis_sentinel = match (sentinels.is_empty(), raw.redis_sentinel_master) {
             (true, None) => None,
             (false, Some(master)) if !master.trim().is_empty() => Some(SentinelSettings {
@@ -505,6 +501,7 @@ impl Settings {
             redis_url,
             redis_cluster_nodes,
             redis_sentinel,
+            redis_tls_ca_file: optional_path(raw.redis_tls_ca_file),
             redis_key_prefix,
             redis_timeout: Duration::from_millis(p.number(
                 "redis_timeout_ms",

@@ -72,13 +72,22 @@ impl Application {
             .token_secret
             .clone()
             .unwrap_or_else(TokenSecret::random);
+        let ca = match &settings.redis_tls_ca_file {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                StartupError::Config(format!(
+                    "cannot read REDIS_TLS_CA_FILE {}: {e}",
+                    path.display()
+                ))
+            })?),
+            None => None,
+        };
         let redis_conn = if !settings.redis_cluster_nodes.is_empty() {
             let nodes: Vec<String> = settings
                 .redis_cluster_nodes
                 .iter()
                 .map(|u| u.expose().to_string())
                 .collect();
-            let conn = RedisConn::cluster(&nodes, settings.redis_timeout)
+            let conn = RedisConn::cluster(&nodes, settings.redis_timeout, ca.as_deref())
                 .map_err(|e| StartupError::Config(format!("REDIS_CLUSTER_NODES: {e}")))?;
             log::info!(
                 "session store: redis cluster at {} node(s) given, key prefix {:?}",
@@ -107,7 +116,7 @@ impl Application {
             );
             Some(conn)
         } else if let Some(url) = &settings.redis_url {
-            let conn = RedisConn::single(url.expose(), settings.redis_timeout)
+            let conn = RedisConn::single(url.expose(), settings.redis_timeout, ca.as_deref())
                 .map_err(|e| StartupError::Config(format!("REDIS_URL {url}: {e}")))?;
             log::info!(
                 "session store: redis at {url}, key prefix {:?}",

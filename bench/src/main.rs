@@ -205,7 +205,7 @@ async fn main() {
         max_lifetime: None,
         max_sessions_per_user: 0,
     };
-    let conn = RedisConn::single(&redis_url, Duration::from_secs(5)).expect("redis URL");
+    let conn = RedisConn::single(&redis_url, Duration::from_secs(5), None).expect("redis URL");
     let redis_store = RedisStore::new(conn, "ts");
     let store = Store::redis(redis_store, policy, TokenSecret::random());
     let mut conn = redis::Client::open(redis_url.as_str())

@@ -18,6 +18,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
+fn certificates(ca: &[u8]) -> redis::TlsCertificates {
+    redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(ca.to_vec()),
+    }
+}
+
 #[derive(Clone)]
 pub enum RedisConn {
     Single(ConnectionManager),
@@ -53,8 +60,16 @@ impl SentinelState {
 }
 
 impl RedisConn {
-    pub fn single(url: &str, timeout: Duration) -> Result<Self, redis::RedisError> {
-        let client = redis::Client::open(url)?;
+    /// `ca` is the PEM of a private CA for `rediss://` (public CAs are built in).
+    pub fn single(
+        url: &str,
+        timeout: Duration,
+        ca: Option<&[u8]>,
+    ) -> Result<Self, redis::RedisError> {
+        let client = match ca {
+            Some(ca) => redis::Client::build_with_tls(url, certificates(ca))?,
+            None => redis::Client::open(url)?,
+        };
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))
@@ -66,12 +81,19 @@ impl RedisConn {
         )?))
     }
 
-    pub fn cluster(nodes: &[String], timeout: Duration) -> Result<Self, redis::RedisError> {
-        let client = ClusterClientBuilder::new(nodes.to_vec())
+    pub fn cluster(
+        nodes: &[String],
+        timeout: Duration,
+        ca: Option<&[u8]>,
+    ) -> Result<Self, redis::RedisError> {
+        let mut builder = ClusterClientBuilder::new(nodes.to_vec())
             .connection_timeout(timeout)
             .response_timeout(timeout)
-            .retries(3)
-            .build()?;
+            .retries(3);
+        if let Some(ca) = ca {
+            builder = builder.certs(certificates(ca));
+        }
+        let client = builder.build()?;
         Ok(RedisConn::Cluster {
             client: Arc::new(client),
             conn: Arc::default(),

@@ -9,12 +9,7 @@ use std::time::{Duration, Instant};
 #[tokio::test]
 async fn the_behaviour_suite_passes_on_a_redis_cluster() {
     let kind = StoreKind::Cluster(Arc::new(TestCluster::start()));
-    crate::behaviour::run_all(kind.clone()).await;
-    crate::rotation::run_all(kind.clone()).await;
-    crate::sessions::run_all(kind.clone()).await;
-    crate::oauth::run_all(kind.clone()).await;
-    crate::guards::run_all(kind.clone()).await;
-    crate::bad_input::run_all(kind).await;
+    run_behaviour_suite(kind).await;
 }
 
 #[tokio::test]

@@ -132,7 +132,7 @@ pub fn write_seed_file(dir: &Path) -> PathBuf {
     path
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -176,6 +176,18 @@ impl TestRedis {
             "yes",
             "--appendfsync",
             "always",
+        ])
+    }
+
+    /// A Redis that requires AUTH with `password`.
+    pub fn start_with_password(password: &str) -> Self {
+        Self::start_with(&[
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--requirepass",
+            password,
         ])
     }
 
@@ -242,7 +254,16 @@ impl TestRedis {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match self.password() {
+            Some(pw) => format!("redis://:{pw}@127.0.0.1:{}", self.port),
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
+    }
+
+    /// The password it requires, if started with `--requirepass`.
+    pub fn password(&self) -> Option<&str> {
+        let i = self.extra.iter().position(|a| a == "--requirepass")?;
+        self.extra.get(i + 1).map(String::as_str)
     }
 
     fn ping(&self) -> bool {
@@ -640,4 +661,24 @@ macro_rules! both_stores {
             )*
         }
     };
+}
+
+/// The whole behaviour suite, one test after another, on `kind`.
+pub async fn run_behaviour_suite(kind: StoreKind) {
+    crate::behaviour::run_all(kind.clone()).await;
+    crate::rotation::run_all(kind.clone()).await;
+    crate::sessions::run_all(kind.clone()).await;
+    crate::oauth::run_all(kind.clone()).await;
+    crate::guards::run_all(kind.clone()).await;
+    crate::bad_input::run_all(kind).await;
+}
+
+/// A child process killed when this goes out of scope, even if a test fails first.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -304,3 +304,158 @@ async fn sessions_survive_a_redis_restart_with_aof() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn redis_auth_is_used_and_a_wrong_password_is_a_503_not_a_crash() {
+    let redis = std::sync::Arc::new(TestRedis::start_with_password("s3cret-redis-pw"));
+    let app = TestApp::spawn_on(Some(redis.clone()), Options::default()).await;
+    let tokens = app.login_ok(&EMPLOYEE).await;
+    assert_eq!(app.details_status(&tokens.access).await, StatusCode::OK);
+
+    let wrong = redis.url().replace("s3cret-redis-pw", "wrong-pw");
+    let options = Options::default().with("REDIS_URL", wrong);
+    let misconfigured = TestApp::spawn_on(None, options).await;
+    let res = misconfigured
+        .client
+        .get(misconfigured.url("/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let res = misconfigured.login(&EMPLOYEE).await;
+    assert_oauth_error(
+        res,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+    )
+    .await;
+}
+
+/// A private CA and a certificate for 127.0.0.1 signed by it, made with the openssl CLI.
+fn tls_material(dir: &std::path::Path) {
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output();
+        let out = out.expect("openssl is on PATH (apt-get install -y openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=token-server test CA",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "redis.key",
+        "-out",
+        "redis.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "redis.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "redis.crt",
+        "-days",
+        "1",
+        "-extfile",
+        "san.ext",
+    ]);
+}
+
+#[tokio::test]
+async fn rediss_with_a_private_ca_works_and_an_unknown_ca_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    tls_material(dir.path());
+    let port = free_port();
+    let _redis = KillOnDrop(
+        std::process::Command::new(redis_server_binary())
+            .args([
+                "--port",
+                "0",
+                "--tls-port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .args([
+                "--tls-cert-file",
+                "redis.crt",
+                "--tls-key-file",
+                "redis.key",
+                "--tls-ca-cert-file",
+                "ca.crt",
+            ])
+            .args([
+                "--tls-auth-clients",
+                "no",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "redis-server with TLS did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let url = format!("rediss://127.0.0.1:{port}");
+    let ca = dir.path().join("ca.crt").display().to_string();
+    let trusted = TestApp::spawn_on(
+        None,
+        Options::default()
+            .with("REDIS_URL", &url)
+            .with("REDIS_TLS_CA_FILE", &ca),
+    )
+    .await;
+    let tokens = trusted.login_ok(&EMPLOYEE).await;
+    assert_eq!(trusted.details_status(&tokens.access).await, StatusCode::OK);
+    trusted.refresh_ok(&tokens.refresh).await;
+
+    // Without the CA the certificate is not trusted: the store is unreachable, not bypassed.
+    let untrusting = TestApp::spawn_on(None, Options::default().with("REDIS_URL", &url)).await;
+    let res = untrusting
+        .client
+        .get(untrusting.url("/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+}

@@ -15,14 +15,6 @@ pub struct TestSentinel {
     sentinels: Vec<(u16, Child, tempfile::TempDir)>,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn query(port: u16, args: &[&str]) -> redis::RedisResult<redis::Value> {
     let mut conn = redis::Client::open(format!("redis://127.0.0.1:{port}"))?
         .get_connection_with_timeout(Duration::from_millis(500))?;
@@ -113,12 +105,7 @@ impl Drop for TestSentinel {
 #[tokio::test]
 async fn the_behaviour_suite_passes_through_sentinel() {
     let kind = StoreKind::Sentinel(Arc::new(TestSentinel::start()));
-    crate::behaviour::run_all(kind.clone()).await;
-    crate::rotation::run_all(kind.clone()).await;
-    crate::sessions::run_all(kind.clone()).await;
-    crate::oauth::run_all(kind.clone()).await;
-    crate::guards::run_all(kind.clone()).await;
-    crate::bad_input::run_all(kind).await;
+    run_behaviour_suite(kind).await;
 }
 
 #[tokio::test]
