@@ -1,12 +1,17 @@
+mod logging;
+
 use std::process::ExitCode;
 use token_server::config::Settings;
 use token_server::startup::{Application, StartupError};
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    // .env first, so RUST_LOG set there applies to the logger too.
+    // .env first, so RUST_LOG and LOG_FORMAT set there apply to the logger too.
     let _ = dotenvy::dotenv();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    if let Err(e) = logging::init() {
+        eprintln!("token-server: {e}");
+        return ExitCode::from(2);
+    }
     let settings = match Settings::from_env() {
         Ok(s) => s,
         Err(e) => {

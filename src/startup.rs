@@ -177,9 +177,12 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .wrap(actix_web::middleware::from_fn(
+                    routes::request_id::request_id,
+                ))
                 // %U is the path without the query string, which may carry a token.
                 .wrap(
-                    Logger::new("%{r}a \"%{method}xi %U\" %s %b %Dms")
+                    Logger::new("%{r}a \"%{method}xi %U\" %s %b %Dms request_id=%{x-request-id}o")
                         .custom_request_replace("method", |req| req.method().to_string()),
                 )
                 .configure(routes::configure)

@@ -4,6 +4,7 @@ mod client_ip;
 mod extract;
 mod health;
 mod oauth;
+pub mod request_id;
 mod session;
 mod sessions;
 mod token;

@@ -567,6 +567,22 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Login, validation and refresh all succeed now; anything but 200 or 503 is a test failure.
+    pub async fn full_cycle_works(&self, seed: &Seed) -> bool {
+        let res = self.login(seed).await;
+        if res.status() != StatusCode::OK {
+            assert_eq!(
+                res.status(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "only 503s while Redis is away"
+            );
+            return false;
+        }
+        let t = Tokens::from(res.json::<Value>().await.unwrap());
+        self.details_status(&t.access).await == StatusCode::OK
+            && self.refresh(&t.refresh).await.status() == StatusCode::OK
+    }
+
     pub async fn details_status(&self, access_token: &str) -> StatusCode {
         self.details(access_token).await.status()
     }

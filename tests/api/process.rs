@@ -48,8 +48,14 @@ impl ServerProcess {
         let deadline = Instant::now() + Duration::from_secs(20);
         let port = loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if let Some(line) = text.lines().find(|l| l.contains("listening on")) {
-                break line.rsplit(':').next().unwrap().trim().to_string();
+            if let Some(line) = text.lines().find(|l| l.contains("listening on ")) {
+                // "listening on 127.0.0.1:PORT", in a text or a JSON line.
+                let after = &line[line.find("listening on ").unwrap() + 13..];
+                let address: String = after
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && *c != '"')
+                    .collect();
+                break address.rsplit(':').next().unwrap().to_string();
             }
             assert!(
                 Instant::now() < deadline,
@@ -312,4 +318,52 @@ async fn sigterm_turns_ready_to_503_finishes_in_flight_requests_and_exits_0() {
     };
     assert_eq!(status.code(), Some(0));
     assert!(server.log().contains("shutting down"));
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_a_line_and_carry_the_request_id() {
+    let server = ServerProcess::start(&[("LOG_FORMAT", "json")]);
+    let client = reqwest::Client::new();
+    let res = client
+        .get(format!("{}/health", server.address))
+        .header("X-Request-Id", "gateway-req-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "gateway-req-42");
+    // Without one (or with an unusable one) the server makes one up.
+    for given in [None, Some("spaces are not allowed")] {
+        let mut req = client.get(format!("{}/health", server.address));
+        if let Some(g) = given {
+            req = req.header("X-Request-Id", g);
+        }
+        let res = req.send().await.unwrap();
+        let id = res.headers()["x-request-id"].to_str().unwrap().to_string();
+        assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let log = server.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["level"].is_string() && l["target"].is_string() && l["message"].is_string())
+    );
+    assert!(
+        lines.iter().any(|l| l["message"]
+            .as_str()
+            .unwrap()
+            .contains("request_id=gateway-req-42")),
+        "{log}"
+    );
+}
+
+#[test]
+fn an_unknown_log_format_stops_start_up_with_exit_code_2() {
+    let (code, stderr) = run_to_exit(&[("LOG_FORMAT", "xml")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("LOG_FORMAT"), "{stderr}");
 }
