@@ -21,10 +21,7 @@ async fn session_keys_stay_in_one_slot_and_every_key_expires() {
     app.login_ok(&CITIZEN).await;
     let keys = cluster.keys(&app.prefix);
     assert!(keys.len() >= 8, "{keys:?}");
-    let mut conn = redis::Client::open(format!("redis://127.0.0.1:{}", cluster.ports[0]))
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut conn = crate::cluster_harness::node(cluster.ports[0]);
     for key in keys.iter().filter(|k| k.contains(":{")) {
         let slot: i64 = redis::cmd("CLUSTER")
             .arg("KEYSLOT")
@@ -40,10 +37,7 @@ async fn session_keys_stay_in_one_slot_and_every_key_expires() {
         assert_eq!(slot, tag_slot, "{key}");
     }
     for p in cluster.masters() {
-        let mut c = redis::Client::open(format!("redis://127.0.0.1:{p}"))
-            .unwrap()
-            .get_connection()
-            .unwrap();
+        let mut c = crate::cluster_harness::node(p);
         let found: Vec<String> = redis::cmd("KEYS")
             .arg(format!("{}:*", app.prefix))
             .query(&mut c)

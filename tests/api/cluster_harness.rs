@@ -1,5 +1,6 @@
 //! A private Redis Cluster for tests: 6 redis-server processes (3 masters, 3 replicas) on free
-//! ports, joined with `redis-cli --cluster create`, killed on drop.
+//! ports, joined with `redis-cli --cluster create`, killed on drop. Every node requires a
+//! password, so the whole cluster suite also runs with AUTH.
 
 use crate::helpers::redis_server_binary;
 use std::net::TcpListener;
@@ -22,15 +23,22 @@ fn port_pair() -> (u16, u16) {
     )
 }
 
+/// The password every node requires.
+pub const PASSWORD: &str = "cluster-test-pw";
+
+fn url(port: u16) -> String {
+    format!("redis://:{PASSWORD}@127.0.0.1:{port}")
+}
+
 fn ping(port: u16) -> bool {
-    redis::Client::open(format!("redis://127.0.0.1:{port}"))
+    redis::Client::open(url(port))
         .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
         .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
         .is_ok()
 }
 
-fn node(port: u16) -> redis::Connection {
-    redis::Client::open(format!("redis://127.0.0.1:{port}"))
+pub fn node(port: u16) -> redis::Connection {
+    redis::Client::open(url(port))
         .unwrap()
         .get_connection_with_timeout(Duration::from_secs(1))
         .unwrap()
@@ -63,6 +71,7 @@ impl TestCluster {
                     "1000",
                 ])
                 .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+                .args(["--requirepass", PASSWORD, "--masterauth", PASSWORD])
                 // Replicas sync at once, so a master can fail over right after start-up.
                 .args(["--repl-diskless-sync-delay", "0"])
                 .arg("--dir")
@@ -86,7 +95,7 @@ impl TestCluster {
             .map(|p| format!("127.0.0.1:{p}"))
             .collect();
         let out = Command::new("redis-cli")
-            .args(["--cluster", "create"])
+            .args(["-a", PASSWORD, "--no-auth-warning", "--cluster", "create"])
             .args(&addresses)
             .args(["--cluster-replicas", "1", "--cluster-yes"])
             .output()
@@ -193,7 +202,7 @@ impl TestCluster {
     pub fn nodes_setting(&self) -> String {
         self.ports
             .iter()
-            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .map(|p| url(*p))
             .collect::<Vec<_>>()
             .join(",")
     }

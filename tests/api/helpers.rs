@@ -191,8 +191,8 @@ impl TestRedis {
         ])
     }
 
-    /// A replica of the Redis on `master_port`.
-    pub fn start_replica_of(master_port: u16) -> Self {
+    /// A replica of the Redis on `master_port`; both require `password`.
+    pub fn start_replica_of(master_port: u16, password: &str) -> Self {
         let port = master_port.to_string();
         Self::start_with(&[
             "--save",
@@ -202,6 +202,10 @@ impl TestRedis {
             "--replicaof",
             "127.0.0.1",
             &port,
+            "--masterauth",
+            password,
+            "--requirepass",
+            password,
         ])
     }
 
@@ -417,7 +421,8 @@ impl TestApp {
             StoreKind::Sentinel(sentinel) => {
                 let options = options
                     .with("REDIS_SENTINELS", sentinel.sentinels_setting())
-                    .with("REDIS_SENTINEL_MASTER", crate::sentinel::MASTER);
+                    .with("REDIS_SENTINEL_MASTER", crate::sentinel::MASTER)
+                    .with("REDIS_SENTINEL_PASSWORD", crate::sentinel::PASSWORD);
                 Self::spawn_on(None, options).await
             }
         }

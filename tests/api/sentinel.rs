@@ -1,5 +1,6 @@
-//! Redis Sentinel: a master, a replica and three sentinels, started by the test. The behaviour
-//! suite runs on it, and token-server follows the new master after a failover.
+//! Redis Sentinel: a master, a replica and three sentinels, started by the test; master and
+//! replica require a password. The behaviour suite runs on it, and token-server follows the new
+//! master after a failover.
 
 use crate::helpers::*;
 use reqwest::StatusCode;
@@ -8,6 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const MASTER: &str = "tsmaster";
+/// The password of the master and the replica.
+pub const PASSWORD: &str = "sentinel-test-pw";
 
 pub struct TestSentinel {
     pub master: Option<TestRedis>,
@@ -15,9 +18,9 @@ pub struct TestSentinel {
     sentinels: Vec<(u16, Child, tempfile::TempDir)>,
 }
 
-fn query(port: u16, args: &[&str]) -> redis::RedisResult<redis::Value> {
-    let mut conn = redis::Client::open(format!("redis://127.0.0.1:{port}"))?
-        .get_connection_with_timeout(Duration::from_millis(500))?;
+fn query(url: &str, args: &[&str]) -> redis::RedisResult<redis::Value> {
+    let mut conn =
+        redis::Client::open(url)?.get_connection_with_timeout(Duration::from_millis(500))?;
     let mut cmd = redis::cmd(args[0]);
     for a in &args[1..] {
         cmd.arg(*a);
@@ -28,8 +31,8 @@ fn query(port: u16, args: &[&str]) -> redis::RedisResult<redis::Value> {
 impl TestSentinel {
     pub fn start() -> Self {
         let binary = redis_server_binary();
-        let master = TestRedis::start();
-        let replica = TestRedis::start_replica_of(master.port);
+        let master = TestRedis::start_with_password(PASSWORD);
+        let replica = TestRedis::start_replica_of(master.port, PASSWORD);
         let mut sentinels = vec![];
         for _ in 0..3 {
             let port = free_port();
@@ -41,7 +44,8 @@ impl TestSentinel {
                     "port {port}\nbind 127.0.0.1\ndir {}\nlogfile sentinel.log\n\
                      sentinel monitor {MASTER} 127.0.0.1 {} 2\n\
                      sentinel down-after-milliseconds {MASTER} 1000\n\
-                     sentinel failover-timeout {MASTER} 5000\n",
+                     sentinel failover-timeout {MASTER} 5000\n\
+                     sentinel auth-pass {MASTER} {PASSWORD}\n",
                     dir.path().display(),
                     master.port
                 ),
@@ -64,12 +68,13 @@ impl TestSentinel {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let synced = matches!(
-                query(setup.replica.port, &["INFO", "replication"]),
+                query(&setup.replica.url(), &["INFO", "replication"]),
                 Ok(redis::Value::BulkString(ref info)) if String::from_utf8_lossy(info).contains("master_link_status:up")
             );
             let known = setup.sentinels.iter().all(|(p, _, _)| {
-                let replicas = query(*p, &["SENTINEL", "REPLICAS", MASTER]);
-                let peers = query(*p, &["SENTINEL", "SENTINELS", MASTER]);
+                let sentinel = format!("redis://127.0.0.1:{p}");
+                let replicas = query(&sentinel, &["SENTINEL", "REPLICAS", MASTER]);
+                let peers = query(&sentinel, &["SENTINEL", "SENTINELS", MASTER]);
                 matches!(replicas, Ok(redis::Value::Array(ref r)) if r.len() == 1)
                     && matches!(peers, Ok(redis::Value::Array(ref s)) if s.len() == 2)
             });
@@ -113,7 +118,8 @@ async fn token_server_follows_the_new_master_after_a_failover() {
     let mut setup = TestSentinel::start();
     let options = Options::default()
         .with("REDIS_SENTINELS", setup.sentinels_setting())
-        .with("REDIS_SENTINEL_MASTER", MASTER);
+        .with("REDIS_SENTINEL_MASTER", MASTER)
+        .with("REDIS_SENTINEL_PASSWORD", PASSWORD);
     let app = TestApp::spawn_on(None, options).await;
     let before = app.login_ok(&EMPLOYEE).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
