@@ -106,6 +106,7 @@ impl Application {
                 &sentinel.master,
                 sentinel.master_password.as_ref().map(|p| p.expose()),
                 settings.redis_timeout,
+                ca.as_deref(),
             )
             .map_err(|e| StartupError::Config(format!("REDIS_SENTINELS: {e}")))?;
             log::info!(

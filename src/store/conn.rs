@@ -7,12 +7,13 @@
 
 use super::StoreError;
 use redis::AsyncConnectionConfig;
+use redis::IntoConnectionInfo;
 use redis::aio::{
     ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
 };
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
-use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
+use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -101,26 +102,48 @@ impl RedisConn {
     }
 
     /// Sentinels at `sentinels` watching the master named `master`; `master_password` is for
-    /// the master and its replicas (the sentinel URLs carry their own credentials).
+    /// the master and its replicas (the sentinel URLs carry their own credentials). With
+    /// `rediss://` sentinels the master is reached over TLS too, trusting `ca` if given.
     pub fn sentinel(
         sentinels: &[String],
         master: &str,
         master_password: Option<&str>,
         timeout: Duration,
+        ca: Option<&[u8]>,
     ) -> Result<Self, redis::RedisError> {
-        let mut info = redis::RedisConnectionInfo::default();
-        if let Some(password) = master_password {
-            info = info.set_password(password);
-        }
-        let node = SentinelNodeConnectionInfo::default().set_redis_connection_info(info);
-        let client = SentinelClient::build(
-            sentinels.to_vec(),
+        let infos = sentinels
+            .iter()
+            .map(|u| u.as_str().into_connection_info())
+            .collect::<Result<Vec<_>, _>>()?;
+        let tls = infos
+            .iter()
+            .any(|i| matches!(i.addr(), redis::ConnectionAddr::TcpTls { .. }));
+        let mut builder = SentinelClientBuilder::new(
+            infos.iter().map(|i| i.addr().clone()),
             master,
-            Some(node),
             SentinelServerType::Master,
         )?;
+        if let Some(first) = infos.first() {
+            if let Some(user) = first.redis_settings().username() {
+                builder = builder.set_client_to_sentinel_username(user);
+            }
+            if let Some(password) = first.redis_settings().password() {
+                builder = builder.set_client_to_sentinel_password(password);
+            }
+        }
+        if let Some(password) = master_password {
+            builder = builder.set_client_to_redis_password(password);
+        }
+        if tls {
+            builder = builder.set_client_to_redis_tls_mode(redis::TlsMode::Secure);
+        }
+        if let Some(ca) = ca {
+            builder = builder
+                .set_client_to_redis_certificates(certificates(ca))
+                .set_client_to_sentinel_certificates(certificates(ca));
+        }
         Ok(RedisConn::Sentinel(Arc::new(SentinelState {
-            client: tokio::sync::Mutex::new(client),
+            client: tokio::sync::Mutex::new(builder.build()?),
             current: std::sync::RwLock::new(None),
             config: AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(timeout))

@@ -21,7 +21,7 @@ async fn session_keys_stay_in_one_slot_and_every_key_expires() {
     app.login_ok(&CITIZEN).await;
     let keys = cluster.keys(&app.prefix);
     assert!(keys.len() >= 8, "{keys:?}");
-    let mut conn = crate::cluster_harness::node(cluster.ports[0]);
+    let mut conn = cluster.node(cluster.ports[0]);
     for key in keys.iter().filter(|k| k.contains(":{")) {
         let slot: i64 = redis::cmd("CLUSTER")
             .arg("KEYSLOT")
@@ -37,7 +37,7 @@ async fn session_keys_stay_in_one_slot_and_every_key_expires() {
         assert_eq!(slot, tag_slot, "{key}");
     }
     for p in cluster.masters() {
-        let mut c = crate::cluster_harness::node(p);
+        let mut c = cluster.node(p);
         let found: Vec<String> = redis::cmd("KEYS")
             .arg(format!("{}:*", app.prefix))
             .query(&mut c)
@@ -113,4 +113,27 @@ async fn service_resumes_after_a_master_fails_over() {
     // A session from before the failover still works.
     assert_eq!(app.details_status(&before.access).await, StatusCode::OK);
     app.refresh_ok(&before.refresh).await;
+}
+
+#[tokio::test]
+async fn a_tls_cluster_with_a_private_ca_serves_sessions() {
+    let material = tempfile::tempdir().unwrap();
+    tls_material(material.path());
+    let cluster = Arc::new(TestCluster::start_tls(material.path()));
+    let ca = material.path().join("ca.crt").display().to_string();
+    let options = Options::default().with("REDIS_TLS_CA_FILE", &ca);
+    let app = TestApp::spawn_with(&StoreKind::Cluster(cluster.clone()), options).await;
+    assert!(cluster.nodes_setting().starts_with("rediss://"));
+    let tokens = app.login_ok(&EMPLOYEE).await;
+    assert_eq!(app.details_status(&tokens.access).await, StatusCode::OK);
+    let renewed = app.refresh_ok(&tokens.refresh).await;
+    assert_eq!(app.logout(&renewed.access).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.details_status(&renewed.access).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(
+        !cluster.keys(&app.prefix).is_empty(),
+        "sessions live in the cluster"
+    );
 }

@@ -11,6 +11,8 @@ pub struct TestCluster {
     pub ports: Vec<u16>,
     children: Vec<Option<Child>>,
     dirs: Vec<tempfile::TempDir>,
+    /// With TLS: the folder holding ca.crt, redis.crt and redis.key.
+    tls: Option<std::path::PathBuf>,
 }
 
 /// Two free ports: the client port and the cluster bus port.
@@ -26,42 +28,92 @@ fn port_pair() -> (u16, u16) {
 /// The password every node requires.
 pub const PASSWORD: &str = "cluster-test-pw";
 
-fn url(port: u16) -> String {
-    format!("redis://:{PASSWORD}@127.0.0.1:{port}")
-}
-
-fn ping(port: u16) -> bool {
-    redis::Client::open(url(port))
-        .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
-        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-        .is_ok()
-}
-
-pub fn node(port: u16) -> redis::Connection {
-    redis::Client::open(url(port))
-        .unwrap()
-        .get_connection_with_timeout(Duration::from_secs(1))
-        .unwrap()
-}
-
 impl TestCluster {
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// A cluster that speaks only TLS, clients, replication and bus alike, with the
+    /// certificates in `material` (see `helpers::tls_material`).
+    pub fn start_tls(material: &std::path::Path) -> Self {
+        Self::start_with(Some(material.to_path_buf()))
+    }
+
+    pub fn url(&self, port: u16) -> String {
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://:{PASSWORD}@127.0.0.1:{port}")
+    }
+
+    fn client(&self, port: u16) -> redis::RedisResult<redis::Client> {
+        match &self.tls {
+            Some(dir) => redis::Client::build_with_tls(
+                self.url(port).as_str(),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(std::fs::read(dir.join("ca.crt")).unwrap()),
+                },
+            ),
+            None => redis::Client::open(self.url(port)),
+        }
+    }
+
+    fn ping(&self, port: u16) -> bool {
+        self.client(port)
+            .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
+            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+            .is_ok()
+    }
+
+    pub fn node(&self, port: u16) -> redis::Connection {
+        self.client(port)
+            .unwrap()
+            .get_connection_with_timeout(Duration::from_secs(1))
+            .unwrap()
+    }
+
+    fn start_with(tls: Option<std::path::PathBuf>) -> Self {
         let binary = redis_server_binary();
         let mut cluster = TestCluster {
             ports: vec![],
             children: vec![],
             dirs: vec![],
+            tls,
         };
         for _ in 0..6 {
             let (port, bus) = port_pair();
             let dir = tempfile::tempdir().unwrap();
-            let child = Command::new(&binary)
-                .args([
-                    "--port",
-                    &port.to_string(),
-                    "--cluster-port",
-                    &bus.to_string(),
-                ])
+            let mut command = Command::new(&binary);
+            match &cluster.tls {
+                Some(material) => {
+                    let file = |name: &str| material.join(name).display().to_string();
+                    command
+                        .args(["--port", "0", "--tls-port", &port.to_string()])
+                        .args([
+                            "--tls-cluster",
+                            "yes",
+                            "--tls-replication",
+                            "yes",
+                            "--tls-auth-clients",
+                            "no",
+                        ])
+                        .args([
+                            "--tls-cert-file",
+                            &file("redis.crt"),
+                            "--tls-key-file",
+                            &file("redis.key"),
+                        ])
+                        .args(["--tls-ca-cert-file", &file("ca.crt")]);
+                }
+                None => {
+                    command.args(["--port", &port.to_string()]);
+                }
+            }
+            let child = command
+                .args(["--cluster-port", &bus.to_string()])
                 .args([
                     "--bind",
                     "127.0.0.1",
@@ -85,7 +137,7 @@ impl TestCluster {
             cluster.dirs.push(dir);
         }
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !cluster.ports.iter().all(|p| ping(*p)) {
+        while !cluster.ports.iter().all(|p| cluster.ping(*p)) {
             assert!(Instant::now() < deadline, "cluster nodes did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -94,7 +146,11 @@ impl TestCluster {
             .iter()
             .map(|p| format!("127.0.0.1:{p}"))
             .collect();
-        let out = Command::new("redis-cli")
+        let mut cli = Command::new("redis-cli");
+        if let Some(material) = &cluster.tls {
+            cli.args(["--tls", "--cacert"]).arg(material.join("ca.crt"));
+        }
+        let out = cli
             .args(["-a", PASSWORD, "--no-auth-warning", "--cluster", "create"])
             .args(&addresses)
             .args(["--cluster-replicas", "1", "--cluster-yes"])
@@ -122,7 +178,7 @@ impl TestCluster {
             let caught_up = self.masters().iter().all(|m| {
                 let info: String = redis::cmd("INFO")
                     .arg("replication")
-                    .query(&mut node(*m))
+                    .query(&mut self.node(*m))
                     .unwrap_or_default();
                 let master_offset = offset(&info, "master_repl_offset:");
                 // slave0:ip=...,port=...,state=online,offset=N,lag=0
@@ -151,7 +207,7 @@ impl TestCluster {
                 .map(|p| {
                     redis::cmd("INFO")
                         .arg("replication")
-                        .query::<String>(&mut node(*p))
+                        .query::<String>(&mut self.node(*p))
                         .unwrap_or_default()
                 })
                 .filter(|info| info.contains("role:slave"))
@@ -178,7 +234,7 @@ impl TestCluster {
             let ok = self.running().iter().all(|p| {
                 let info: String = redis::cmd("CLUSTER")
                     .arg("INFO")
-                    .query(&mut node(*p))
+                    .query(&mut self.node(*p))
                     .unwrap_or_default();
                 info.contains("cluster_state:ok")
             });
@@ -202,7 +258,7 @@ impl TestCluster {
     pub fn nodes_setting(&self) -> String {
         self.ports
             .iter()
-            .map(|p| url(*p))
+            .map(|p| self.url(*p))
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -212,8 +268,9 @@ impl TestCluster {
         self.running()
             .into_iter()
             .filter(|p| {
-                let role: Vec<redis::Value> =
-                    redis::cmd("ROLE").query(&mut node(*p)).unwrap_or_default();
+                let role: Vec<redis::Value> = redis::cmd("ROLE")
+                    .query(&mut self.node(*p))
+                    .unwrap_or_default();
                 matches!(role.first(), Some(redis::Value::BulkString(r)) if r == b"master")
             })
             .collect()
@@ -225,7 +282,7 @@ impl TestCluster {
         for p in self.masters() {
             let found: Vec<String> = redis::cmd("KEYS")
                 .arg(format!("{prefix}:*"))
-                .query(&mut node(p))
+                .query(&mut self.node(p))
                 .unwrap();
             keys.extend(found);
         }

@@ -147,6 +147,47 @@ pub struct TestRedis {
     child: Option<Child>,
     /// Persistence and role arguments: no persistence by default, AOF for restart tests.
     extra: Vec<String>,
+    /// TLS only, with the certificates in this folder (see `tls_material`).
+    tls: Option<PathBuf>,
+}
+
+/// A client for `url`, trusting the test CA in `tls` when given.
+pub fn client_for(url: &str, tls: Option<&Path>) -> redis::Client {
+    match tls {
+        Some(dir) => redis::Client::build_with_tls(
+            url,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(std::fs::read(dir.join("ca.crt")).unwrap()),
+            },
+        )
+        .unwrap(),
+        None => redis::Client::open(url).unwrap(),
+    }
+}
+
+/// redis-server arguments that serve only TLS on `port`, replication included.
+pub fn tls_args(port: u16, material: &Path) -> Vec<String> {
+    let file = |name: &str| material.join(name).display().to_string();
+    [
+        "--port",
+        "0",
+        "--tls-port",
+        &port.to_string(),
+        "--tls-replication",
+        "yes",
+        "--tls-auth-clients",
+        "no",
+        "--tls-cert-file",
+        &file("redis.crt"),
+        "--tls-key-file",
+        &file("redis.key"),
+        "--tls-ca-cert-file",
+        &file("ca.crt"),
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect()
 }
 
 pub fn redis_server_binary() -> String {
@@ -191,25 +232,12 @@ impl TestRedis {
         ])
     }
 
-    /// A replica of the Redis on `master_port`; both require `password`.
-    pub fn start_replica_of(master_port: u16, password: &str) -> Self {
-        let port = master_port.to_string();
-        Self::start_with(&[
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--replicaof",
-            "127.0.0.1",
-            &port,
-            "--masterauth",
-            password,
-            "--requirepass",
-            password,
-        ])
+    fn start_with(extra: &[&str]) -> Self {
+        Self::start_tls_with(None, extra)
     }
 
-    fn start_with(extra: &[&str]) -> Self {
+    /// With `tls`, a Redis that speaks only TLS, with the certificates in that folder.
+    pub fn start_tls_with(tls: Option<&Path>, extra: &[&str]) -> Self {
         let mut log = String::new();
         for _ in 0..5 {
             let mut redis = TestRedis {
@@ -217,6 +245,7 @@ impl TestRedis {
                 dir: tempfile::tempdir().unwrap(),
                 child: None,
                 extra: extra.iter().map(|a| a.to_string()).collect(),
+                tls: tls.map(Path::to_path_buf),
             };
             if redis.launch() {
                 return redis;
@@ -227,8 +256,13 @@ impl TestRedis {
     }
 
     fn launch(&mut self) -> bool {
+        let listen = match &self.tls {
+            Some(material) => tls_args(self.port, material),
+            None => vec!["--port".into(), self.port.to_string()],
+        };
         let child = Command::new(redis_server_binary())
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(&listen)
+            .args(["--bind", "127.0.0.1"])
             .args(&self.extra)
             .args(["--protected-mode", "no"])
             .arg("--dir")
@@ -258,9 +292,14 @@ impl TestRedis {
     }
 
     pub fn url(&self) -> String {
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
         match self.password() {
-            Some(pw) => format!("redis://:{pw}@127.0.0.1:{}", self.port),
-            None => format!("redis://127.0.0.1:{}", self.port),
+            Some(pw) => format!("{scheme}://:{pw}@127.0.0.1:{}", self.port),
+            None => format!("{scheme}://127.0.0.1:{}", self.port),
         }
     }
 
@@ -271,15 +310,14 @@ impl TestRedis {
     }
 
     fn ping(&self) -> bool {
-        redis::Client::open(self.url())
-            .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
+        client_for(&self.url(), self.tls.as_deref())
+            .get_connection_with_timeout(Duration::from_millis(200))
             .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
             .is_ok()
     }
 
     pub fn conn(&self) -> redis::Connection {
-        redis::Client::open(self.url())
-            .unwrap()
+        client_for(&self.url(), self.tls.as_deref())
             .get_connection()
             .unwrap()
     }
@@ -702,4 +740,65 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// A private CA and a certificate for 127.0.0.1 signed by it, made with the openssl CLI.
+pub fn tls_material(dir: &std::path::Path) {
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output();
+        let out = out.expect("openssl is on PATH (apt-get install -y openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=token-server test CA",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "redis.key",
+        "-out",
+        "redis.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "redis.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "redis.crt",
+        "-days",
+        "1",
+        "-extfile",
+        "san.ext",
+    ]);
 }

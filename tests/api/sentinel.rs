@@ -32,7 +32,21 @@ impl TestSentinel {
     pub fn start() -> Self {
         let binary = redis_server_binary();
         let master = TestRedis::start_with_password(PASSWORD);
-        let replica = TestRedis::start_replica_of(master.port, PASSWORD);
+        let master_port = master.port.to_string();
+        let replica = TestRedis::start_tls_with(
+            None,
+            &[
+                "--save",
+                "",
+                "--replicaof",
+                "127.0.0.1",
+                &master_port,
+                "--masterauth",
+                PASSWORD,
+                "--requirepass",
+                PASSWORD,
+            ],
+        );
         let mut sentinels = vec![];
         for _ in 0..3 {
             let port = free_port();
