@@ -16,11 +16,16 @@ pub struct TestSentinel {
     pub master: Option<TestRedis>,
     pub replica: TestRedis,
     sentinels: Vec<(u16, Child, tempfile::TempDir)>,
+    /// TLS everywhere, with the certificates in this folder.
+    tls: Option<std::path::PathBuf>,
 }
 
-fn query(url: &str, args: &[&str]) -> redis::RedisResult<redis::Value> {
-    let mut conn =
-        redis::Client::open(url)?.get_connection_with_timeout(Duration::from_millis(500))?;
+fn query(
+    url: &str,
+    tls: Option<&std::path::Path>,
+    args: &[&str],
+) -> redis::RedisResult<redis::Value> {
+    let mut conn = client_for(url, tls).get_connection_with_timeout(Duration::from_millis(500))?;
     let mut cmd = redis::cmd(args[0]);
     for a in &args[1..] {
         cmd.arg(*a);
@@ -30,11 +35,20 @@ fn query(url: &str, args: &[&str]) -> redis::RedisResult<redis::Value> {
 
 impl TestSentinel {
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// Master, replica and sentinels speaking only TLS (certificates from `tls_material`).
+    pub fn start_tls(material: &std::path::Path) -> Self {
+        Self::start_with(Some(material))
+    }
+
+    fn start_with(tls: Option<&std::path::Path>) -> Self {
         let binary = redis_server_binary();
-        let master = TestRedis::start_with_password(PASSWORD);
+        let master = TestRedis::start_tls_with(tls, &["--save", "", "--requirepass", PASSWORD]);
         let master_port = master.port.to_string();
         let replica = TestRedis::start_tls_with(
-            None,
+            tls,
             &[
                 "--save",
                 "",
@@ -52,10 +66,23 @@ impl TestSentinel {
             let port = free_port();
             let dir = tempfile::tempdir().unwrap();
             let conf = dir.path().join("sentinel.conf");
+            let listen = match tls {
+                Some(m) => {
+                    let file = |name: &str| m.join(name).display().to_string();
+                    format!(
+                        "port 0\ntls-port {port}\ntls-replication yes\ntls-auth-clients no\n\
+                         tls-cert-file {}\ntls-key-file {}\ntls-ca-cert-file {}\n",
+                        file("redis.crt"),
+                        file("redis.key"),
+                        file("ca.crt")
+                    )
+                }
+                None => format!("port {port}\n"),
+            };
             std::fs::write(
                 &conf,
                 format!(
-                    "port {port}\nbind 127.0.0.1\ndir {}\nlogfile sentinel.log\n\
+                    "{listen}bind 127.0.0.1\ndir {}\nlogfile sentinel.log\n\
                      sentinel monitor {MASTER} 127.0.0.1 {} 2\n\
                      sentinel down-after-milliseconds {MASTER} 1000\n\
                      sentinel failover-timeout {MASTER} 5000\n\
@@ -77,18 +104,19 @@ impl TestSentinel {
             master: Some(master),
             replica,
             sentinels,
+            tls: tls.map(std::path::Path::to_path_buf),
         };
         // Ready when the replica has synced and every sentinel knows it and its peers.
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let synced = matches!(
-                query(&setup.replica.url(), &["INFO", "replication"]),
+                query(&setup.replica.url(), tls, &["INFO", "replication"]),
                 Ok(redis::Value::BulkString(ref info)) if String::from_utf8_lossy(info).contains("master_link_status:up")
             );
             let known = setup.sentinels.iter().all(|(p, _, _)| {
-                let sentinel = format!("redis://127.0.0.1:{p}");
-                let replicas = query(&sentinel, &["SENTINEL", "REPLICAS", MASTER]);
-                let peers = query(&sentinel, &["SENTINEL", "SENTINELS", MASTER]);
+                let sentinel = setup.sentinel_url(*p);
+                let replicas = query(&sentinel, tls, &["SENTINEL", "REPLICAS", MASTER]);
+                let peers = query(&sentinel, tls, &["SENTINEL", "SENTINELS", MASTER]);
                 matches!(replicas, Ok(redis::Value::Array(ref r)) if r.len() == 1)
                     && matches!(peers, Ok(redis::Value::Array(ref s)) if s.len() == 2)
             });
@@ -103,10 +131,19 @@ impl TestSentinel {
         }
     }
 
+    fn sentinel_url(&self, port: u16) -> String {
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{port}")
+    }
+
     pub fn sentinels_setting(&self) -> String {
         self.sentinels
             .iter()
-            .map(|(p, _, _)| format!("redis://127.0.0.1:{p}"))
+            .map(|(p, _, _)| self.sentinel_url(*p))
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -151,4 +188,77 @@ async fn token_server_follows_the_new_master_after_a_failover() {
     // A session from before the failover still works on the new master.
     assert_eq!(app.details_status(&before.access).await, StatusCode::OK);
     app.refresh_ok(&before.refresh).await;
+}
+
+#[tokio::test]
+async fn sentinel_over_tls_with_a_private_ca_serves_sessions() {
+    let material = tempfile::tempdir().unwrap();
+    tls_material(material.path());
+    let setup = TestSentinel::start_tls(material.path());
+    assert!(setup.sentinels_setting().starts_with("rediss://"));
+    let (sentinels, ca) = (
+        setup.sentinels_setting(),
+        material.path().join("ca.crt").display().to_string(),
+    );
+    let server = crate::process::ServerProcess::start(&[
+        ("REDIS_SENTINELS", sentinels.as_str()),
+        ("REDIS_SENTINEL_MASTER", MASTER),
+        ("REDIS_SENTINEL_PASSWORD", PASSWORD),
+        ("REDIS_TLS_CA_FILE", ca.as_str()),
+        ("TOKEN_SECRET", TOKEN_SECRET),
+    ]);
+    let client = reqwest::Client::new();
+    let ready = client
+        .get(format!("{}/ready", server.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    let token_url = format!("{}/user/oauth/token", server.address);
+    let login = client
+        .post(&token_url)
+        .header("Authorization", BASIC_DIGIT)
+        .form(&[
+            ("grant_type", "password"),
+            ("username", EMPLOYEE.name),
+            ("password", EMPLOYEE.password),
+            ("tenantId", "pb"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let tokens = Tokens::from(login.json::<serde_json::Value>().await.unwrap());
+    let details = format!(
+        "{}/user/_details?access_token={}",
+        server.address, tokens.access
+    );
+    assert_eq!(
+        client.get(&details).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    let refreshed = client
+        .post(&token_url)
+        .header("Authorization", BASIC_DIGIT)
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens.refresh.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    // Without the CA the sentinels' certificates are not trusted: unreachable, not bypassed.
+    let untrusting = crate::process::ServerProcess::start(&[
+        ("REDIS_SENTINELS", sentinels.as_str()),
+        ("REDIS_SENTINEL_MASTER", MASTER),
+        ("REDIS_SENTINEL_PASSWORD", PASSWORD),
+        ("TOKEN_SECRET", TOKEN_SECRET),
+    ]);
+    let ready = client
+        .get(format!("{}/ready", untrusting.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
