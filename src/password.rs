@@ -28,7 +28,6 @@ pub struct PasswordVerifier {
     jobs: mpsc::Sender<Job>,
     /// Verifications running or waiting, and how many may be at once.
     in_flight: Arc<AtomicUsize>,
-    max_concurrent: usize,
     max_in_flight: usize,
     dummy: PasswordHash,
 }
@@ -81,7 +80,6 @@ impl PasswordVerifier {
         Ok(PasswordVerifier {
             jobs: tx,
             in_flight: Arc::default(),
-            max_concurrent,
             max_in_flight: max_concurrent + max_waiting,
             dummy: PasswordHash::parse(dummy)?,
         })
@@ -112,12 +110,5 @@ impl PasswordVerifier {
             .await
             .map_err(|_| ApiError::Internal("a bcrypt thread failed".into()))?;
         Ok(real && matched)
-    }
-
-    /// Verifications waiting for a thread right now.
-    pub fn queue_depth(&self) -> usize {
-        self.in_flight
-            .load(Ordering::Acquire)
-            .saturating_sub(self.max_concurrent)
     }
 }

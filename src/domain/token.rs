@@ -102,10 +102,6 @@ impl TokenDigest {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    pub fn from_stored(s: String) -> Self {
-        TokenDigest(s)
-    }
 }
 
 impl fmt::Debug for TokenDigest {

@@ -221,7 +221,9 @@ async fn password_grant(
             return Err(ApiError::InvalidGrant(INVALID_CREDENTIALS));
         }
     };
-    state.store.login_succeeded(&account).await?;
+    if state.lockout.max_attempts > 0 {
+        state.store.login_succeeded(&account).await?;
+    }
     if !user.public.active {
         return Err(ApiError::InvalidGrant(INACTIVE_ACCOUNT));
     }

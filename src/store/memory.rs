@@ -411,12 +411,9 @@ impl MemoryStore {
     }
 
     /// Number of sessions held, expired or not; for tests of the sweep.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.lock().sessions.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

@@ -59,20 +59,12 @@ impl RedisStore {
         }
     }
 
-    pub fn keys(&self) -> &Keys {
-        &self.keys
-    }
-
     pub fn kind(&self) -> &'static str {
         match self.conn {
             RedisConn::Single(_) => "redis",
             RedisConn::Cluster { .. } => "redis-cluster",
             RedisConn::Sentinel(_) => "redis-sentinel",
         }
-    }
-
-    pub fn connection(&self) -> RedisConn {
-        self.conn.clone()
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

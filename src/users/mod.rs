@@ -22,10 +22,6 @@ impl UserDirectory {
         UserDirectory { seed, redis }
     }
 
-    pub fn seed(&self) -> &SeedUsers {
-        &self.seed
-    }
-
     /// The one user a login names: `userName` within `tenantId` when given, the user type
     /// (case-insensitive) when given; without a tenant the name must be unique.
     pub async fn find(

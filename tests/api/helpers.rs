@@ -802,3 +802,52 @@ pub fn tls_material(dir: &std::path::Path) {
         "san.ext",
     ]);
 }
+
+/// A password grant (tenant `pb`) sent to the server at `base` as DIGIT's public client.
+pub async fn password_grant(
+    client: &reqwest::Client,
+    base: &str,
+    user: &str,
+    password: &str,
+) -> Response {
+    client
+        .post(format!("{base}/user/oauth/token"))
+        .header("Authorization", BASIC_DIGIT)
+        .form(&[
+            ("grant_type", "password"),
+            ("username", user),
+            ("password", password),
+            ("tenantId", "pb"),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A refresh_token grant sent to the server at `base` as DIGIT's public client.
+pub async fn refresh_grant(client: &reqwest::Client, base: &str, refresh_token: &str) -> Response {
+    client
+        .post(format!("{base}/user/oauth/token"))
+        .header("Authorization", BASIC_DIGIT)
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The status `/user/_details` answers for `access_token` at `base`.
+pub async fn details_status_at(
+    client: &reqwest::Client,
+    base: &str,
+    access_token: &str,
+) -> StatusCode {
+    client
+        .get(format!("{base}/user/_details?access_token={access_token}"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}

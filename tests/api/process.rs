@@ -117,18 +117,13 @@ fn a_bad_setting_stops_start_up_with_exit_code_2_and_names_it() {
 #[tokio::test]
 async fn with_nothing_configured_the_demo_user_can_log_in() {
     let server = ServerProcess::start_bare(&[]);
-    let res = reqwest::Client::new()
-        .post(format!("{}/user/oauth/token", server.address))
-        .header("Authorization", BASIC_DIGIT)
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "demo"),
-            ("password", "demo-password"),
-            ("tenantId", "pb"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = password_grant(
+        &reqwest::Client::new(),
+        &server.address,
+        "demo",
+        "demo-password",
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     let log = server.log();
     assert!(log.contains("demo users"), "{log}");
@@ -161,42 +156,18 @@ async fn secrets_never_reach_the_log_even_at_debug_level() {
         ("TOKEN_SECRET", TOKEN_SECRET),
     ]);
     let client = reqwest::Client::new();
-    let token_url = format!("{}/user/oauth/token", server.address);
-    let login = |password: &'static str| {
-        client
-            .post(&token_url)
-            .header("Authorization", BASIC_DIGIT)
-            .form(&[
-                ("grant_type", "password"),
-                ("username", EMPLOYEE.name),
-                ("password", password),
-                ("tenantId", "pb"),
-            ])
-            .send()
-    };
-    let wrong = login("Wrong-Secret-Guess-9").await.unwrap();
+    let base = server.address.clone();
+    let wrong = password_grant(&client, &base, EMPLOYEE.name, "Wrong-Secret-Guess-9").await;
     assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
-    let ok = login(EMPLOYEE.password).await.unwrap();
+    let ok = password_grant(&client, &base, EMPLOYEE.name, EMPLOYEE.password).await;
     assert_eq!(ok.status(), StatusCode::OK);
     let tokens = Tokens::from(ok.json::<serde_json::Value>().await.unwrap());
-    let details = format!(
-        "{}/user/_details?access_token={}",
-        server.address, tokens.access
-    );
+    let details = format!("{base}/user/_details?access_token={}", tokens.access);
     assert_eq!(
         client.get(&details).send().await.unwrap().status(),
         StatusCode::OK
     );
-    let refreshed = client
-        .post(&token_url)
-        .header("Authorization", BASIC_DIGIT)
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &tokens.refresh),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let refreshed = refresh_grant(&client, &base, &tokens.refresh).await;
     let refreshed = Tokens::from(refreshed.json::<serde_json::Value>().await.unwrap());
     let logout = format!(
         "{}/user/_logout?access_token={}",
@@ -272,17 +243,16 @@ async fn sigterm_turns_ready_to_503_finishes_in_flight_requests_and_exits_0() {
         StatusCode::OK
     );
 
-    let login = client
-        .post(format!("{}/user/oauth/token", server.address))
-        .header("Authorization", BASIC_DIGIT)
-        .form(&[
-            ("grant_type", "password"),
-            ("username", EMPLOYEE.name),
-            ("password", EMPLOYEE.password),
-            ("tenantId", "pb"),
-        ])
-        .send();
-    let in_flight = tokio::spawn(login);
+    let base = server.address.clone();
+    let in_flight = tokio::spawn(async move {
+        password_grant(
+            &reqwest::Client::new(),
+            &base,
+            EMPLOYEE.name,
+            EMPLOYEE.password,
+        )
+        .await
+    });
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = Instant::now();
     let killed = Command::new("kill")
@@ -298,7 +268,7 @@ async fn sigterm_turns_ready_to_503_finishes_in_flight_requests_and_exits_0() {
         res.json::<serde_json::Value>().await.unwrap()["status"],
         "DRAINING"
     );
-    let res = in_flight.await.unwrap().unwrap();
+    let res = in_flight.await.unwrap();
     assert_eq!(
         res.status(),
         StatusCode::OK,

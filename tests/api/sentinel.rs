@@ -214,39 +214,14 @@ async fn sentinel_over_tls_with_a_private_ca_serves_sessions() {
         .await
         .unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
-    let token_url = format!("{}/user/oauth/token", server.address);
-    let login = client
-        .post(&token_url)
-        .header("Authorization", BASIC_DIGIT)
-        .form(&[
-            ("grant_type", "password"),
-            ("username", EMPLOYEE.name),
-            ("password", EMPLOYEE.password),
-            ("tenantId", "pb"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let login = password_grant(&client, &server.address, EMPLOYEE.name, EMPLOYEE.password).await;
     assert_eq!(login.status(), StatusCode::OK);
     let tokens = Tokens::from(login.json::<serde_json::Value>().await.unwrap());
-    let details = format!(
-        "{}/user/_details?access_token={}",
-        server.address, tokens.access
-    );
     assert_eq!(
-        client.get(&details).send().await.unwrap().status(),
+        details_status_at(&client, &server.address, &tokens.access).await,
         StatusCode::OK
     );
-    let refreshed = client
-        .post(&token_url)
-        .header("Authorization", BASIC_DIGIT)
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", tokens.refresh.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let refreshed = refresh_grant(&client, &server.address, &tokens.refresh).await;
     assert_eq!(refreshed.status(), StatusCode::OK);
     // Without the CA the sentinels' certificates are not trusted: unreachable, not bypassed.
     let untrusting = crate::process::ServerProcess::start(&[
