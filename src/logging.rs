@@ -1,15 +1,16 @@
 //! Logging: env_logger text by default; `LOG_FORMAT=json` (or `log.format=json`) writes one JSON
-//! object per line for log shippers. `RUST_LOG` filters as usual (default `info`).
+//! object per line for log shippers. `RUST_LOG` filters as usual (default `info` for the server).
 
 use std::io::Write;
 
-pub fn init() -> Result<(), String> {
+/// `default_level` applies when `RUST_LOG` is not set.
+pub fn init(default_level: &str) -> Result<(), String> {
     let format = ["LOG_FORMAT", "log.format", "log_format"]
         .iter()
         .find_map(|k| std::env::var(k).ok())
         .unwrap_or_else(|| "text".into());
     let mut builder =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level));
     match format.trim().to_ascii_lowercase().as_str() {
         "text" | "" => {}
         "json" => {

@@ -72,61 +72,7 @@ impl Application {
             .token_secret
             .clone()
             .unwrap_or_else(TokenSecret::random);
-        let ca = match &settings.redis_tls_ca_file {
-            Some(path) => Some(std::fs::read(path).map_err(|e| {
-                StartupError::Config(format!(
-                    "cannot read REDIS_TLS_CA_FILE {}: {e}",
-                    path.display()
-                ))
-            })?),
-            None => None,
-        };
-        let redis_conn = if !settings.redis_cluster_nodes.is_empty() {
-            let nodes: Vec<String> = settings
-                .redis_cluster_nodes
-                .iter()
-                .map(|u| u.expose().to_string())
-                .collect();
-            let conn = RedisConn::cluster(&nodes, settings.redis_timeout, ca.as_deref())
-                .map_err(|e| StartupError::Config(format!("REDIS_CLUSTER_NODES: {e}")))?;
-            log::info!(
-                "session store: redis cluster at {} node(s) given, key prefix {:?}",
-                nodes.len(),
-                settings.redis_key_prefix
-            );
-            Some(conn)
-        } else if let Some(sentinel) = &settings.redis_sentinel {
-            let sentinels: Vec<String> = sentinel
-                .sentinels
-                .iter()
-                .map(|u| u.expose().to_string())
-                .collect();
-            let conn = RedisConn::sentinel(
-                &sentinels,
-                &sentinel.master,
-                sentinel.master_password.as_ref().map(|p| p.expose()),
-                settings.redis_timeout,
-                ca.as_deref(),
-            )
-            .map_err(|e| StartupError::Config(format!("REDIS_SENTINELS: {e}")))?;
-            log::info!(
-                "session store: redis master {:?} via {} sentinel(s), key prefix {:?}",
-                sentinel.master,
-                sentinels.len(),
-                settings.redis_key_prefix
-            );
-            Some(conn)
-        } else if let Some(url) = &settings.redis_url {
-            let conn = RedisConn::single(url.expose(), settings.redis_timeout, ca.as_deref())
-                .map_err(|e| StartupError::Config(format!("REDIS_URL {url}: {e}")))?;
-            log::info!(
-                "session store: redis at {url}, key prefix {:?}",
-                settings.redis_key_prefix
-            );
-            Some(conn)
-        } else {
-            None
-        };
+        let redis_conn = redis_connection(&settings)?;
         let (store, redis_users) = match redis_conn {
             Some(conn) => {
                 let redis = RedisStore::new(conn.clone(), &settings.redis_key_prefix);
@@ -236,6 +182,67 @@ impl Application {
         });
         self.server.await
     }
+}
+
+/// The Redis connection the settings name, or `None` for the embedded store. Connects lazily,
+/// so this succeeds while Redis is down.
+pub fn redis_connection(settings: &Settings) -> Result<Option<RedisConn>, StartupError> {
+    let ca = match &settings.redis_tls_ca_file {
+        Some(path) => Some(std::fs::read(path).map_err(|e| {
+            StartupError::Config(format!(
+                "cannot read REDIS_TLS_CA_FILE {}: {e}",
+                path.display()
+            ))
+        })?),
+        None => None,
+    };
+    let conn = if !settings.redis_cluster_nodes.is_empty() {
+        let nodes: Vec<String> = settings
+            .redis_cluster_nodes
+            .iter()
+            .map(|u| u.expose().to_string())
+            .collect();
+        let conn = RedisConn::cluster(&nodes, settings.redis_timeout, ca.as_deref())
+            .map_err(|e| StartupError::Config(format!("REDIS_CLUSTER_NODES: {e}")))?;
+        log::info!(
+            "session store: redis cluster at {} node(s) given, key prefix {:?}",
+            nodes.len(),
+            settings.redis_key_prefix
+        );
+        Some(conn)
+    } else if let Some(sentinel) = &settings.redis_sentinel {
+        let sentinels: Vec<String> = sentinel
+            .sentinels
+            .iter()
+            .map(|u| u.expose().to_string())
+            .collect();
+        let conn = RedisConn::sentinel(
+            &sentinels,
+            &sentinel.master,
+            sentinel.master_password.as_ref().map(|p| p.expose()),
+            settings.redis_timeout,
+            ca.as_deref(),
+        )
+        .map_err(|e| StartupError::Config(format!("REDIS_SENTINELS: {e}")))?;
+        log::info!(
+            "session store: redis master {:?} via {} sentinel(s), key prefix {:?}",
+            sentinel.master,
+            sentinels.len(),
+            settings.redis_key_prefix
+        );
+        Some(conn)
+    } else if let Some(url) = &settings.redis_url {
+        let conn = RedisConn::single(url.expose(), settings.redis_timeout, ca.as_deref())
+            .map_err(|e| StartupError::Config(format!("REDIS_URL {url}: {e}")))?;
+        log::info!(
+            "session store: redis at {url}, key prefix {:?}",
+            settings.redis_key_prefix
+        );
+        Some(conn)
+    } else {
+        None
+    };
+    Ok(conn)
 }
 
 async fn wait_for_signal() {

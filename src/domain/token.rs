@@ -50,6 +50,15 @@ impl UserTag {
     pub fn key_part(&self) -> String {
         URL_SAFE_NO_PAD.encode(self.0)
     }
+
+    pub fn from_key_part(text: &str) -> Option<Self> {
+        URL_SAFE_NO_PAD
+            .decode(text)
+            .ok()?
+            .try_into()
+            .ok()
+            .map(UserTag)
+    }
 }
 
 impl fmt::Debug for UserTag {

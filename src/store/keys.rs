@@ -28,6 +28,10 @@ impl Keys {
         }
     }
 
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// `P:{T}:`, the start of every key of one user's sessions.
     pub fn tag_base(&self, tag: &UserTag) -> String {
         format!("{}:{{{}}}:", self.prefix, tag.key_part())

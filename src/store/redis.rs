@@ -9,7 +9,7 @@ use crate::domain::session::{
     Introspection, Issued, NewSession, Refresh, SessionInfo, SessionPolicy, SessionsOp,
     SessionsOutcome, TokenPair,
 };
-use crate::domain::token::SessionId;
+use crate::domain::token::{SessionId, SessionRef, UserTag};
 use crate::domain::token::{Token, TokenKind};
 use redis::{Script, Value};
 use std::time::Duration;
@@ -25,6 +25,7 @@ struct Scripts {
     issue: Script,
     refresh: Script,
     end: Script,
+    own_sessions: Script,
     sessions: Script,
     introspect: Script,
 }
@@ -46,6 +47,10 @@ impl RedisStore {
                 issue: Script::new(include_str!("lua/issue.lua")),
                 refresh: Script::new(include_str!("lua/refresh.lua")),
                 end: Script::new(include_str!("lua/end.lua")),
+                own_sessions: Script::new(concat!(
+                    include_str!("lua/caller.lua"),
+                    include_str!("lua/sessions.lua")
+                )),
                 sessions: Script::new(include_str!("lua/sessions.lua")),
                 introspect: Script::new(include_str!("lua/introspect.lua")),
             }),
@@ -233,31 +238,75 @@ impl RedisStore {
         op: SessionsOp,
     ) -> Result<Option<SessionsOutcome>, StoreError> {
         let at = caller.session();
+        let mut invocation = self.scripts.own_sessions.prepare_invoke();
+        self.sessions_invocation(&mut invocation, &at.tag, &op);
+        invocation
+            .key(self.keys.access(&at))
+            .arg(caller.digest().as_str());
+        let mut conn = self.conn.get().await?;
+        let reply: Value = invocation.invoke_async(&mut conn).await?;
+        if reply == Value::Nil {
+            return Ok(None);
+        }
+        Self::sessions_outcome(reply, &op, Some(at.id)).map(Some)
+    }
+
+    /// Lists or ends sessions of the user with `tag`, for operators: no token needed.
+    pub async fn admin_sessions(
+        &self,
+        tag: &UserTag,
+        op: SessionsOp,
+    ) -> Result<SessionsOutcome, StoreError> {
+        let mut invocation = self.scripts.sessions.prepare_invoke();
+        self.sessions_invocation(&mut invocation, tag, &op);
+        let mut conn = self.conn.get().await?;
+        let reply: Value = invocation.invoke_async(&mut conn).await?;
+        Self::sessions_outcome(reply, &op, None)
+    }
+
+    /// Where the session `id` lives, found by scanning every key (admin use only).
+    pub async fn find_session(&self, id: SessionId) -> Result<Option<SessionRef>, StoreError> {
+        let pattern = format!(
+            "{}:{{*}}:s:{}",
+            glob_escape(self.keys.prefix()),
+            id.key_part()
+        );
+        let found = self.conn.scan(&pattern).await?;
+        Ok(found.iter().find_map(|key| {
+            let tag = key.split_once('{')?.1.split_once('}')?.0;
+            Some(SessionRef {
+                tag: UserTag::from_key_part(tag)?,
+                id,
+            })
+        }))
+    }
+
+    fn sessions_invocation(
+        &self,
+        invocation: &mut redis::ScriptInvocation<'_>,
+        tag: &UserTag,
+        op: &SessionsOp,
+    ) {
         let (name, target) = match op {
             SessionsOp::List => ("list", String::new()),
             SessionsOp::End(id) => ("end", id.key_part()),
             SessionsOp::EndAll => ("end_all", String::new()),
         };
-        let mut conn = self.conn.get().await?;
-        let reply: Value = self
-            .scripts
-            .sessions
-            .key(self.keys.access(&at))
-            .key(self.keys.user_sessions(&at.tag))
-            .key(self.keys.user_snapshot(&at.tag))
-            .arg(caller.digest().as_str())
-            .arg(self.keys.tag_base(&at.tag))
+        invocation
+            .key(self.keys.user_sessions(tag))
+            .key(self.keys.user_snapshot(tag))
+            .arg(self.keys.tag_base(tag))
             .arg(name)
-            .arg(target)
-            .invoke_async(&mut conn)
-            .await?;
-        if reply == Value::Nil {
-            return Ok(None);
-        }
+            .arg(target);
+    }
+
+    fn sessions_outcome(
+        reply: Value,
+        op: &SessionsOp,
+        current: Option<SessionId>,
+    ) -> Result<SessionsOutcome, StoreError> {
         if !matches!(op, SessionsOp::List) {
-            return Ok(Some(SessionsOutcome::Ended(redis::from_redis_value(
-                reply,
-            )?)));
+            return Ok(SessionsOutcome::Ended(redis::from_redis_value(reply)?));
         }
         let flat: Vec<String> = redis::from_redis_value(reply)?;
         let sessions = flat
@@ -271,11 +320,11 @@ impl RedisStore {
                     client_id: f[3].clone(),
                     ip: f[4].clone(),
                     user_agent: f[5].clone(),
-                    current: id == at.id,
+                    current: current == Some(id),
                 })
             })
             .collect();
-        Ok(Some(SessionsOutcome::Listed(sessions)))
+        Ok(SessionsOutcome::Listed(sessions))
     }
 
     pub async fn introspect(&self, token: &Token) -> Result<Option<Introspection>, StoreError> {
@@ -306,4 +355,16 @@ impl RedisStore {
             },
         ))
     }
+}
+
+/// `text` with Redis glob's special characters escaped.
+pub fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }

@@ -30,17 +30,27 @@ impl UserDirectory {
         tenant: Option<&TenantId>,
         user_type: Option<UserType>,
     ) -> Result<Option<User>, StoreError> {
-        let mut candidates = self.seed.named(user_name.as_str(), tenant);
-        if let Some(redis) = &self.redis {
-            for user in redis.named(user_name.as_str(), tenant).await? {
-                candidates.retain(|c| c.public.tenant_id != user.public.tenant_id);
-                candidates.push(user);
-            }
-        }
+        let mut candidates = self.named(user_name.as_str(), tenant).await?;
         candidates.retain(|u| user_type.is_none_or(|t| u.public.user_type == t));
         Ok(match candidates.len() {
             1 => candidates.pop(),
             _ => None,
         })
+    }
+
+    /// Every user of that name (in `tenant` only, if given), one per tenant.
+    pub async fn named(
+        &self,
+        user_name: &str,
+        tenant: Option<&TenantId>,
+    ) -> Result<Vec<User>, StoreError> {
+        let mut candidates = self.seed.named(user_name, tenant);
+        if let Some(redis) = &self.redis {
+            for user in redis.named(user_name, tenant).await? {
+                candidates.retain(|c| c.public.tenant_id != user.public.tenant_id);
+                candidates.push(user);
+            }
+        }
+        Ok(candidates)
     }
 }

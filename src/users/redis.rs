@@ -14,11 +14,113 @@ use std::collections::HashMap;
 pub struct RedisUsers {
     conn: RedisConn,
     keys: Keys,
+    put: std::sync::Arc<redis::Script>,
+}
+
+/// How [`RedisUsers::write`] treats an existing record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Only if there is no record yet.
+    Create,
+    /// Whatever is there, replaced as a whole.
+    Replace,
 }
 
 impl RedisUsers {
     pub fn new(conn: RedisConn, keys: Keys) -> Self {
-        RedisUsers { conn, keys }
+        RedisUsers {
+            conn,
+            keys,
+            put: std::sync::Arc::new(redis::Script::new(include_str!("lua/put.lua"))),
+        }
+    }
+
+    /// Writes `user`; false if `Create` found a record already.
+    pub async fn write(&self, user: &User, mode: WriteMode) -> Result<bool, StoreError> {
+        let p = &user.public;
+        let mut conn = self.conn.get().await?;
+        // The tenant first: a name listed without a record is skipped by readers, while a
+        // record its name does not list would be missed by logins that name no tenant.
+        let () = redis::cmd("SADD")
+            .arg(self.keys.user_tenants(&p.user_name))
+            .arg(&p.tenant_id)
+            .query_async(&mut conn)
+            .await?;
+        let mode = match mode {
+            WriteMode::Create => "create",
+            WriteMode::Replace => "replace",
+        };
+        self.run_put(&p.tenant_id, &p.user_name, mode, &to_fields(user))
+            .await
+    }
+
+    /// Sets fields of an existing record; false if there is none.
+    pub async fn update(
+        &self,
+        tenant: &str,
+        user_name: &str,
+        fields: &[(&'static str, String)],
+    ) -> Result<bool, StoreError> {
+        self.run_put(tenant, user_name, "update", fields).await
+    }
+
+    async fn run_put(
+        &self,
+        tenant: &str,
+        user_name: &str,
+        mode: &str,
+        fields: &[(&'static str, String)],
+    ) -> Result<bool, StoreError> {
+        let mut invocation = self.put.key(self.keys.user(tenant, user_name));
+        invocation.arg(mode);
+        for (name, value) in fields {
+            invocation.arg(*name).arg(value);
+        }
+        let mut conn = self.conn.get().await?;
+        let written: i64 = invocation.invoke_async(&mut conn).await?;
+        Ok(written == 1)
+    }
+
+    /// Every user record, sorted by tenant and name; malformed ones are named in the second
+    /// list by key (admin use only: it scans the keyspace).
+    pub async fn all(&self) -> Result<(Vec<User>, Vec<String>), StoreError> {
+        let pattern = format!(
+            "{}:user:*",
+            crate::store::redis::glob_escape(self.keys.prefix())
+        );
+        let keys = self.conn.scan(&pattern).await?;
+        let mut users = Vec::with_capacity(keys.len());
+        let mut malformed = Vec::new();
+        for chunk in keys.chunks(256) {
+            let reads = chunk.iter().map(|key| {
+                let conn = self.conn.clone();
+                async move {
+                    let mut conn = conn.get().await?;
+                    let fields: HashMap<String, String> = redis::cmd("HGETALL")
+                        .arg(key)
+                        .query_async(&mut conn)
+                        .await?;
+                    Ok::<_, StoreError>(fields)
+                }
+            });
+            for (key, fields) in chunk
+                .iter()
+                .zip(futures_util::future::try_join_all(reads).await?)
+            {
+                if fields.is_empty() {
+                    continue; // deleted since the scan
+                }
+                match from_fields(fields) {
+                    Ok(user) => users.push(user),
+                    Err(_) => malformed.push(key.clone()),
+                }
+            }
+        }
+        users.sort_by(|a, b| {
+            (&a.public.tenant_id, &a.public.user_name)
+                .cmp(&(&b.public.tenant_id, &b.public.user_name))
+        });
+        Ok((users, malformed))
     }
 
     pub async fn named(

@@ -47,6 +47,11 @@ impl SeedUsers {
         })
     }
 
+    /// Every user, in no particular order.
+    pub fn all(&self) -> impl Iterator<Item = &User> {
+        self.by_name.values().flatten()
+    }
+
     pub fn len(&self) -> usize {
         self.by_name.values().map(Vec::len).sum()
     }

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod behaviour;
+mod cli;
 mod cluster;
 mod cluster_harness;
 mod guards;
