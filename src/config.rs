@@ -50,6 +50,8 @@ pub struct Settings {
     pub shutdown_delay: Duration,
     /// Then: how long in-flight requests may take before the process exits.
     pub shutdown_drain: Duration,
+    /// Serve `/metrics` on this port (same host) instead of the API port.
+    pub metrics_port: Option<u16>,
 }
 
 #[derive(Clone, Debug)]
@@ -200,6 +202,7 @@ raw_settings!(
     default_client_enabled,
     shutdown_delay_seconds,
     shutdown_drain_seconds,
+    metrics_port,
 );
 
 fn normalise(name: &str) -> String {
@@ -343,6 +346,17 @@ impl Settings {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
 
         let port = p.number("port", raw.port, 8080, 0, 65535)? as u16;
+        let metrics_port = match raw.metrics_port {
+            None => None,
+            Some(v) if v.trim().is_empty() => None,
+            Some(v) => {
+                let m = p.number("metrics_port", Some(v.clone()), 0, 0, 65535)? as u16;
+                if m != 0 && m == port {
+                    return Err(p.bad("metrics_port", &v, "a port other than PORT"));
+                }
+                Some(m)
+            }
+        };
         let host = raw.host.unwrap_or_else(|| "0.0.0.0".into());
         if host.trim().is_empty() {
             return Err(p.bad("host", &host, "an IP address or host name to listen on"));
@@ -582,6 +596,7 @@ impl Settings {
                 0,
                 600,
             )?),
+            metrics_port,
             shutdown_drain: Duration::from_secs(p.number(
                 "shutdown_drain_seconds",
                 raw.shutdown_drain_seconds,

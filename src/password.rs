@@ -37,7 +37,8 @@ struct Place<'a>(&'a AtomicUsize);
 
 impl Drop for Place<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        let left = self.0.fetch_sub(1, Ordering::AcqRel) - 1;
+        crate::metrics::bcrypt_queue(left);
     }
 }
 
@@ -96,6 +97,7 @@ impl PasswordVerifier {
             return Err(ApiError::Busy);
         }
         let _place = Place(&self.in_flight);
+        crate::metrics::bcrypt_queue(self.in_flight.load(Ordering::Acquire));
         let real = hash.is_some();
         let (reply, answer) = oneshot::channel();
         let job = Job {

@@ -38,6 +38,8 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    /// `/metrics` on its own port (METRICS_PORT), and that port.
+    metrics: Option<(Server, u16)>,
     draining: Arc<AtomicBool>,
     shutdown_delay: Duration,
 }
@@ -121,9 +123,13 @@ impl Application {
             .local_addr()
             .map_err(|source| StartupError::Bind { address, source })?
             .port();
+        // Installs the process's recorder before the first request.
+        crate::metrics::handle();
+        let metrics_on_api_port = settings.metrics_port.is_none();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .wrap(actix_web::middleware::from_fn(crate::metrics::track))
                 .wrap(actix_web::middleware::from_fn(
                     routes::request_id::request_id,
                 ))
@@ -132,7 +138,12 @@ impl Application {
                     Logger::new("%{r}a \"%{method}xi %U\" %s %b %Dms request_id=%{x-request-id}o")
                         .custom_request_replace("method", |req| req.method().to_string()),
                 )
-                .configure(routes::configure)
+                .configure(|cfg| {
+                    if metrics_on_api_port {
+                        crate::metrics::configure(cfg);
+                    }
+                    routes::configure(cfg);
+                })
         })
         .workers(settings.workers)
         .shutdown_timeout(settings.shutdown_drain.as_secs().max(1))
@@ -145,9 +156,14 @@ impl Application {
         })?
         .run();
         log::info!("listening on {}:{port}", settings.host);
+        let metrics = match settings.metrics_port {
+            Some(wanted) => Some(metrics_server(&settings.host, wanted)?),
+            None => None,
+        };
         Ok(Application {
             port,
             server,
+            metrics,
             draining,
             shutdown_delay: settings.shutdown_delay,
         })
@@ -162,8 +178,13 @@ impl Application {
         self.server.handle()
     }
 
+    /// The port `/metrics` is served on.
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics.as_ref().map_or(self.port, |(_, port)| *port)
+    }
+
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        serve_both(self.server, self.metrics.map(|(server, _)| server)).await
     }
 
     /// Runs until SIGTERM or SIGINT, then drains: `/ready` turns 503 at once, requests are
@@ -180,8 +201,45 @@ impl Application {
             tokio::time::sleep(delay).await;
             handle.stop(true).await;
         });
-        self.server.await
+        serve_both(self.server, self.metrics.map(|(server, _)| server)).await
     }
+}
+
+/// Runs the API server; the metrics server, if any, stops with it.
+async fn serve_both(api: Server, metrics: Option<Server>) -> std::io::Result<()> {
+    let Some(metrics) = metrics else {
+        return api.await;
+    };
+    let metrics_handle = metrics.handle();
+    let metrics_task = tokio::spawn(metrics);
+    let result = api.await;
+    metrics_handle.stop(false).await;
+    let _ = metrics_task.await;
+    result
+}
+
+/// `/metrics` alone on `port` of `host`, so it need not be exposed with the API.
+fn metrics_server(host: &str, port: u16) -> Result<(Server, u16), StartupError> {
+    let address = format!("{host}:{port}");
+    let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
+        address: address.clone(),
+        source,
+    })?;
+    let port = listener
+        .local_addr()
+        .map_err(|source| StartupError::Bind { address, source })?
+        .port();
+    let server = HttpServer::new(|| App::new().configure(crate::metrics::configure))
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .map_err(|source| StartupError::Bind {
+            address: format!("port {port}"),
+            source,
+        })?
+        .run();
+    log::info!("metrics on {host}:{port}/metrics");
+    Ok((server, port))
 }
 
 /// The Redis connection the settings name, or `None` for the embedded store. Connects lazily,

@@ -56,8 +56,10 @@ pub async fn revoke(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (form, client) = client_form(&req, payload, &state).await?;
-    if let Some(token) = hinted(&form)? {
-        state.store.end_session(&token, Some(&client.id)).await?;
+    if let Some(token) = hinted(&form)?
+        && state.store.end_session(&token, Some(&client.id)).await?
+    {
+        crate::metrics::logout("revoke");
     }
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))

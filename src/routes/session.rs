@@ -20,8 +20,10 @@ pub async fn logout(
     let body = extract::read_body(&req, payload).await?;
     let presented = extract::access_token(&req, &body)?
         .ok_or_else(|| ApiError::InvalidRequest("access_token is required".into()))?;
-    if let Some(token) = Token::parse(&presented) {
-        state.store.end_session(&token, None).await?;
+    if let Some(token) = Token::parse(&presented)
+        && state.store.end_session(&token, None).await?
+    {
+        crate::metrics::logout("logout");
     }
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))

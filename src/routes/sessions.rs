@@ -59,7 +59,10 @@ pub async fn end_one(
     // A malformed id is as unknown as another user's session.
     let target = SessionId::parse(&path.into_inner()).ok_or(ApiError::NoSuchSession)?;
     match run(&state, &caller, SessionsOp::End(target)).await? {
-        SessionsOutcome::Ended(1) => Ok(HttpResponse::NoContent().finish()),
+        SessionsOutcome::Ended(1) => {
+            crate::metrics::logout("session");
+            Ok(HttpResponse::NoContent().finish())
+        }
         _ => Err(ApiError::NoSuchSession),
     }
 }
@@ -75,6 +78,7 @@ pub async fn end_all(
             "logout-all answered something else".into(),
         ));
     };
+    metrics::counter!(crate::metrics::LOGOUTS, "kind" => "logout_all").increment(u64::from(n));
     log::info!(
         target: "audit",
         "logout of all sessions: {n} session(s) ended, requested by session {}",

@@ -140,7 +140,9 @@ pub async fn token(
     match grant {
         GrantType::Password => {
             let scope = requested.unwrap_or_else(|| client.scope.clone());
-            password_grant(&req, &form, &state, &client.id, &scope).await
+            let result = password_grant(&req, &form, &state, &client.id, &scope).await;
+            crate::metrics::login(login_outcome(&result));
+            result
         }
         GrantType::RefreshToken => {
             refresh_grant(&form, &state, &client.id, requested.as_ref()).await
@@ -262,21 +264,33 @@ async fn refresh_grant(
 ) -> Result<HttpResponse, ApiError> {
     let presented = Token::parse(form.require("refresh_token")?)
         .filter(|t| t.kind() == TokenKind::Refresh)
-        .ok_or(ApiError::InvalidGrant(INVALID_REFRESH_TOKEN))?;
+        .ok_or_else(|| {
+            crate::metrics::refresh("invalid");
+            ApiError::InvalidGrant(INVALID_REFRESH_TOKEN)
+        })?;
     let scope = requested.map(Scope::to_param);
     match state
         .store
         .rotate_refresh(&presented, scope.as_deref(), client_id)
-        .await?
+        .await
+        .inspect_err(|_| crate::metrics::refresh("store_error"))?
     {
         Refresh::Rotated {
             issued,
             user_json,
             scope,
+            retried,
             ..
-        } => respond(*issued, &scope, user_json),
-        Refresh::InvalidToken => Err(ApiError::InvalidGrant(INVALID_REFRESH_TOKEN)),
+        } => {
+            crate::metrics::refresh(if retried { "retried" } else { "rotated" });
+            respond(*issued, &scope, user_json)
+        }
+        Refresh::InvalidToken => {
+            crate::metrics::refresh("invalid");
+            Err(ApiError::InvalidGrant(INVALID_REFRESH_TOKEN))
+        }
         Refresh::ReuseDetected { user_uuid } => {
+            crate::metrics::refresh("reuse_detected");
             log::warn!(
                 target: "audit",
                 "refresh token reuse: session {} of user {user_uuid} ended",
@@ -284,7 +298,25 @@ async fn refresh_grant(
             );
             Err(ApiError::InvalidGrant(INVALID_REFRESH_TOKEN))
         }
-        Refresh::ScopeTooWide => Err(ApiError::InvalidScope),
+        Refresh::ScopeTooWide => {
+            crate::metrics::refresh("scope_too_wide");
+            Err(ApiError::InvalidScope)
+        }
+    }
+}
+
+/// The `outcome` label of a password login's result.
+fn login_outcome(result: &Result<HttpResponse, ApiError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(ApiError::InvalidGrant(INVALID_CREDENTIALS)) => "bad_credentials",
+        Err(ApiError::InvalidGrant(ACCOUNT_LOCKED)) => "locked",
+        Err(ApiError::InvalidGrant(INACTIVE_ACCOUNT)) => "inactive",
+        Err(ApiError::TooManyAttempts { .. }) => "throttled",
+        Err(ApiError::Busy) => "busy",
+        Err(ApiError::InvalidRequest(_)) => "invalid_request",
+        Err(ApiError::StoreUnavailable(_)) => "store_error",
+        Err(_) => "error",
     }
 }
 

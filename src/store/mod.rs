@@ -28,6 +28,17 @@ pub enum StoreError {
     Secret,
 }
 
+/// Runs one store operation, recording its latency and failure under `op`.
+async fn timed<T>(
+    op: &'static str,
+    operation: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    let start = std::time::Instant::now();
+    let result = operation.await;
+    crate::metrics::store(op, start.elapsed(), result.is_ok());
+    result
+}
+
 #[derive(Clone)]
 enum Backend {
     Redis(RedisStore),
@@ -72,20 +83,26 @@ impl Store {
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        match &self.backend {
-            Backend::Redis(r) => r.ping().await,
-            Backend::Memory(_) => Ok(()),
-        }
+        timed("ping", async {
+            match &self.backend {
+                Backend::Redis(r) => r.ping().await,
+                Backend::Memory(_) => Ok(()),
+            }
+        })
+        .await
     }
 
     /// Starts a session and returns its first token pair, and how many of the user's sessions
     /// the per-user cap ended to make room.
     pub async fn issue_session(&self, session: &NewSession) -> Result<(Issued, u32), StoreError> {
         let pair = TokenPair::for_new_session(&session.user_uuid);
-        match &self.backend {
-            Backend::Redis(r) => r.issue_session(session, pair, &self.policy).await,
-            Backend::Memory(m) => m.issue_session(session, pair, &self.policy),
-        }
+        timed("issue", async {
+            match &self.backend {
+                Backend::Redis(r) => r.issue_session(session, pair, &self.policy).await,
+                Backend::Memory(m) => m.issue_session(session, pair, &self.policy),
+            }
+        })
+        .await
     }
 
     /// Redeems a refresh token of `client_id` (at most once) for the next pair; the previous
@@ -104,21 +121,29 @@ impl Store {
                 refresh: presented.clone(),
             }
         };
-        match &self.backend {
-            Backend::Redis(r) => {
-                r.rotate_refresh(presented, pair, scope, client_id, &self.policy)
-                    .await
+        timed("refresh", async {
+            match &self.backend {
+                Backend::Redis(r) => {
+                    r.rotate_refresh(presented, pair, scope, client_id, &self.policy)
+                        .await
+                }
+                Backend::Memory(m) => {
+                    m.rotate_refresh(presented, pair, scope, client_id, &self.policy)
+                }
             }
-            Backend::Memory(m) => m.rotate_refresh(presented, pair, scope, client_id, &self.policy),
-        }
+        })
+        .await
     }
 
     /// The user JSON of the session whose live access token this is.
     pub async fn validate_access(&self, token: &Token) -> Result<Option<String>, StoreError> {
-        match &self.backend {
-            Backend::Redis(r) => r.validate_access(token).await,
-            Backend::Memory(m) => m.validate_access(token),
-        }
+        timed("validate", async {
+            match &self.backend {
+                Backend::Redis(r) => r.validate_access(token).await,
+                Backend::Memory(m) => m.validate_access(token),
+            }
+        })
+        .await
     }
 
     /// Ends the whole session of a live access or refresh token; with `client`, only if the
@@ -128,18 +153,24 @@ impl Store {
         token: &Token,
         client: Option<&str>,
     ) -> Result<bool, StoreError> {
-        match &self.backend {
-            Backend::Redis(r) => r.end_session(token, client).await,
-            Backend::Memory(m) => m.end_session(token, client),
-        }
+        timed("end", async {
+            match &self.backend {
+                Backend::Redis(r) => r.end_session(token, client).await,
+                Backend::Memory(m) => m.end_session(token, client),
+            }
+        })
+        .await
     }
 
     /// What a live token stands for; `None` if it is not live.
     pub async fn introspect(&self, token: &Token) -> Result<Option<Introspection>, StoreError> {
-        match &self.backend {
-            Backend::Redis(r) => r.introspect(token).await,
-            Backend::Memory(m) => m.introspect(token),
-        }
+        timed("introspect", async {
+            match &self.backend {
+                Backend::Redis(r) => r.introspect(token).await,
+                Backend::Memory(m) => m.introspect(token),
+            }
+        })
+        .await
     }
 
     /// Lists or ends sessions of the user whose live access token is `caller`; `None` if
@@ -149,10 +180,13 @@ impl Store {
         caller: &Token,
         op: SessionsOp,
     ) -> Result<Option<SessionsOutcome>, StoreError> {
-        match &self.backend {
-            Backend::Redis(r) => r.user_sessions(caller, op).await,
-            Backend::Memory(m) => m.user_sessions(caller, op),
-        }
+        timed("sessions", async {
+            match &self.backend {
+                Backend::Redis(r) => r.user_sessions(caller, op).await,
+                Backend::Memory(m) => m.user_sessions(caller, op),
+            }
+        })
+        .await
     }
 
     /// Counts a password attempt from `address`; past `limit` this minute, how long until the
@@ -162,18 +196,24 @@ impl Store {
         address: &str,
         limit: u32,
     ) -> Result<Option<Duration>, StoreError> {
-        match &self.backend {
-            Backend::Redis(r) => r.guard().hit_address(address, limit).await,
-            Backend::Memory(m) => Ok(m.guard().hit_address(address, limit)),
-        }
+        timed("throttle", async {
+            match &self.backend {
+                Backend::Redis(r) => r.guard().hit_address(address, limit).await,
+                Backend::Memory(m) => Ok(m.guard().hit_address(address, limit)),
+            }
+        })
+        .await
     }
 
     /// How long `account` stays locked, if it is.
     pub async fn locked_for(&self, account: &Account) -> Result<Option<Duration>, StoreError> {
-        match &self.backend {
-            Backend::Redis(r) => r.guard().locked_for(account).await,
-            Backend::Memory(m) => Ok(m.guard().locked_for(account)),
-        }
+        timed("lockout_check", async {
+            match &self.backend {
+                Backend::Redis(r) => r.guard().locked_for(account).await,
+                Backend::Memory(m) => Ok(m.guard().locked_for(account)),
+            }
+        })
+        .await
     }
 
     /// Counts a wrong password; true if that locked the account.
@@ -186,20 +226,26 @@ impl Store {
             return Ok(false);
         }
         let (max, period, cool_down) = (lockout.max_attempts, lockout.period, lockout.cool_down);
-        match &self.backend {
-            Backend::Redis(r) => r.guard().fail(account, max, period, cool_down).await,
-            Backend::Memory(m) => Ok(m.guard().fail(account, max, period, cool_down)),
-        }
+        timed("lockout_fail", async {
+            match &self.backend {
+                Backend::Redis(r) => r.guard().fail(account, max, period, cool_down).await,
+                Backend::Memory(m) => Ok(m.guard().fail(account, max, period, cool_down)),
+            }
+        })
+        .await
     }
 
     /// A correct password resets the count of wrong ones.
     pub async fn login_succeeded(&self, account: &Account) -> Result<(), StoreError> {
-        match &self.backend {
-            Backend::Redis(r) => r.guard().succeed(account).await,
-            Backend::Memory(m) => {
-                m.guard().succeed(account);
-                Ok(())
+        timed("lockout_reset", async {
+            match &self.backend {
+                Backend::Redis(r) => r.guard().succeed(account).await,
+                Backend::Memory(m) => {
+                    m.guard().succeed(account);
+                    Ok(())
+                }
             }
-        }
+        })
+        .await
     }
 }

@@ -46,7 +46,10 @@ impl UserDirectory {
     ) -> Result<Vec<User>, StoreError> {
         let mut candidates = self.seed.named(user_name, tenant);
         if let Some(redis) = &self.redis {
-            for user in redis.named(user_name, tenant).await? {
+            let start = std::time::Instant::now();
+            let found = redis.named(user_name, tenant).await;
+            crate::metrics::store("users", start.elapsed(), found.is_ok());
+            for user in found? {
                 candidates.retain(|c| c.public.tenant_id != user.public.tenant_id);
                 candidates.push(user);
             }

@@ -8,6 +8,7 @@ mod cluster;
 mod cluster_harness;
 mod guards;
 mod helpers;
+mod metrics;
 mod nginx;
 mod oauth;
 mod oauth2_client;

@@ -1,0 +1,220 @@
+//! Prometheus metrics: the names, their bounded label values, and the recorder. Label values
+//! come from fixed sets (route patterns, outcomes, operations), never from user names or tokens.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{HttpResponse, web};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub const HTTP_REQUESTS: &str = "token_server_http_requests_total";
+pub const HTTP_DURATION: &str = "token_server_http_request_duration_seconds";
+pub const LOGINS: &str = "token_server_logins_total";
+pub const REFRESHES: &str = "token_server_refreshes_total";
+pub const LOGOUTS: &str = "token_server_logouts_total";
+pub const STORE_DURATION: &str = "token_server_store_operation_duration_seconds";
+pub const STORE_ERRORS: &str = "token_server_store_errors_total";
+pub const BCRYPT_QUEUE: &str = "token_server_bcrypt_queue_depth";
+
+/// Upper bounds of the latency buckets, in seconds: validation sits in the first few, logins
+/// (bcrypt) in the middle, timeouts at the end.
+const BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// The process's recorder, installed on first use (several in-process servers share it).
+/// `None` if another recorder was installed first.
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &BUCKETS)
+                .ok()?;
+            let handle = match builder.install_recorder() {
+                Ok(h) => h,
+                Err(e) => {
+                    log::warn!("metrics are off: {e}");
+                    return None;
+                }
+            };
+            describe();
+            zero();
+            let upkeep = handle.clone();
+            // Histograms are drained into their buckets by upkeep; without it they grow.
+            let spawned = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(Duration::from_secs(5));
+                        upkeep.run_upkeep();
+                    }
+                });
+            if let Err(e) = spawned {
+                log::warn!("metrics upkeep thread did not start: {e}");
+            }
+            Some(handle)
+        })
+        .as_ref()
+}
+
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests by method, route pattern and status"
+    );
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "HTTP request latency by method, route pattern and status"
+    );
+    describe_counter!(
+        LOGINS,
+        "password logins by outcome: ok, bad_credentials, inactive, locked, throttled, busy, invalid_request, store_error, error"
+    );
+    describe_counter!(
+        REFRESHES,
+        "refresh grants by outcome: rotated, retried (inside the retry window), invalid, reuse_detected, scope_too_wide, store_error, error"
+    );
+    describe_counter!(
+        LOGOUTS,
+        "sessions ended on request, by kind: logout, revoke, session (one of the user's), logout_all"
+    );
+    describe_histogram!(
+        STORE_DURATION,
+        Unit::Seconds,
+        "session store latency by operation"
+    );
+    describe_counter!(STORE_ERRORS, "failed session store operations by operation");
+    describe_gauge!(
+        BCRYPT_QUEUE,
+        "password verifications running or waiting for a bcrypt thread"
+    );
+}
+
+const LOGIN_OUTCOMES: [&str; 9] = [
+    "ok",
+    "bad_credentials",
+    "inactive",
+    "locked",
+    "throttled",
+    "busy",
+    "invalid_request",
+    "store_error",
+    "error",
+];
+const REFRESH_OUTCOMES: [&str; 6] = [
+    "rotated",
+    "retried",
+    "invalid",
+    "reuse_detected",
+    "scope_too_wide",
+    "store_error",
+];
+const LOGOUT_KINDS: [&str; 4] = ["logout", "revoke", "session", "logout_all"];
+const STORE_OPS: [&str; 12] = [
+    "ping",
+    "issue",
+    "refresh",
+    "validate",
+    "end",
+    "introspect",
+    "sessions",
+    "throttle",
+    "lockout_check",
+    "lockout_fail",
+    "lockout_reset",
+    "users",
+];
+
+/// Every counter series exists from the start at 0, so `rate()` and alerts see a rise from
+/// zero rather than a series appearing.
+fn zero() {
+    for outcome in LOGIN_OUTCOMES {
+        metrics::counter!(LOGINS, "outcome" => outcome).increment(0);
+    }
+    for outcome in REFRESH_OUTCOMES {
+        metrics::counter!(REFRESHES, "outcome" => outcome).increment(0);
+    }
+    for kind in LOGOUT_KINDS {
+        metrics::counter!(LOGOUTS, "kind" => kind).increment(0);
+    }
+    for op in STORE_OPS {
+        metrics::counter!(STORE_ERRORS, "op" => op).increment(0);
+    }
+    bcrypt_queue(0);
+}
+
+/// Serves the text exposition format.
+pub async fn scrape() -> HttpResponse {
+    match handle() {
+        Some(h) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(h.render()),
+        None => HttpResponse::NotFound().finish(),
+    }
+}
+
+/// Counts and times every request by its route pattern (`unmatched` for unknown paths).
+pub async fn track(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let start = Instant::now();
+    let res = next.call(req).await?;
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".into());
+    let labels = [
+        ("method", method_label(res.request().method())),
+        ("route", route),
+        ("status", res.status().as_str().to_string()),
+    ];
+    metrics::counter!(HTTP_REQUESTS, &labels).increment(1);
+    metrics::histogram!(HTTP_DURATION, &labels).record(start.elapsed().as_secs_f64());
+    Ok(res)
+}
+
+fn method_label(method: &actix_web::http::Method) -> String {
+    use actix_web::http::Method;
+    // Any other method would let clients mint label values.
+    match *method {
+        Method::GET | Method::POST | Method::DELETE | Method::PUT | Method::HEAD => {
+            method.as_str().to_string()
+        }
+        _ => "other".into(),
+    }
+}
+
+pub fn login(outcome: &'static str) {
+    metrics::counter!(LOGINS, "outcome" => outcome).increment(1);
+}
+
+pub fn refresh(outcome: &'static str) {
+    metrics::counter!(REFRESHES, "outcome" => outcome).increment(1);
+}
+
+pub fn logout(kind: &'static str) {
+    metrics::counter!(LOGOUTS, "kind" => kind).increment(1);
+}
+
+pub fn store(op: &'static str, took: Duration, ok: bool) {
+    metrics::histogram!(STORE_DURATION, "op" => op).record(took.as_secs_f64());
+    if !ok {
+        metrics::counter!(STORE_ERRORS, "op" => op).increment(1);
+    }
+}
+
+pub fn bcrypt_queue(depth: usize) {
+    metrics::gauge!(BCRYPT_QUEUE).set(depth as f64);
+}
+
+/// The `/metrics` route, for the main app or a separate metrics listener.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(scrape));
+}
