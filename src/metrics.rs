@@ -166,28 +166,55 @@ pub async fn track(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let start = Instant::now();
     let res = next.call(req).await?;
-    let route = res
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".into());
-    let labels = [
-        ("method", method_label(res.request().method())),
-        ("route", route),
-        ("status", res.status().as_str().to_string()),
-    ];
-    metrics::counter!(HTTP_REQUESTS, &labels).increment(1);
-    metrics::histogram!(HTTP_DURATION, &labels).record(start.elapsed().as_secs_f64());
+    let key = (
+        method_label(res.request().method()),
+        res.request().match_pattern(),
+        res.status().as_u16(),
+    );
+    let took = start.elapsed().as_secs_f64();
+    // Handles are cached per worker thread: building a labelled key and finding it in the
+    // registry on every request costs more than the request's own bookkeeping.
+    HTTP_HANDLES.with_borrow_mut(|handles| {
+        let (count, latency) = handles
+            .entry(key)
+            .or_insert_with_key(|(method, route, status)| {
+                let labels = [
+                    ("method", method.to_string()),
+                    ("route", route.clone().unwrap_or_else(|| "unmatched".into())),
+                    ("status", status.to_string()),
+                ];
+                (
+                    metrics::counter!(HTTP_REQUESTS, &labels),
+                    metrics::histogram!(HTTP_DURATION, &labels),
+                )
+            });
+        count.increment(1);
+        latency.record(took);
+    });
     Ok(res)
 }
 
-fn method_label(method: &actix_web::http::Method) -> String {
+type HttpKey = (&'static str, Option<String>, u16);
+
+thread_local! {
+    static STORE_HANDLES: std::cell::RefCell<
+        std::collections::HashMap<&'static str, metrics::Histogram>,
+    > = std::cell::RefCell::default();
+    static HTTP_HANDLES: std::cell::RefCell<
+        std::collections::HashMap<HttpKey, (metrics::Counter, metrics::Histogram)>,
+    > = std::cell::RefCell::default();
+}
+
+fn method_label(method: &actix_web::http::Method) -> &'static str {
     use actix_web::http::Method;
     // Any other method would let clients mint label values.
     match *method {
-        Method::GET | Method::POST | Method::DELETE | Method::PUT | Method::HEAD => {
-            method.as_str().to_string()
-        }
-        _ => "other".into(),
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::DELETE => "DELETE",
+        Method::PUT => "PUT",
+        Method::HEAD => "HEAD",
+        _ => "other",
     }
 }
 
@@ -204,7 +231,12 @@ pub fn logout(kind: &'static str) {
 }
 
 pub fn store(op: &'static str, took: Duration, ok: bool) {
-    metrics::histogram!(STORE_DURATION, "op" => op).record(took.as_secs_f64());
+    STORE_HANDLES.with_borrow_mut(|handles| {
+        handles
+            .entry(op)
+            .or_insert_with(|| metrics::histogram!(STORE_DURATION, "op" => op))
+            .record(took.as_secs_f64());
+    });
     if !ok {
         metrics::counter!(STORE_ERRORS, "op" => op).increment(1);
     }

@@ -71,8 +71,15 @@ async fn every_key_has_a_ttl_and_no_token_is_stored() {
         } else {
             60 * 60_000
         };
+        // A user's index and snapshot outlive the latest session by up to a quarter of the
+        // refresh validity, so refreshes seldom need to extend them.
+        let slack = if key.ends_with(":i") || key.ends_with(":u") {
+            15 * 60_000
+        } else {
+            0
+        };
         assert!(
-            ttl <= expected && ttl > expected - 10_000,
+            ttl <= expected + slack && ttl > expected - 10_000,
             "{key}: TTL {ttl} ms, expected about {expected}"
         );
         let kind: String = redis::cmd("TYPE").arg(key).query(&mut conn).unwrap();
