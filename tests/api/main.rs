@@ -10,6 +10,7 @@ mod helpers;
 mod nginx;
 mod oauth;
 mod oauth2_client;
+mod openapi;
 mod process;
 mod redis_store;
 mod replicas;
