@@ -29,6 +29,7 @@ pub struct Readiness {
     warning: Option<&'static str>,
 }
 
+/// Liveness: the process answers.
 #[utoipa::path(
     get,
     path = "/health",

@@ -334,7 +334,8 @@ pub async fn document() -> Result<HttpResponse, ApiError> {
         .body(json.as_str()))
 }
 
-/// The interactive page lives at `/docs/`, where its relative asset links resolve.
+/// Redirects to the interactive page.
+// The page lives at `/docs/`, where its relative asset links resolve.
 #[utoipa::path(
     get,
     path = "/docs",

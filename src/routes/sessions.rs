@@ -47,6 +47,7 @@ async fn run(
         .ok_or(ApiError::InvalidAccessToken)
 }
 
+/// The caller's user's live sessions, newest first.
 #[utoipa::path(
     get,
     path = "/user/sessions",
