@@ -7,7 +7,8 @@ use crate::store::StoreError;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -31,8 +32,9 @@ pub enum ApiError {
     NotFound,
     #[error("no such session")]
     NoSuchSession,
+    /// `allow` lists the resource's methods for the `Allow` header (RFC 9110 §15.5.6).
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed { allow: String },
     #[error("too many login attempts from one address")]
     TooManyAttempts { retry_after_secs: u64 },
     #[error("password verification is saturated")]
@@ -48,11 +50,67 @@ pub const INACTIVE_ACCOUNT: &str = "Please activate your account";
 pub const INVALID_REFRESH_TOKEN: &str = "Invalid refresh token";
 pub const ACCOUNT_LOCKED: &str = "Account locked";
 
-fn oauth(status: StatusCode, error: &str, description: &str) -> HttpResponse {
+/// The `error` code of an RFC 6749 §5.2 error body.
+#[derive(Clone, Copy, Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidGrant,
+    UnsupportedGrantType,
+    UnauthorizedClient,
+    InvalidScope,
+    InvalidClient,
+    NotFound,
+    TooManyRequests,
+    TemporarilyUnavailable,
+    ServerError,
+}
+
+/// An RFC 6749 §5.2 error, the body of every error but an invalid access token.
+#[derive(Serialize, ToSchema)]
+pub struct OAuthError<'a> {
+    pub error: ErrorCode,
+    /// Human-readable; DIGIT clients show it to people.
+    pub error_description: &'a str,
+}
+
+/// DIGIT's answer to an invalid, expired or ended access token.
+#[derive(Serialize, ToSchema)]
+pub struct InvalidTokenBody {
+    /// Always null.
+    #[serde(rename = "ResponseInfo")]
+    #[schema(value_type = Option<Object>)]
+    pub response_info: Option<serde_json::Value>,
+    #[serde(rename = "Errors")]
+    pub errors: [InvalidTokenDetail; 1],
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InvalidTokenDetail {
+    #[schema(example = "InvalidAccessTokenException")]
+    pub code: &'static str,
+    #[schema(example = "Invalid access token")]
+    pub message: &'static str,
+    #[schema(example = "Invalid Access Token Exception")]
+    pub description: &'static str,
+    /// Always null.
+    #[schema(value_type = Option<Vec<String>>)]
+    pub params: Option<Vec<String>>,
+}
+
+fn oauth(status: StatusCode, error: ErrorCode, description: &str) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
-        .json(json!({ "error": error, "error_description": description }))
+        .json(OAuthError {
+            error,
+            error_description: description,
+        })
+}
+
+fn retry_after(mut res: HttpResponse, value: HeaderValue) -> HttpResponse {
+    res.headers_mut().insert(header::RETRY_AFTER, value);
+    res
 }
 
 /// An error and all its sources, for logs.
@@ -78,7 +136,7 @@ impl ResponseError for ApiError {
             ApiError::InvalidClient | ApiError::InvalidAccessToken => StatusCode::UNAUTHORIZED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound | ApiError::NoSuchSession => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::StoreUnavailable(_) | ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -88,25 +146,29 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
         match self {
-            ApiError::InvalidRequest(d) => oauth(status, "invalid_request", d),
-            ApiError::InvalidGrant(d) => oauth(status, "invalid_grant", d),
+            ApiError::InvalidRequest(d) => oauth(status, ErrorCode::InvalidRequest, d),
+            ApiError::InvalidGrant(d) => oauth(status, ErrorCode::InvalidGrant, d),
             ApiError::UnsupportedGrantType => oauth(
                 status,
-                "unsupported_grant_type",
+                ErrorCode::UnsupportedGrantType,
                 "grant_type must be password or refresh_token",
             ),
             ApiError::UnauthorizedClient => oauth(
                 status,
-                "unauthorized_client",
+                ErrorCode::UnauthorizedClient,
                 "this client may not use this grant type",
             ),
             ApiError::InvalidScope => oauth(
                 status,
-                "invalid_scope",
+                ErrorCode::InvalidScope,
                 "the requested scope exceeds what was granted",
             ),
             ApiError::InvalidClient => {
-                let mut res = oauth(status, "invalid_client", "Client authentication failed");
+                let mut res = oauth(
+                    status,
+                    ErrorCode::InvalidClient,
+                    "Client authentication failed",
+                );
                 res.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Basic realm=\"oauth2/client\""),
@@ -116,64 +178,68 @@ impl ResponseError for ApiError {
             ApiError::InvalidAccessToken => HttpResponse::Unauthorized()
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .insert_header((header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""))
-                .json(json!({
-                    "ResponseInfo": null,
-                    "Errors": [{
-                        "code": "InvalidAccessTokenException",
-                        "message": "Invalid access token",
-                        "description": "Invalid Access Token Exception",
-                        "params": null
-                    }]
-                })),
+                .json(InvalidTokenBody {
+                    response_info: None,
+                    errors: [InvalidTokenDetail {
+                        code: "InvalidAccessTokenException",
+                        message: "Invalid access token",
+                        description: "Invalid Access Token Exception",
+                        params: None,
+                    }],
+                }),
             ApiError::PayloadTooLarge(limit) => oauth(
                 status,
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 &format!("request body is larger than {limit} bytes"),
             ),
-            ApiError::NotFound => oauth(status, "not_found", "no such endpoint"),
-            ApiError::NoSuchSession => oauth(status, "not_found", "no such session"),
-            ApiError::MethodNotAllowed => oauth(
-                status,
-                "invalid_request",
-                "this method is not allowed on this endpoint",
-            ),
-            ApiError::TooManyAttempts { retry_after_secs } => {
+            ApiError::NotFound => oauth(status, ErrorCode::NotFound, "no such endpoint"),
+            ApiError::NoSuchSession => oauth(status, ErrorCode::NotFound, "no such session"),
+            ApiError::MethodNotAllowed { allow } => {
                 let mut res = oauth(
                     status,
-                    "too_many_requests",
+                    ErrorCode::InvalidRequest,
+                    "this method is not allowed on this endpoint",
+                );
+                if let Ok(v) = HeaderValue::from_str(allow) {
+                    res.headers_mut().insert(header::ALLOW, v);
+                }
+                res
+            }
+            ApiError::TooManyAttempts { retry_after_secs } => {
+                let res = oauth(
+                    status,
+                    ErrorCode::TooManyRequests,
                     &format!(
                         "too many login attempts from this address; retry in {retry_after_secs} s"
                     ),
                 );
-                if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
-                    res.headers_mut().insert(header::RETRY_AFTER, v);
+                match HeaderValue::from_str(&retry_after_secs.to_string()) {
+                    Ok(v) => retry_after(res, v),
+                    Err(_) => res,
                 }
-                res
             }
-            ApiError::Busy => {
-                let mut res = oauth(
+            ApiError::Busy => retry_after(
+                oauth(
                     status,
-                    "temporarily_unavailable",
+                    ErrorCode::TemporarilyUnavailable,
                     "too many logins at once; retry shortly",
-                );
-                res.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                res
-            }
+                ),
+                HeaderValue::from_static("1"),
+            ),
             ApiError::StoreUnavailable(e) => {
                 log::error!("session store unavailable: {}", cause_chain(e));
-                let mut res = oauth(
-                    status,
-                    "temporarily_unavailable",
-                    "the session store is unavailable; retry shortly",
-                );
-                res.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                res
+                retry_after(
+                    oauth(
+                        status,
+                        ErrorCode::TemporarilyUnavailable,
+                        "the session store is unavailable; retry shortly",
+                    ),
+                    HeaderValue::from_static("1"),
+                )
             }
             ApiError::Internal(detail) => {
                 log::error!("internal error: {detail}");
-                oauth(status, "server_error", "internal server error")
+                oauth(status, ErrorCode::ServerError, "internal server error")
             }
         }
     }

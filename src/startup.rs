@@ -112,6 +112,7 @@ impl Application {
             attempts_per_ip_per_minute: settings.login_attempts_per_ip_per_minute,
             trusted_proxies: settings.trusted_proxies.clone(),
             draining: draining.clone(),
+            metrics_on_api_port: settings.metrics_port.is_none(),
         });
 
         let address = format!("{}:{}", settings.host, settings.port);
@@ -125,7 +126,6 @@ impl Application {
             .port();
         // Installs the process's recorder before the first request.
         crate::metrics::handle();
-        let metrics_on_api_port = settings.metrics_port.is_none();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -138,12 +138,7 @@ impl Application {
                     Logger::new("%{r}a \"%{method}xi %U\" %s %b %Dms request_id=%{x-request-id}o")
                         .custom_request_replace("method", |req| req.method().to_string()),
                 )
-                .configure(|cfg| {
-                    if metrics_on_api_port {
-                        crate::metrics::configure(cfg);
-                    }
-                    routes::configure(cfg);
-                })
+                .configure(routes::configure)
         })
         .workers(settings.workers)
         .shutdown_timeout(settings.shutdown_drain.as_secs().max(1))

@@ -95,9 +95,10 @@ pub enum Refresh {
 }
 
 /// One of a user's live sessions, as `GET /user/sessions` shows it.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionInfo {
+    #[schema(value_type = String, example = "3fa85f64-5717-4562-b3fc-2c963f66afa6")]
     pub id: uuid::Uuid,
     /// Epoch milliseconds.
     pub created: u64,

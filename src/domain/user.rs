@@ -3,8 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use utoipa::ToSchema;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum UserType {
     Citizen,
@@ -25,7 +26,7 @@ impl UserType {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Role {
     pub name: String,
     pub code: String,
@@ -74,7 +75,7 @@ impl fmt::Debug for PasswordHash {
 }
 
 /// The user fields every response shows (`UserRequest` in DIGIT), in DIGIT's order.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PublicUser {
     pub id: i64,
     pub uuid: String,

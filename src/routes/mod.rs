@@ -4,6 +4,7 @@ mod client_ip;
 mod extract;
 mod health;
 mod oauth;
+pub mod openapi;
 pub mod request_id;
 mod session;
 mod sessions;
@@ -15,6 +16,7 @@ use crate::error::ApiError;
 use crate::password::PasswordVerifier;
 use crate::store::Store;
 use crate::users::UserDirectory;
+use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
 
 pub use extract::MAX_BODY;
@@ -30,31 +32,51 @@ pub struct AppState {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Set when shutdown begins: `/ready` answers 503 so load balancers move away.
     pub draining: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
+    /// False when `METRICS_PORT` serves `/metrics` elsewhere.
+    pub metrics_on_api_port: bool,
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let resource = |path: &str| web::resource(path).default_service(web::to(method_not_allowed));
-    cfg.service(resource("/user/oauth/token").route(web::post().to(token::token)))
-        .service(resource("/user/_logout").route(web::post().to(session::logout)))
-        .service(
-            resource("/user/_details")
-                .route(web::post().to(session::details))
-                .route(web::get().to(session::details)),
-        )
-        .service(resource("/user/sessions").route(web::get().to(sessions::list)))
-        .service(resource("/user/sessions/{id}").route(web::delete().to(sessions::end_one)))
-        .service(resource("/user/_logout_all").route(web::post().to(sessions::end_all)))
-        .service(resource("/oauth/revoke").route(web::post().to(oauth::revoke)))
-        .service(resource("/oauth/introspect").route(web::post().to(oauth::introspect)))
-        .service(resource("/health").route(web::get().to(health::health)))
-        .service(resource("/ready").route(web::get().to(health::ready)))
-        .default_service(web::to(not_found));
+/// Declares the route table once, as the server's configuration and as the `SERVED` list the
+/// OpenAPI document is checked against. Every path answers other methods with 405 and `Allow`.
+macro_rules! routes {
+    ($($path:literal => [$($method:ident => $handler:expr),+ $(,)?]),+ $(,)?) => {
+        /// Every path pattern the server serves, with its methods.
+        pub const SERVED: &[(&str, &[&str])] = &[$(($path, &[$(stringify!($method)),+])),+];
+
+        pub fn configure(cfg: &mut web::ServiceConfig) {
+            $(
+                let allow = [$(stringify!($method)),+].join(", ");
+                cfg.service(
+                    web::resource($path)
+                        $(.route(web::route().method(Method::$method).to($handler)))+
+                        .default_service(web::to(move || {
+                            let allow = allow.clone();
+                            async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow }) }
+                        })),
+                );
+            )+
+            cfg.default_service(web::to(not_found));
+        }
+    };
+}
+
+routes! {
+    "/user/oauth/token" => [POST => token::token],
+    "/user/_logout" => [POST => session::logout],
+    "/user/_details" => [GET => session::details_get, POST => session::details_post],
+    "/user/sessions" => [GET => sessions::list],
+    "/user/sessions/{id}" => [DELETE => sessions::end_one],
+    "/user/_logout_all" => [POST => sessions::end_all],
+    "/oauth/revoke" => [POST => oauth::revoke],
+    "/oauth/introspect" => [POST => oauth::introspect],
+    "/health" => [GET => health::health],
+    "/ready" => [GET => health::ready],
+    "/metrics" => [GET => health::metrics],
+    "/openapi.json" => [GET => openapi::document],
+    "/docs" => [GET => openapi::docs_page],
+    "/docs/{file:.*}" => [GET => openapi::docs_file],
 }

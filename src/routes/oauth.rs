@@ -5,10 +5,12 @@ use super::AppState;
 use super::extract::{self, Form};
 use crate::clients::Client;
 use crate::domain::token::{Token, TokenKind};
+use crate::domain::user::Role;
 use crate::error::ApiError;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 async fn client_form<'a>(
     req: &HttpRequest,
@@ -50,6 +52,24 @@ fn hinted(form: &Form) -> Result<Option<Token>, ApiError> {
 
 /// Ends the session of either token of the calling client. 200 also for unknown, ended or
 /// foreign tokens (RFC 7009 §2.2), so the answer reveals nothing.
+#[utoipa::path(
+    post,
+    path = "/oauth/revoke",
+    tag = "oauth",
+    request_body(
+        content = super::openapi::TokenForm,
+        content_type = "application/x-www-form-urlencoded",
+    ),
+    security(("clientBasic" = []), ()),
+    responses(
+        (status = 200, description = "The token's session has ended, or the token was not live",
+            headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::InvalidClient),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 503, response = super::openapi::Unavailable),
+    ),
+)]
 pub async fn revoke(
     req: HttpRequest,
     payload: web::Payload,
@@ -66,7 +86,71 @@ pub async fn revoke(
         .finish())
 }
 
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenType {
+    AccessToken,
+    RefreshToken,
+}
+
+/// RFC 7662 §2.2: only `active` when the token is not live.
+#[derive(Serialize, ToSchema)]
+pub struct IntrospectionResponse {
+    active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_type: Option<TokenType>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
+    /// The user's uuid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub: Option<String>,
+    /// Expiry, epoch seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exp: Option<u64>,
+    /// Issue time, epoch seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iat: Option<u64>,
+    #[serde(rename = "tenantId", skip_serializing_if = "Option::is_none")]
+    tenant_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roles: Option<Vec<Role>>,
+}
+
+/// The parts of the stored user record that introspection shows.
+#[derive(Deserialize)]
+struct Subject {
+    #[serde(rename = "userName")]
+    user_name: Option<String>,
+    uuid: Option<String>,
+    #[serde(rename = "tenantId")]
+    tenant_id: Option<String>,
+    roles: Option<Vec<Role>>,
+}
+
 /// RFC 7662 introspection, for confidential clients only.
+#[utoipa::path(
+    post,
+    path = "/oauth/introspect",
+    tag = "oauth",
+    request_body(
+        content = super::openapi::TokenForm,
+        content_type = "application/x-www-form-urlencoded",
+    ),
+    security(("clientBasic" = []), ()),
+    responses(
+        (status = 200, description = "What the token stands for, or only `active: false`",
+            body = IntrospectionResponse,
+            headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::InvalidClient),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 503, response = super::openapi::Unavailable),
+    ),
+)]
 pub async fn introspect(
     req: HttpRequest,
     payload: web::Payload,
@@ -81,29 +165,40 @@ pub async fn introspect(
         Some(token) => state.store.introspect(&token).await?.map(|i| (token, i)),
     };
     let body = match answer {
-        None => json!({ "active": false }),
+        None => IntrospectionResponse {
+            active: false,
+            token_type: None,
+            scope: None,
+            client_id: None,
+            username: None,
+            sub: None,
+            exp: None,
+            iat: None,
+            tenant_id: None,
+            roles: None,
+        },
         Some((token, i)) => {
-            let user: Value = serde_json::from_str(&i.user_json)
+            let user: Subject = serde_json::from_str(&i.user_json)
                 .map_err(|_| ApiError::Internal("stored user record is not JSON".into()))?;
             let issued_ms = match token.kind() {
                 TokenKind::Refresh if !state.store.policy().rotation => i.created_ms,
                 _ => i.refreshed_ms,
             };
-            json!({
-                "active": true,
-                "token_type": match token.kind() {
-                    TokenKind::Access => "access_token",
-                    TokenKind::Refresh => "refresh_token",
-                },
-                "scope": i.scope,
-                "client_id": i.client_id,
-                "username": user["userName"],
-                "sub": user["uuid"],
-                "exp": i.expires_ms / 1000,
-                "iat": issued_ms / 1000,
-                "tenantId": user["tenantId"],
-                "roles": user["roles"],
-            })
+            IntrospectionResponse {
+                active: true,
+                token_type: Some(match token.kind() {
+                    TokenKind::Access => TokenType::AccessToken,
+                    TokenKind::Refresh => TokenType::RefreshToken,
+                }),
+                scope: Some(i.scope),
+                client_id: Some(i.client_id),
+                username: user.user_name,
+                sub: user.uuid,
+                exp: Some(i.expires_ms / 1000),
+                iat: Some(issued_ms / 1000),
+                tenant_id: user.tenant_id,
+                roles: user.roles,
+            }
         }
     };
     Ok(HttpResponse::Ok()

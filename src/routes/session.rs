@@ -4,14 +4,67 @@
 use super::AppState;
 use super::extract;
 use crate::domain::token::{Token, TokenKind};
+use crate::domain::user::PublicUser;
 use crate::error::ApiError;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
 use std::time::{SystemTime, UNIX_EPOCH};
+use utoipa::ToSchema;
+
+/// DIGIT's logout answer.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LogoutResponse {
+    api_id: &'static str,
+    ver: &'static str,
+    /// Epoch milliseconds.
+    ts: u64,
+    res_msg_id: &'static str,
+    msg_id: &'static str,
+    #[schema(example = "Logout successfully")]
+    status: &'static str,
+}
+
+impl LogoutResponse {
+    pub fn now() -> Self {
+        let ts = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        LogoutResponse {
+            api_id: "",
+            ver: "",
+            ts,
+            res_msg_id: "",
+            msg_id: "",
+            status: "Logout successfully",
+        }
+    }
+}
 
 /// Ends the session of the presented token on every replica before answering. Idempotent: an
 /// unknown or already-ended token also answers 200.
+#[utoipa::path(
+    post,
+    path = "/user/_logout",
+    tag = "sessions",
+    request_body(
+        description = "The access token may also come in the body",
+        content(
+            (Option<super::openapi::AccessTokenForm> = "application/x-www-form-urlencoded"),
+            (Option<super::openapi::AccessTokenJson> = "application/json"),
+        ),
+    ),
+    security(("bearerToken" = []), ("accessTokenQuery" = []), ("authTokenHeader" = []), ()),
+    responses(
+        (status = 200, description = "The session has ended (or the token was not live)",
+            body = LogoutResponse,
+            headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 503, response = super::openapi::Unavailable),
+    ),
+)]
 pub async fn logout(
     req: HttpRequest,
     payload: web::Payload,
@@ -27,23 +80,66 @@ pub async fn logout(
     }
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(logout_body()))
+        .json(LogoutResponse::now()))
 }
 
-/// DIGIT's logout answer.
-pub fn logout_body() -> serde_json::Value {
-    let ts = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    json!({
-        "apiId": "", "ver": "", "ts": ts, "resMsgId": "", "msgId": "",
-        "status": "Logout successfully"
-    })
+/// The user of a live access token, what gateways call on every request. A store outage is
+/// 503, never 401: gateways log users out on a 401.
+#[utoipa::path(
+    get,
+    path = "/user/_details",
+    tag = "sessions",
+    operation_id = "details_get",
+    security(("bearerToken" = []), ("accessTokenQuery" = []), ("authTokenHeader" = [])),
+    responses(
+        (status = 200, description = "The token's user", body = PublicUser,
+            headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::InvalidAccessToken),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 503, response = super::openapi::Unavailable),
+    ),
+)]
+pub async fn details_get(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    details(req, payload, state).await
 }
 
-/// The user of a live access token. A store outage is 503, never 401: gateways log users out
-/// on a 401.
-pub async fn details(
+/// As `GET`, with the token also accepted in the body.
+#[utoipa::path(
+    post,
+    path = "/user/_details",
+    tag = "sessions",
+    operation_id = "details_post",
+    request_body(
+        description = "The access token may also come in the body",
+        content(
+            (Option<super::openapi::AccessTokenForm> = "application/x-www-form-urlencoded"),
+            (Option<super::openapi::AccessTokenJson> = "application/json"),
+        ),
+    ),
+    security(("bearerToken" = []), ("accessTokenQuery" = []), ("authTokenHeader" = []), ()),
+    responses(
+        (status = 200, description = "The token's user", body = PublicUser,
+            headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::InvalidAccessToken),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 503, response = super::openapi::Unavailable),
+    ),
+)]
+pub async fn details_post(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    details(req, payload, state).await
+}
+
+async fn details(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,

@@ -3,13 +3,29 @@
 
 use super::AppState;
 use super::extract;
-use super::session::logout_body;
-use crate::domain::session::{SessionsOp, SessionsOutcome};
+use super::session::LogoutResponse;
+use crate::domain::session::{SessionInfo, SessionsOp, SessionsOutcome};
 use crate::domain::token::{SessionId, Token, TokenKind};
-use crate::error::ApiError;
+use crate::error::{ApiError, OAuthError};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The caller's user's live sessions, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct SessionList {
+    sessions: Vec<SessionInfo>,
+}
+
+/// The logout answer and how many sessions ended.
+#[derive(Serialize, ToSchema)]
+pub struct LogoutAllResponse {
+    #[serde(flatten)]
+    logout: LogoutResponse,
+    #[serde(rename = "sessionsEnded")]
+    sessions_ended: u32,
+}
 
 async fn caller(req: &HttpRequest, payload: web::Payload) -> Result<Token, ApiError> {
     let body = extract::read_body(req, payload).await?;
@@ -31,6 +47,21 @@ async fn run(
         .ok_or(ApiError::InvalidAccessToken)
 }
 
+/// The caller's user's live sessions, newest first.
+#[utoipa::path(
+    get,
+    path = "/user/sessions",
+    tag = "sessions",
+    security(("bearerToken" = []), ("accessTokenQuery" = []), ("authTokenHeader" = [])),
+    responses(
+        (status = 200, description = "The caller's user's live sessions", body = SessionList,
+            headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::InvalidAccessToken),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 503, response = super::openapi::Unavailable),
+    ),
+)]
 pub async fn list(
     req: HttpRequest,
     payload: web::Payload,
@@ -46,9 +77,26 @@ pub async fn list(
     sessions.sort_by_key(|s| std::cmp::Reverse(s.created));
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({ "sessions": sessions })))
+        .json(SessionList { sessions }))
 }
 
+/// Ends one of the caller's own sessions.
+#[utoipa::path(
+    delete,
+    path = "/user/sessions/{id}",
+    tag = "sessions",
+    params(("id" = String, Path, description = "A session id from `GET /user/sessions`")),
+    security(("bearerToken" = []), ("accessTokenQuery" = []), ("authTokenHeader" = [])),
+    responses(
+        (status = 204, description = "The session has ended"),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::InvalidAccessToken),
+        (status = 404, description = "No such session of the caller's user", body = OAuthError,
+            headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 503, response = super::openapi::Unavailable),
+    ),
+)]
 pub async fn end_one(
     req: HttpRequest,
     payload: web::Payload,
@@ -67,6 +115,29 @@ pub async fn end_one(
     }
 }
 
+/// Ends every session of the caller's user, the caller's included.
+#[utoipa::path(
+    post,
+    path = "/user/_logout_all",
+    tag = "sessions",
+    request_body(
+        description = "The access token may also come in the body",
+        content(
+            (Option<super::openapi::AccessTokenForm> = "application/x-www-form-urlencoded"),
+            (Option<super::openapi::AccessTokenJson> = "application/json"),
+        ),
+    ),
+    security(("bearerToken" = []), ("accessTokenQuery" = []), ("authTokenHeader" = []), ()),
+    responses(
+        (status = 200, description = "Every session of the user has ended",
+            body = LogoutAllResponse,
+            headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::InvalidAccessToken),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 503, response = super::openapi::Unavailable),
+    ),
+)]
 pub async fn end_all(
     req: HttpRequest,
     payload: web::Payload,
@@ -84,9 +155,10 @@ pub async fn end_all(
         "logout of all sessions: {n} session(s) ended, requested by session {}",
         caller.session().id.uuid()
     );
-    let mut body = logout_body();
-    body["sessionsEnded"] = n.into();
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(body))
+        .json(LogoutAllResponse {
+            logout: LogoutResponse::now(),
+            sessions_ended: n,
+        }))
 }

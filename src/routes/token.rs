@@ -17,6 +17,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use serde_json::value::RawValue;
+use utoipa::ToSchema;
 
 impl From<Rejected> for ApiError {
     fn from(r: Rejected) -> Self {
@@ -43,27 +44,36 @@ fn compact_user_agent(ua: &str) -> String {
     format!("{}...{}", &ua[..head_len], &ua[tail_start..])
 }
 
-#[derive(Serialize)]
-struct ResponseInfo {
+/// DIGIT's response envelope; only `status` carries information.
+#[derive(Serialize, ToSchema)]
+pub struct ResponseInfo {
     api_id: &'static str,
     ver: &'static str,
     ts: &'static str,
     res_msg_id: &'static str,
     msg_id: &'static str,
+    #[schema(example = "Access Token generated successfully")]
     status: &'static str,
 }
 
-#[derive(Serialize)]
-struct TokenResponse<'a> {
+/// A new token pair (RFC 6749 §5.1) in DIGIT's shape.
+#[derive(Serialize, ToSchema)]
+pub struct TokenResponse<'a> {
     access_token: String,
+    #[schema(example = "bearer")]
     token_type: &'static str,
     refresh_token: String,
+    /// Whole seconds the access token has left.
     expires_in: u64,
+    /// Whole seconds the refresh token has left.
     refresh_expires_in: u64,
+    /// Space-separated scopes of the session.
+    #[schema(example = "read")]
     scope: &'a str,
     #[serde(rename = "ResponseInfo")]
     response_info: ResponseInfo,
     #[serde(rename = "UserRequest")]
+    #[schema(value_type = crate::domain::user::PublicUser)]
     user: &'a RawValue,
 }
 
@@ -92,6 +102,30 @@ fn respond(issued: Issued, scope: &str, user_json: String) -> Result<HttpRespons
         }))
 }
 
+/// RFC 6749 token endpoint: the password grant starts a new session, the refresh_token grant
+/// rotates a session's pair.
+#[utoipa::path(
+    post,
+    path = "/user/oauth/token",
+    tag = "tokens",
+    request_body(
+        content = super::openapi::TokenRequest,
+        content_type = "application/x-www-form-urlencoded",
+    ),
+    security(("clientBasic" = []), ()),
+    responses(
+        (status = 200, description = "A new token pair", body = TokenResponse,
+            headers(
+                ("Cache-Control" = String, description = "no-store"),
+                ("Pragma" = String, description = "no-cache"),
+            )),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::InvalidClient),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 429, response = super::openapi::TooManyRequests),
+        (status = 503, response = super::openapi::Unavailable),
+    ),
+)]
 pub async fn token(
     req: HttpRequest,
     payload: web::Payload,

@@ -12,6 +12,7 @@ mod metrics;
 mod nginx;
 mod oauth;
 mod oauth2_client;
+mod openapi;
 mod process;
 mod redis_store;
 mod replicas;
