@@ -4,10 +4,10 @@
 //!
 //! | key | type | holds | TTL |
 //! |---|---|---|---|
-//! | `P:{T}:s:<sid>` | hash | session: refresh digest, user JSON, client, scope, times | refresh validity |
+//! | `P:{T}:s:<sid>` | hash | session: refresh digest, client, scope, times, expiry `rx` | horizon `kx` (≥ `rx`, ≤ `rx` + 1 h) |
 //! | `P:{T}:a:<sid>` | string | digest of the session's current access token | access validity |
-//! | `P:{T}:u` | string | the user's public JSON, as of the latest login | latest expiry, + up to 1 h after a refresh |
-//! | `P:{T}:i` | sorted set | the user's session ids scored by expiry (ms) | latest expiry, + up to 1 h after a refresh |
+//! | `P:{T}:u` | string | the user's public JSON, as of the latest login | latest horizon |
+//! | `P:{T}:i` | sorted set | the user's session ids scored by horizon (ms) | latest horizon |
 //! | `P:ip:<address>` | string | password attempts from one client address this minute | 1 minute |
 //! | `P:{lo:<tenant>:<userName>}:n` | string | wrong passwords in the current period | the period |
 //! | `P:{lo:<tenant>:<userName>}:l` | string | present while the account is locked | the cool-down |

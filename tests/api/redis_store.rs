@@ -71,9 +71,9 @@ async fn every_key_has_a_ttl_and_no_token_is_stored() {
         } else {
             60 * 60_000
         };
-        // A user's index and snapshot outlive the latest session by up to a quarter of the
-        // refresh validity, so refreshes seldom need to extend them.
-        let slack = if key.ends_with(":i") || key.ends_with(":u") {
+        // A refreshed session's key, its user's index and snapshot outlive the session by up
+        // to a quarter of the refresh validity, so refreshes seldom need to extend them.
+        let slack = if key.ends_with(":i") || key.ends_with(":u") || key.contains(":s:") {
             15 * 60_000
         } else {
             0
@@ -113,6 +113,63 @@ async fn every_key_has_a_ttl_and_no_token_is_stored() {
     for seed in SEEDS {
         assert!(!everything.contains(seed.password));
     }
+}
+
+#[tokio::test]
+async fn a_session_whose_key_outlives_it_is_over_everywhere() {
+    // Refresh tokens live 12 s; a refreshed session's key lives up to 3 s longer.
+    let options = Options::lifetimes(0.1, 0.2);
+    let app = TestApp::spawn_with(&StoreKind::Redis, options).await;
+    let first = app.login_ok(&EMPLOYEE).await;
+    let rotated = app.refresh_ok(&first.refresh).await;
+    let session_key = app
+        .keys()
+        .into_iter()
+        .find(|k| k.contains(":s:") && app.redis().conn().pttl::<_, i64>(k).unwrap() > 12_000)
+        .expect("the refreshed session's key lives past its refresh token");
+    tokio::time::sleep(Duration::from_millis(12_300)).await;
+    let mut conn = app.redis().conn();
+    assert!(
+        conn.exists::<_, bool>(&session_key).unwrap(),
+        "the key outlives the session"
+    );
+    let res = app.refresh(&rotated.refresh).await;
+    assert_oauth_error(res, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    let introspected: serde_json::Value = app
+        .post_form_as(
+            "/oauth/introspect",
+            &basic("gateway", GATEWAY_SECRET),
+            &[("token", rotated.refresh.as_str())],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(introspected["active"], false);
+    // Nor is it one of the user's sessions, to list or to end.
+    let fresh = app.login_ok(&EMPLOYEE).await;
+    let listed: serde_json::Value = app
+        .client
+        .get(app.url("/user/sessions"))
+        .bearer_auth(&fresh.access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["sessions"].as_array().unwrap().len(), 1, "{listed}");
+    let all: serde_json::Value = app
+        .post_form_as(
+            "/user/_logout_all",
+            BASIC_DIGIT,
+            &[("access_token", fresh.access.as_str())],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all["sessionsEnded"], 1, "{all}");
 }
 
 #[tokio::test]

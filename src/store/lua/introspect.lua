@@ -4,7 +4,10 @@
 -- Returns {user json, client id, scope, created ms, refreshed ms, expires ms}.
 local f = redis.call('HMGET', KEYS[1], 'rh', 'cid', 'sc', 'c', 'r', 'rx')
 local user = redis.call('GET', KEYS[3])
-if not f[1] or not user then
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- The session key may outlive the session by a step; 'rx' is its end.
+if not f[1] or not user or tonumber(f[6]) <= now then
   return false
 end
 local expires
@@ -12,8 +15,6 @@ if ARGV[1] == 'a' then
   if redis.call('GET', KEYS[2]) ~= ARGV[2] then
     return false
   end
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   expires = now + redis.call('PTTL', KEYS[2])
 elseif f[1] == ARGV[2] then
   expires = tonumber(f[6])

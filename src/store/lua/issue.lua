@@ -17,7 +17,8 @@ end
 local attl = math.min(tonumber(ARGV[2]), rttl)
 local rexp = now + rttl
 -- Every field stays within 64 bytes so Redis keeps the hash in its compact encoding.
-redis.call('HSET', KEYS[1], 'rh', ARGV[3], 'rx', rexp, 'mx', mx, 'uid', ARGV[6],
+-- 'kx': how long the key, its index entry and the index live (refresh.lua moves it ahead).
+redis.call('HSET', KEYS[1], 'rh', ARGV[3], 'rx', rexp, 'kx', rexp, 'mx', mx, 'uid', ARGV[6],
   'cid', ARGV[8], 'sc', ARGV[9], 'c', now, 'r', now, 'g', 0, 'ip', ARGV[10], 'ua', ARGV[11])
 redis.call('PEXPIREAT', KEYS[1], rexp)
 redis.call('SET', KEYS[2], ARGV[1], 'PX', attl)
@@ -26,15 +27,29 @@ redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 redis.call('ZADD', KEYS[3], rexp, ARGV[5])
 local ended = 0
 local cap = tonumber(ARGV[13])
-if cap > 0 then
-  local n = redis.call('ZCARD', KEYS[3])
-  if n > cap then
-    for _, sid in ipairs(redis.call('ZRANGE', KEYS[3], 0, n - cap - 1)) do
-      if sid ~= ARGV[5] then
-        redis.call('DEL', ARGV[14] .. 's:' .. sid, ARGV[14] .. 'a:' .. sid)
-        redis.call('ZREM', KEYS[3], sid)
-        ended = ended + 1
-      end
+if cap > 0 and redis.call('ZCARD', KEYS[3]) > cap then
+  -- Index scores run up to a step past a session's end: drop the sessions that have ended
+  -- first, then end the live ones that expire first.
+  local live = {}
+  for _, sid in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+    local rx = tonumber(redis.call('HGET', ARGV[14] .. 's:' .. sid, 'rx'))
+    if rx and rx > now then
+      table.insert(live, sid)
+    else
+      redis.call('DEL', ARGV[14] .. 's:' .. sid, ARGV[14] .. 'a:' .. sid)
+      redis.call('ZREM', KEYS[3], sid)
+    end
+  end
+  local excess = #live - cap
+  for _, sid in ipairs(live) do
+    if excess <= 0 then
+      break
+    end
+    if sid ~= ARGV[5] then
+      redis.call('DEL', ARGV[14] .. 's:' .. sid, ARGV[14] .. 'a:' .. sid)
+      redis.call('ZREM', KEYS[3], sid)
+      ended = ended + 1
+      excess = excess - 1
     end
   end
 end

@@ -9,13 +9,21 @@
 --       retry window ms
 -- Returns {0} invalid, {2} scope too wide, {4, user uuid} reuse (session ended),
 -- or {1 (rotated) | 3 (retry), user json, client id, scope, access ttl ms, refresh ttl ms}.
-local f = redis.call('HMGET', KEYS[1], 'rh', 'cid', 'sc', 'ph', 'pt', 'anc', 'mx', 'uid', 'rx', 'g')
+--
+-- The session key, its index entry and the index and snapshot keys are kept alive up to a
+-- horizon ('kx') a step beyond the refresh expiry ('rx'), and moved only when a refresh passes
+-- it: most refreshes then write just the session hash and the access key. 'rx' decides
+-- whether the session is live.
+local f = redis.call('HMGET', KEYS[1], 'rh', 'cid', 'sc', 'ph', 'pt', 'anc', 'mx', 'uid', 'rx', 'g', 'kx')
 local user = redis.call('GET', KEYS[4])
 if not f[1] or not user then
   return {0}
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if tonumber(f[9]) <= now then
+  return {0}
+end
 local presented = ARGV[1]
 local rotate = ARGV[9] == '1'
 
@@ -45,7 +53,7 @@ if f[1] ~= presented then
       if f[2] ~= ARGV[8] then
         return {0}
       end
-      return {3, user, f[2], f[3], math.max(redis.call('PTTL', KEYS[2]), 0), redis.call('PTTL', KEYS[1])}
+      return {3, user, f[2], f[3], math.max(redis.call('PTTL', KEYS[2]), 0), tonumber(f[9]) - now}
     end
     return end_session()
   end
@@ -80,9 +88,22 @@ if rotate then
   if f[4] then
     anc = string.sub(anc .. string.sub(f[4], 1, 8), -64)
   end
-  redis.call('HSET', KEYS[1], 'rh', ARGV[4], 'ph', presented, 'pt', now, 'anc', anc,
-    'rx', rexp, 'r', now, 'g', tonumber(f[10]) + 1, 'sc', scope)
-  redis.call('PEXPIREAT', KEYS[1], rexp)
+  local fields = {'rh', ARGV[4], 'ph', presented, 'pt', now, 'anc', anc,
+    'rx', rexp, 'r', now, 'g', tonumber(f[10]) + 1, 'sc', scope}
+  local horizon = tonumber(f[11]) or 0
+  if rexp > horizon then
+    -- A quarter of the refresh validity, at most an hour.
+    horizon = rexp + math.min(math.floor(tonumber(ARGV[5]) / 4), 3600000)
+    table.insert(fields, 'kx')
+    table.insert(fields, horizon)
+    redis.call('PEXPIREAT', KEYS[1], horizon)
+    redis.call('ZADD', KEYS[3], horizon, ARGV[6])
+    if redis.call('PTTL', KEYS[3]) < horizon - now then
+      redis.call('PEXPIREAT', KEYS[3], horizon)
+      redis.call('PEXPIREAT', KEYS[4], horizon)
+    end
+  end
+  redis.call('HSET', KEYS[1], unpack(fields))
 else
   rexp = tonumber(f[9])
   redis.call('HSET', KEYS[1], 'r', now, 'g', tonumber(f[10]) + 1, 'sc', scope)
@@ -92,13 +113,4 @@ if attl <= 0 then
   return {0}
 end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', attl)
-redis.call('ZADD', KEYS[3], rexp, ARGV[6])
--- The index and snapshot must outlive the user's latest session. They are extended a step
--- beyond it (a quarter of the refresh validity, at most an hour), so most refreshes only read
--- their TTL: two fewer writes on the busiest path.
-if redis.call('PTTL', KEYS[3]) < rexp - now then
-  local until_ms = rexp + math.min(math.floor(tonumber(ARGV[5]) / 4), 3600000)
-  redis.call('PEXPIREAT', KEYS[3], until_ms)
-  redis.call('PEXPIREAT', KEYS[4], until_ms)
-end
 return {1, user, f[2], scope, attl, rexp - now}

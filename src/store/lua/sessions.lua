@@ -12,8 +12,8 @@ local op = ARGV[2]
 if op == 'list' then
   local out = {}
   for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-    local f = redis.call('HMGET', base .. 's:' .. sid, 'c', 'r', 'cid', 'ip', 'ua')
-    if f[1] then
+    local f = redis.call('HMGET', base .. 's:' .. sid, 'c', 'r', 'cid', 'ip', 'ua', 'rx')
+    if f[1] and tonumber(f[6]) > now then
       table.insert(out, sid)
       for i = 1, 5 do
         table.insert(out, f[i] or '')
@@ -24,19 +24,24 @@ if op == 'list' then
   end
   return out
 end
+-- Session keys may outlive their sessions by a step; 'rx' is the end.
+local function live(sid)
+  local rx = tonumber(redis.call('HGET', base .. 's:' .. sid, 'rx'))
+  return rx ~= nil and rx > now
+end
 local function finish(sid)
   redis.call('DEL', base .. 's:' .. sid, base .. 'a:' .. sid)
   redis.call('ZREM', KEYS[1], sid)
 end
 local ended = 0
 if op == 'end' then
-  if redis.call('ZSCORE', KEYS[1], ARGV[3]) and redis.call('EXISTS', base .. 's:' .. ARGV[3]) == 1 then
+  if redis.call('ZSCORE', KEYS[1], ARGV[3]) and live(ARGV[3]) then
     finish(ARGV[3])
     ended = 1
   end
 else
   for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-    if redis.call('EXISTS', base .. 's:' .. sid) == 1 then
+    if live(sid) then
       ended = ended + 1
     end
     finish(sid)
