@@ -166,9 +166,13 @@ pub async fn track(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let start = Instant::now();
     let res = next.call(req).await?;
+    let route = res
+        .request()
+        .app_data::<RoutePattern>()
+        .map_or("unmatched", |r| r.0);
     let key = (
         method_label(res.request().method()),
-        res.request().match_pattern(),
+        route,
         res.status().as_u16(),
     );
     let took = start.elapsed().as_secs_f64();
@@ -180,7 +184,7 @@ pub async fn track(
             .or_insert_with_key(|(method, route, status)| {
                 let labels = [
                     ("method", method.to_string()),
-                    ("route", route.clone().unwrap_or_else(|| "unmatched".into())),
+                    ("route", route.to_string()),
                     ("status", status.to_string()),
                 ];
                 (
@@ -194,7 +198,11 @@ pub async fn track(
     Ok(res)
 }
 
-type HttpKey = (&'static str, Option<String>, u16);
+type HttpKey = (&'static str, &'static str, u16);
+
+/// The route pattern of a resource, attached to it as app data by the route table.
+#[derive(Clone, Copy)]
+pub struct RoutePattern(pub &'static str);
 
 thread_local! {
     static STORE_HANDLES: std::cell::RefCell<

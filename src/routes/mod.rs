@@ -52,6 +52,8 @@ macro_rules! routes {
                 let allow = [$(stringify!($method)),+].join(", ");
                 cfg.service(
                     web::resource($path)
+                        // The metrics label, read back without matching the path again.
+                        .app_data(crate::metrics::RoutePattern($path))
                         $(.route(web::route().method(Method::$method).to($handler)))+
                         .default_service(web::to(move || {
                             let allow = allow.clone();
