@@ -16,7 +16,7 @@ use crate::users::UserDirectory;
 use crate::users::redis::RedisUsers;
 use crate::users::seed::SeedUsers;
 use actix_web::dev::Server;
-use actix_web::middleware::Logger;
+use actix_web::middleware::{Condition, Logger};
 use actix_web::{App, HttpServer, web};
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -126,6 +126,10 @@ impl Application {
             .port();
         // Installs the process's recorder before the first request.
         crate::metrics::handle();
+        // The access log formats every request before knowing whether the line is wanted;
+        // with info off for its target it is left out.
+        let access_log =
+            log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -134,10 +138,11 @@ impl Application {
                     routes::request_id::request_id,
                 ))
                 // %U is the path without the query string, which may carry a token.
-                .wrap(
+                .wrap(Condition::new(
+                    access_log,
                     Logger::new("%{r}a \"%{method}xi %U\" %s %b %Dms request_id=%{x-request-id}o")
                         .custom_request_replace("method", |req| req.method().to_string()),
-                )
+                ))
                 .configure(routes::configure)
         })
         .workers(settings.workers)

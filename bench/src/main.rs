@@ -62,6 +62,62 @@ async fn measured<W: load::Workload>(
     )
 }
 
+/// Rounds in which a ceiling and the scenario compared with it alternate.
+const ROUNDS: usize = 3;
+
+/// Adds one measurement to another: operations, time and histograms sum, CPU shares average
+/// by time.
+fn merge(acc: Option<(Report, [f64; 3])>, (next, cpu): (Report, [f64; 3])) -> (Report, [f64; 3]) {
+    let Some((mut sum, sum_cpu)) = acc else {
+        return (next, cpu);
+    };
+    let weight = |a: f64, b: f64| (a * sum.secs + b * next.secs) / (sum.secs + next.secs);
+    let cpu = [
+        weight(sum_cpu[0], cpu[0]),
+        weight(sum_cpu[1], cpu[1]),
+        weight(sum_cpu[2], cpu[2]),
+    ];
+    sum.ops += next.ops;
+    sum.errors += next.errors;
+    sum.secs += next.secs;
+    let _ = sum.hist.add(next.hist);
+    (sum, cpu)
+}
+
+/// Measures the ceiling and a scenario alternately, one round per entry of `loads`, and merges
+/// each side's rounds: drift of this shared machine during the run then touches both alike.
+#[allow(clippy::too_many_arguments)]
+async fn alternating<C: load::Workload, W: load::Workload>(
+    ceiling: &procs::Proc,
+    ceiling_load: Arc<C>,
+    target: &procs::Proc,
+    loads: Vec<Arc<W>>,
+    redis: &procs::Proc,
+    conns: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> ((Report, [f64; 3]), (Report, [f64; 3])) {
+    let (mut a, mut b) = (None, None);
+    for load in loads {
+        let m = measured(
+            ceiling,
+            redis,
+            ceiling_load.clone(),
+            conns,
+            warmup,
+            duration,
+        )
+        .await;
+        a = Some(merge(a, m));
+        let m = measured(target, redis, load, conns, warmup, duration).await;
+        b = Some(merge(b, m));
+    }
+    match (a, b) {
+        (Some(a), Some(b)) => (a, b),
+        _ => panic!("alternating needs at least one round"),
+    }
+}
+
 fn seed_users(dir: &std::path::Path) -> std::path::PathBuf {
     let user = |name: &str, password: &str, cost: u32, id: u32| {
         let mut u: serde_json::Value = serde_json::from_str(USER_JSON).expect("user JSON");
@@ -119,17 +175,26 @@ async fn seed_sessions(
 
 /// Mean microseconds Redis spent per call of `cmd` since the last reset, then resets the stats.
 fn usec_per_call(conn: &mut redis::Connection, cmd: &str) -> f64 {
+    usec_per_calls(conn, &[cmd])[0]
+}
+
+/// Redis's own time per call of each of `cmds` since the last reset, then resets the counts.
+fn usec_per_calls(conn: &mut redis::Connection, cmds: &[&str]) -> Vec<f64> {
     let stats: String = redis::cmd("INFO")
         .arg("commandstats")
         .query(conn)
         .unwrap_or_default();
     let _: redis::RedisResult<()> = redis::cmd("CONFIG").arg("RESETSTAT").query(conn);
-    stats
-        .lines()
-        .find(|l| l.starts_with(&format!("cmdstat_{cmd}:")))
-        .and_then(|l| l.split(',').find_map(|f| f.strip_prefix("usec_per_call=")))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(f64::NAN)
+    cmds.iter()
+        .map(|cmd| {
+            stats
+                .lines()
+                .find(|l| l.starts_with(&format!("cmdstat_{cmd}:")))
+                .and_then(|l| l.split(',').find_map(|f| f.strip_prefix("usec_per_call=")))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(f64::NAN)
+        })
+        .collect()
 }
 
 fn used_memory(conn: &mut redis::Connection) -> u64 {
@@ -214,11 +279,17 @@ async fn main() {
 
     let sessions = seed_sessions(&store, 1_000, 200, 0).await;
     let tokens: Arc<Vec<String>> = Arc::new(sessions.iter().map(|(a, _)| a.clone()).collect());
-    let refresh_tokens: Vec<String> = seed_sessions(&store, 128, 128, 1_000_000)
-        .await
-        .into_iter()
-        .map(|(_, r)| r)
-        .collect();
+    // A fresh set of sessions per round: a rotated refresh token cannot be used twice.
+    let mut refresh_rounds = vec![];
+    for round in 0..ROUNDS {
+        let refresh_tokens: Vec<String> =
+            seed_sessions(&store, 128, 128, 1_000_000 + 1_000 * round)
+                .await
+                .into_iter()
+                .map(|(_, r)| r)
+                .collect();
+        refresh_rounds.push(Arc::new(Refresh { refresh_tokens }));
+    }
     let mix_refresh: Vec<String> = seed_sessions(&store, 128, 128, 2_000_000)
         .await
         .into_iter()
@@ -263,49 +334,56 @@ async fn main() {
         None,
         Some(cpu),
     );
-    // Each ratio is taken against a ceiling measured right before the scenario: this shared
-    // machine drifts by more than the differences being measured over a whole run.
+    // The targets compare a scenario with ceiling (a) measured in alternating rounds: this
+    // shared machine drifts over a run by more than the differences being measured.
+    let round = Duration::from_secs_f64((duration.as_secs_f64() * 0.6).max(1.0));
     usec_per_call(&mut conn, "get");
-    let (ceiling_a, cpu) =
-        measured(&multiplexed, &redis, ceiling_get(), 64, warmup, duration).await;
-    let ceiling_usec = usec_per_call(&mut conn, "get");
+    let ((ceiling_a, cpu_a), (details_1k, cpu)) = alternating(
+        &multiplexed,
+        ceiling_get(),
+        &server,
+        vec![details(&tokens); ROUNDS],
+        &redis,
+        64,
+        warmup,
+        round,
+    )
+    .await;
+    let usec = usec_per_calls(&mut conn, &["get", "mget"]);
+    let (ceiling_usec, details_usec) = (usec[0], usec[1]);
     let (ceiling_rate, ceiling_p99) = (ceiling_a.rate(), ceiling_a.p99_ms());
     let a = Some((ceiling_rate, "(a)"));
     rows.push(row(
-        "ceiling (a): bare handler, one GET, multiplexed connection",
+        "ceiling (a): bare handler, one GET, multiplexed connection; alternating with details",
         ceiling_a,
         None,
-        Some(cpu),
+        Some(cpu_a),
     ));
     rows.push(Row {
         ceiling: a,
         ..pooled_row
     });
-
-    usec_per_call(&mut conn, "mget");
-    let (details_1k, cpu) = measured(&server, &redis, details(&tokens), 64, warmup, duration).await;
-    let details_usec = usec_per_call(&mut conn, "mget");
     rows.push(row("details (1k live sessions)", details_1k, a, Some(cpu)));
-    let (ceiling_again, cpu) =
-        measured(&multiplexed, &redis, ceiling_get(), 64, warmup, duration).await;
-    let a_refresh = Some((ceiling_again.rate(), "(a) just before"));
-    rows.push(row(
-        "ceiling (a) again, just before refresh",
-        ceiling_again,
-        None,
-        Some(cpu),
-    ));
     usec_per_call(&mut conn, "evalsha");
-    let (refresh, cpu) = measured(
+    let ((ceiling_r, cpu_a), (refresh, cpu)) = alternating(
+        &multiplexed,
+        ceiling_get(),
         &server,
+        refresh_rounds,
         &redis,
-        Arc::new(Refresh { refresh_tokens }),
         64,
         warmup,
-        duration,
+        round,
     )
     .await;
     let refresh_usec = usec_per_call(&mut conn, "evalsha");
+    let a_refresh = Some((ceiling_r.rate(), "(a) alternating"));
+    rows.push(row(
+        "ceiling (a), alternating with refresh",
+        ceiling_r,
+        None,
+        Some(cpu_a),
+    ));
     rows.push(row("refresh (rotation on)", refresh, a_refresh, Some(cpu)));
 
     let bcrypt10 = bcrypt_rate(10, 3.0);
@@ -367,18 +445,30 @@ async fn main() {
         Some(cpu),
     ));
 
-    let (idle32, cpu) = measured(&server, &redis, details(&tokens), 32, warmup, duration).await;
-    let before = cpu_now(server.child.id(), redis.child.id());
-    let t0 = Instant::now();
-    let (flooded, flood) = tokio::join!(
-        run(server.addr, details(&tokens), 32, warmup, duration),
-        run(server.addr, login("bench10"), 16, warmup, duration),
-    );
-    let flood_cpu = cpu_share(
-        before,
-        cpu_now(server.child.id(), redis.child.id()),
-        t0.elapsed(),
-    );
+    // Idle and flooded rounds alternate, for the same reason as the ceilings.
+    let (mut idle_acc, mut flooded_acc, mut flood_acc) = (None, None, None);
+    for _ in 0..ROUNDS {
+        let m = measured(&server, &redis, details(&tokens), 32, warmup, round).await;
+        idle_acc = Some(merge(idle_acc, m));
+        let before = cpu_now(server.child.id(), redis.child.id());
+        let t0 = Instant::now();
+        let (flooded, flood) = tokio::join!(
+            run(server.addr, details(&tokens), 32, warmup, round),
+            run(server.addr, login("bench10"), 16, warmup, round),
+        );
+        let cpu = cpu_share(
+            before,
+            cpu_now(server.child.id(), redis.child.id()),
+            t0.elapsed(),
+        );
+        flooded_acc = Some(merge(flooded_acc, (flooded, cpu)));
+        flood_acc = Some(merge(flood_acc, (flood, [0.0; 3])));
+    }
+    let (Some((idle32, cpu)), Some((flooded, flood_cpu)), Some((flood, _))) =
+        (idle_acc, flooded_acc, flood_acc)
+    else {
+        panic!("no flood rounds ran");
+    };
     let (idle_p99, flooded_p99) = (idle32.p99_ms(), flooded.p99_ms());
     rows.push(row(
         "details, 32 connections, idle",
