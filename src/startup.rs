@@ -115,15 +115,7 @@ impl Application {
             metrics_on_api_port: settings.metrics_port.is_none(),
         });
 
-        let address = format!("{}:{}", settings.host, settings.port);
-        let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
-            address: address.clone(),
-            source,
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind { address, source })?
-            .port();
+        let (listener, port) = bind(&settings.host, settings.port)?;
         // Installs the process's recorder before the first request.
         crate::metrics::handle();
         // The access log formats every request before knowing whether the line is wanted;
@@ -218,8 +210,8 @@ async fn serve_both(api: Server, metrics: Option<Server>) -> std::io::Result<()>
     result
 }
 
-/// `/metrics` alone on `port` of `host`, so it need not be exposed with the API.
-fn metrics_server(host: &str, port: u16) -> Result<(Server, u16), StartupError> {
+/// A listener on `host:port` and the port it got (port 0 picks a free one).
+fn bind(host: &str, port: u16) -> Result<(TcpListener, u16), StartupError> {
     let address = format!("{host}:{port}");
     let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
         address: address.clone(),
@@ -229,6 +221,12 @@ fn metrics_server(host: &str, port: u16) -> Result<(Server, u16), StartupError> 
         .local_addr()
         .map_err(|source| StartupError::Bind { address, source })?
         .port();
+    Ok((listener, port))
+}
+
+/// `/metrics` alone on `port` of `host`, so it need not be exposed with the API.
+fn metrics_server(host: &str, port: u16) -> Result<(Server, u16), StartupError> {
+    let (listener, port) = bind(host, port)?;
     let server = HttpServer::new(|| App::new().configure(crate::metrics::configure))
         .workers(1)
         .disable_signals()

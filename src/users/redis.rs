@@ -35,6 +35,23 @@ impl RedisUsers {
         }
     }
 
+    /// The fields of each of the hashes at `keys` (empty where there is none), read
+    /// concurrently: the records may sit on different cluster nodes.
+    async fn read(&self, keys: &[String]) -> Result<Vec<HashMap<String, String>>, StoreError> {
+        let reads = keys.iter().map(|key| {
+            let conn = self.conn.clone();
+            async move {
+                let mut conn = conn.get().await?;
+                let fields: HashMap<String, String> = redis::cmd("HGETALL")
+                    .arg(key)
+                    .query_async(&mut conn)
+                    .await?;
+                Ok::<_, StoreError>(fields)
+            }
+        });
+        futures_util::future::try_join_all(reads).await
+    }
+
     /// Writes `user`; false if `Create` found a record already.
     pub async fn write(&self, user: &User, mode: WriteMode) -> Result<bool, StoreError> {
         let p = &user.public;
@@ -92,21 +109,7 @@ impl RedisUsers {
         let mut users = Vec::with_capacity(keys.len());
         let mut malformed = Vec::new();
         for chunk in keys.chunks(256) {
-            let reads = chunk.iter().map(|key| {
-                let conn = self.conn.clone();
-                async move {
-                    let mut conn = conn.get().await?;
-                    let fields: HashMap<String, String> = redis::cmd("HGETALL")
-                        .arg(key)
-                        .query_async(&mut conn)
-                        .await?;
-                    Ok::<_, StoreError>(fields)
-                }
-            });
-            for (key, fields) in chunk
-                .iter()
-                .zip(futures_util::future::try_join_all(reads).await?)
-            {
+            for (key, fields) in chunk.iter().zip(self.read(chunk).await?) {
                 if fields.is_empty() {
                     continue; // deleted since the scan
                 }
@@ -141,20 +144,11 @@ impl RedisUsers {
         if tenants.is_empty() {
             return Ok(vec![]);
         }
-        // One request per tenant, concurrently: the records may sit on different cluster nodes.
-        let reads = tenants.iter().map(|t| {
-            let key = self.keys.user(t, user_name);
-            let conn = self.conn.clone();
-            async move {
-                let mut conn = conn.get().await?;
-                let fields: HashMap<String, String> = redis::cmd("HGETALL")
-                    .arg(key)
-                    .query_async(&mut conn)
-                    .await?;
-                Ok::<_, StoreError>(fields)
-            }
-        });
-        let records = futures_util::future::try_join_all(reads).await?;
+        let keys: Vec<String> = tenants
+            .iter()
+            .map(|t| self.keys.user(t, user_name))
+            .collect();
+        let records = self.read(&keys).await?;
         Ok(tenants
             .iter()
             .zip(records)

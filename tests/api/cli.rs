@@ -266,16 +266,7 @@ async fn operators_list_and_end_any_users_sessions() {
     );
     assert_eq!(list.code, 0, "{}", list.stderr);
     let listed: Vec<Value> = serde_json::from_str(&list.stdout).unwrap();
-    let own: Value = app
-        .client
-        .get(app.url("/user/sessions"))
-        .bearer_auth(&a.access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let own: Value = app.sessions_of(&a.access).await;
     let ids = |v: &[Value]| {
         let mut ids: Vec<String> = v.iter().map(|s| s["id"].as_str().unwrap().into()).collect();
         ids.sort();

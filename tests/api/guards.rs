@@ -150,16 +150,7 @@ async fn forwarded_addresses_count_only_behind_trusted_proxies(kind: StoreKind) 
             .await
             .unwrap(),
     );
-    let sessions: Value = app
-        .client
-        .get(app.url("/user/sessions"))
-        .bearer_auth(&tokens.access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sessions: Value = app.sessions_of(&tokens.access).await;
     let current = sessions["sessions"]
         .as_array()
         .unwrap()

@@ -630,6 +630,19 @@ impl TestApp {
         self.details(access_token).await.status()
     }
 
+    /// `GET /user/sessions` as the owner of `access_token`.
+    pub async fn sessions_of(&self, access_token: &str) -> Value {
+        self.client
+            .get(self.url("/user/sessions"))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Every key under this app's prefix.
     pub fn keys(&self) -> Vec<String> {
         let mut conn = self.redis().conn();

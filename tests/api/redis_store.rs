@@ -148,16 +148,7 @@ async fn a_session_whose_key_outlives_it_is_over_everywhere() {
     assert_eq!(introspected["active"], false);
     // Nor is it one of the user's sessions, to list or to end.
     let fresh = app.login_ok(&EMPLOYEE).await;
-    let listed: serde_json::Value = app
-        .client
-        .get(app.url("/user/sessions"))
-        .bearer_auth(&fresh.access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: serde_json::Value = app.sessions_of(&fresh.access).await;
     assert_eq!(listed["sessions"].as_array().unwrap().len(), 1, "{listed}");
     let all: serde_json::Value = app
         .post_form_as(
