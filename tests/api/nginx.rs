@@ -104,6 +104,13 @@ async fn replicas_behind_nginx_lose_no_session_when_one_dies_and_returns() {
     let listen = free_port();
     let _nginx = nginx(listen, &ports);
     let base = format!("http://127.0.0.1:{listen}");
+    // Metrics stay inside: the replicas serve them, nginx does not pass them on.
+    let metrics = reqwest::get(format!("{base}/metrics")).await.unwrap();
+    assert_eq!(metrics.status(), reqwest::StatusCode::NOT_FOUND);
+    let direct = reqwest::get(format!("http://127.0.0.1:{}/metrics", ports[0]))
+        .await
+        .unwrap();
+    assert_eq!(direct.status(), reqwest::StatusCode::OK);
 
     let seen = Arc::new(Seen::default());
     let stop = Arc::new(AtomicBool::new(false));
