@@ -165,8 +165,8 @@ async fn a_session_whose_key_outlives_it_is_over_everywhere() {
 
 #[tokio::test]
 async fn the_user_index_forgets_ended_and_expired_sessions() {
-    // Refresh tokens live 1.8 s.
-    let options = Options::lifetimes(0.01, 0.03);
+    // Refresh tokens live 6 s: wide margins around each step on a loaded machine.
+    let options = Options::lifetimes(0.05, 0.1);
     let app = TestApp::spawn_with(&StoreKind::Redis, options).await;
     let old = app.login_ok(&EMPLOYEE).await;
     let ended = app.login_ok(&EMPLOYEE).await;
@@ -178,10 +178,10 @@ async fn the_user_index_forgets_ended_and_expired_sessions() {
         1,
         "logout removes its entry"
     );
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    tokio::time::sleep(Duration::from_millis(3300)).await;
     app.login_ok(&EMPLOYEE).await;
     assert_eq!(conn.zcard::<_, usize>(&index_key).unwrap(), 2);
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    tokio::time::sleep(Duration::from_millis(3300)).await;
     // The first session has expired; the next login prunes it from the index.
     assert_eq!(
         app.details_status(&old.access).await,
@@ -191,7 +191,7 @@ async fn the_user_index_forgets_ended_and_expired_sessions() {
     assert_eq!(conn.zcard::<_, usize>(&index_key).unwrap(), 2);
     let ttl: i64 = conn.pttl(&index_key).unwrap();
     assert!(
-        ttl > 1000 && ttl <= 1800,
+        ttl > 3000 && ttl <= 6000,
         "index TTL follows its latest session: {ttl}"
     );
 }
