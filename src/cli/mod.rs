@@ -185,6 +185,14 @@ pub enum CliError {
     Failed(String),
 }
 
+impl CliError {
+    pub fn message(&self) -> &str {
+        match self {
+            CliError::Usage(m) | CliError::Failed(m) => m,
+        }
+    }
+}
+
 impl From<StoreError> for CliError {
     fn from(e: StoreError) -> Self {
         CliError::Failed(format!("redis: {}", cause_chain(&e)))
@@ -216,13 +224,12 @@ pub async fn run(command: Command) -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(CliError::Usage(message)) => {
-            eprintln!("token-server: {message}");
-            ExitCode::from(2)
-        }
-        Err(CliError::Failed(message)) => {
-            eprintln!("token-server: {message}");
-            ExitCode::FAILURE
+        Err(e) => {
+            eprintln!("token-server: {}", e.message());
+            match e {
+                CliError::Usage(_) => ExitCode::from(2),
+                CliError::Failed(_) => ExitCode::FAILURE,
+            }
         }
     }
 }

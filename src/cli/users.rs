@@ -252,11 +252,3 @@ pub async fn end_all(admin: &Admin, user: &PublicUser) -> Result<u32, CliError> 
         SessionsOutcome::Listed(_) => Ok(0),
     }
 }
-
-impl CliError {
-    fn message(&self) -> &str {
-        match self {
-            CliError::Usage(m) | CliError::Failed(m) => m,
-        }
-    }
-}
