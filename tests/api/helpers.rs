@@ -630,6 +630,20 @@ impl TestApp {
         self.details(access_token).await.status()
     }
 
+    /// Neither token of the session works any more.
+    pub async fn assert_session_ended(&self, tokens: &Tokens) {
+        assert_eq!(
+            self.details_status(&tokens.access).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_oauth_error(
+            self.refresh(&tokens.refresh).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+        )
+        .await;
+    }
+
     /// `GET /user/sessions` as the owner of `access_token`.
     pub async fn sessions_of(&self, access_token: &str) -> Value {
         self.client
