@@ -1,13 +1,10 @@
 //! Prometheus metrics: the names, their bounded label values, and the recorder. Label values
 //! come from fixed sets (route patterns, outcomes, operations), never from user names or tokens.
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const HTTP_REQUESTS: &str = "token_server_http_requests_total";
 pub const HTTP_DURATION: &str = "token_server_http_request_duration_seconds";
@@ -159,43 +156,28 @@ pub async fn scrape() -> HttpResponse {
     }
 }
 
-/// Counts and times every request by its route pattern (`unmatched` for unknown paths).
-pub async fn track(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let start = Instant::now();
-    let res = next.call(req).await?;
-    let route = res
-        .request()
-        .app_data::<RoutePattern>()
-        .map_or("unmatched", |r| r.0);
-    let key = (
-        method_label(res.request().method()),
-        route,
-        res.status().as_u16(),
-    );
-    let took = start.elapsed().as_secs_f64();
+/// Counts and times one request by its route pattern (`unmatched` for unknown paths).
+pub fn http_request(method: &'static str, route: &'static str, status: u16, took: Duration) {
     // Handles are cached per worker thread: building a labelled key and finding it in the
     // registry on every request costs more than the request's own bookkeeping.
     HTTP_HANDLES.with_borrow_mut(|handles| {
-        let (count, latency) = handles
-            .entry(key)
-            .or_insert_with_key(|(method, route, status)| {
-                let labels = [
-                    ("method", method.to_string()),
-                    ("route", route.to_string()),
-                    ("status", status.to_string()),
-                ];
-                (
-                    metrics::counter!(HTTP_REQUESTS, &labels),
-                    metrics::histogram!(HTTP_DURATION, &labels),
-                )
-            });
+        let (count, latency) =
+            handles
+                .entry((method, route, status))
+                .or_insert_with_key(|(method, route, status)| {
+                    let labels = [
+                        ("method", method.to_string()),
+                        ("route", route.to_string()),
+                        ("status", status.to_string()),
+                    ];
+                    (
+                        metrics::counter!(HTTP_REQUESTS, &labels),
+                        metrics::histogram!(HTTP_DURATION, &labels),
+                    )
+                });
         count.increment(1);
-        latency.record(took);
+        latency.record(took.as_secs_f64());
     });
-    Ok(res)
 }
 
 type HttpKey = (&'static str, &'static str, u16);
@@ -213,7 +195,7 @@ thread_local! {
     > = std::cell::RefCell::default();
 }
 
-fn method_label(method: &actix_web::http::Method) -> &'static str {
+pub fn method_label(method: &actix_web::http::Method) -> &'static str {
     use actix_web::http::Method;
     // Any other method would let clients mint label values.
     match *method {

@@ -125,10 +125,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .wrap(actix_web::middleware::from_fn(crate::metrics::track))
-                .wrap(actix_web::middleware::from_fn(
-                    routes::request_id::request_id,
-                ))
+                .wrap(routes::observe::Observe)
                 // %U is the path without the query string, which may carry a token.
                 .wrap(Condition::new(
                     access_log,

@@ -51,6 +51,11 @@ impl UserTag {
         URL_SAFE_NO_PAD.encode(self.0)
     }
 
+    /// Appends [`Self::key_part`] to `out`.
+    pub fn push_key_part(&self, out: &mut String) {
+        URL_SAFE_NO_PAD.encode_string(self.0, out);
+    }
+
     pub fn from_key_part(text: &str) -> Option<Self> {
         URL_SAFE_NO_PAD
             .decode(text)
@@ -84,6 +89,11 @@ impl SessionId {
     /// The id as it appears in Redis keys and indexes: 22 characters of URL-safe base64.
     pub fn key_part(&self) -> String {
         URL_SAFE_NO_PAD.encode(self.0.as_bytes())
+    }
+
+    /// Appends [`Self::key_part`] to `out`.
+    pub fn push_key_part(&self, out: &mut String) {
+        URL_SAFE_NO_PAD.encode_string(self.0.as_bytes(), out);
     }
 
     pub fn from_key_part(text: &str) -> Option<Self> {

@@ -49,14 +49,21 @@ pub fn is_json(req: &HttpRequest) -> bool {
 #[derive(Debug, Default)]
 pub struct Form(HashMap<String, String>);
 
-fn decode(part: &[u8], what: &str) -> Result<String, ApiError> {
+fn decode(part: &[u8], what: impl FnOnce() -> String) -> Result<String, ApiError> {
+    let not_utf8 = || ApiError::InvalidRequest(format!("{} is not valid UTF-8", what()));
+    // Most names and values need no decoding at all.
+    if !part.iter().any(|&b| b == b'+' || b == b'%') {
+        return std::str::from_utf8(part)
+            .map(str::to_owned)
+            .map_err(|_| not_utf8());
+    }
     let plus_as_space: Vec<u8> = part
         .iter()
         .map(|&b| if b == b'+' { b' ' } else { b })
         .collect();
     let text = percent_decode(&plus_as_space)
         .decode_utf8()
-        .map_err(|_| ApiError::InvalidRequest(format!("{what} is not valid UTF-8")))?;
+        .map_err(|_| not_utf8())?;
     Ok(text.into_owned())
 }
 
@@ -68,8 +75,8 @@ impl Form {
                 Some(i) => (&pair[..i], &pair[i + 1..]),
                 None => (pair, &b""[..]),
             };
-            let name = decode(name, "a parameter name")?;
-            let value = decode(value, &format!("parameter {name}"))?;
+            let name = decode(name, || "a parameter name".into())?;
+            let value = decode(value, || format!("parameter {name}"))?;
             if name.contains('\0') || value.contains('\0') {
                 return Err(ApiError::InvalidRequest(format!(
                     "parameter {name} contains a NUL character"

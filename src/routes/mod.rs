@@ -4,6 +4,7 @@ mod client_ip;
 mod extract;
 mod health;
 mod oauth;
+pub mod observe;
 pub mod openapi;
 pub mod request_id;
 mod session;

@@ -1,10 +1,8 @@
 //! Every request carries an id: the client's `X-Request-Id` when it is a sane token, else a
 //! fresh uuid. It is echoed in the response and printed in the access log line.
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::ServiceRequest;
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::Next;
 
 pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -15,27 +13,20 @@ fn acceptable(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
-pub async fn request_id(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let given = req
+/// The request's id: the client's when acceptable, else a new v4 uuid.
+pub fn of(req: &ServiceRequest) -> HeaderValue {
+    if let Some(given) = req
         .headers()
         .get(&HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| acceptable(v))
-        .map(str::to_string);
-    // From the thread's CSPRNG: a v4 uuid from the OS would cost a system call per request.
-    let id = given.unwrap_or_else(|| {
-        uuid::Builder::from_random_bytes(rand::random())
-            .into_uuid()
-            .to_string()
-    });
-    let mut res = next.call(req).await?;
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        res.headers_mut().insert(HEADER, value);
+        .filter(|v| v.to_str().is_ok_and(acceptable))
+    {
+        return given.clone();
     }
-    Ok(res)
+    // From the thread's CSPRNG: a v4 uuid from the OS would cost a system call per request.
+    let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    HeaderValue::from_bytes(id.hyphenated().encode_lower(&mut text).as_bytes())
+        .unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use super::extract::{self, Form};
 use crate::clients::GrantType;
 use crate::domain::credentials::{Password, Rejected, Scope, TenantId, Username};
 use crate::domain::session::{Issued, NewSession, Refresh};
-use crate::domain::token::{Token, TokenKind};
+use crate::domain::token::{TOKEN_LEN, Token, TokenKind};
 use crate::domain::user::UserType;
 use crate::error::{
     ACCOUNT_LOCKED, ApiError, INACTIVE_ACCOUNT, INVALID_CREDENTIALS, INVALID_REFRESH_TOKEN,
@@ -80,10 +80,11 @@ pub struct TokenResponse<'a> {
 fn respond(issued: Issued, scope: &str, user_json: String) -> Result<HttpResponse, ApiError> {
     let user = RawValue::from_string(user_json)
         .map_err(|_| ApiError::Internal("stored user record is not JSON".into()))?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .json(TokenResponse {
+    // Sized for the whole body up front: growing it costs more than writing it.
+    let mut body = Vec::with_capacity(user.get().len() + 2 * TOKEN_LEN + 320);
+    serde_json::to_writer(
+        &mut body,
+        &TokenResponse {
             access_token: issued.pair.access.expose(),
             token_type: "bearer",
             refresh_token: issued.pair.refresh.expose(),
@@ -99,7 +100,14 @@ fn respond(issued: Issued, scope: &str, user_json: String) -> Result<HttpRespons
                 status: "Access Token generated successfully",
             },
             user: &user,
-        }))
+        },
+    )
+    .map_err(|e| ApiError::Internal(format!("cannot serialise the token response: {e}")))?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .insert_header(header::ContentType::json())
+        .body(body))
 }
 
 /// RFC 6749 token endpoint: the password grant starts a new session, the refresh_token grant

@@ -34,23 +34,38 @@ impl Keys {
 
     /// `P:{T}:`, the start of every key of one user's sessions.
     pub fn tag_base(&self, tag: &UserTag) -> String {
-        format!("{}:{{{}}}:", self.prefix, tag.key_part())
+        self.tag_key(tag, "")
+    }
+
+    /// `P:{T}:` followed by `rest`, in one allocation: these keys are built on every request.
+    fn tag_key(&self, tag: &UserTag, rest: &str) -> String {
+        let mut key = String::with_capacity(self.prefix.len() + 26 + rest.len() + 24);
+        key.push_str(&self.prefix);
+        key.push_str(":{");
+        tag.push_key_part(&mut key);
+        key.push_str("}:");
+        key.push_str(rest);
+        key
     }
 
     pub fn session(&self, s: &SessionRef) -> String {
-        format!("{}s:{}", self.tag_base(&s.tag), s.id.key_part())
+        let mut key = self.tag_key(&s.tag, "s:");
+        s.id.push_key_part(&mut key);
+        key
     }
 
     pub fn access(&self, s: &SessionRef) -> String {
-        format!("{}a:{}", self.tag_base(&s.tag), s.id.key_part())
+        let mut key = self.tag_key(&s.tag, "a:");
+        s.id.push_key_part(&mut key);
+        key
     }
 
     pub fn user_snapshot(&self, tag: &UserTag) -> String {
-        format!("{}u", self.tag_base(tag))
+        self.tag_key(tag, "u")
     }
 
     pub fn user_sessions(&self, tag: &UserTag) -> String {
-        format!("{}i", self.tag_base(tag))
+        self.tag_key(tag, "i")
     }
 
     pub fn ip_attempts(&self, address: &str) -> String {
@@ -98,5 +113,10 @@ mod tests {
             assert!(key.starts_with("ts:"), "{key}");
             assert_eq!(hash_tag(&key), expected, "{key}");
         }
+        let id = s.id.key_part();
+        assert_eq!(keys.session(&s), format!("ts:{expected}:s:{id}"));
+        assert_eq!(keys.access(&s), format!("ts:{expected}:a:{id}"));
+        assert_eq!(keys.user_snapshot(&tag), format!("ts:{expected}:u"));
+        assert_eq!(keys.user_sessions(&tag), format!("ts:{expected}:i"));
     }
 }

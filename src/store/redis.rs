@@ -11,7 +11,8 @@ use crate::domain::session::{
 };
 use crate::domain::token::{SessionId, SessionRef, UserTag};
 use crate::domain::token::{Token, TokenKind};
-use redis::{Script, Value};
+use redis::aio::ConnectionLike;
+use redis::{Cmd, FromRedisValue, RedisResult, Script, Value};
 use std::time::Duration;
 
 #[derive(Clone)]
@@ -23,11 +24,55 @@ pub struct RedisStore {
 
 struct Scripts {
     issue: Script,
-    refresh: Script,
+    refresh: Lua,
     end: Script,
     own_sessions: Script,
     sessions: Script,
     introspect: Script,
+}
+
+/// A script called by `EVALSHA` written straight into one command: the hot paths skip
+/// `ScriptInvocation`, which holds each key and argument in a buffer of its own and then copies
+/// them into the command.
+struct Lua {
+    hash: String,
+    code: &'static str,
+}
+
+impl Lua {
+    fn new(code: &'static str) -> Self {
+        Lua {
+            hash: Script::new(code).get_hash().to_string(),
+            code,
+        }
+    }
+
+    /// `EVALSHA <hash> <keys>`; the caller appends the keys, then the arguments.
+    fn call(&self, keys: usize) -> Cmd {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(&self.hash).arg(keys);
+        cmd
+    }
+
+    /// Runs `cmd`, loading the script first if this Redis does not know it (a restarted or
+    /// new node).
+    async fn run<T: FromRedisValue>(
+        &self,
+        cmd: &Cmd,
+        conn: &mut impl ConnectionLike,
+    ) -> RedisResult<T> {
+        match cmd.query_async(conn).await {
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                redis::cmd("SCRIPT")
+                    .arg("LOAD")
+                    .arg(self.code)
+                    .exec_async(conn)
+                    .await?;
+                cmd.query_async(conn).await
+            }
+            result => result,
+        }
+    }
 }
 
 fn ms(d: Duration) -> u64 {
@@ -45,7 +90,7 @@ impl RedisStore {
             keys: Keys::new(prefix),
             scripts: std::sync::Arc::new(Scripts {
                 issue: Script::new(include_str!("lua/issue.lua")),
-                refresh: Script::new(include_str!("lua/refresh.lua")),
+                refresh: Lua::new(include_str!("lua/refresh.lua")),
                 end: Script::new(include_str!("lua/end.lua")),
                 own_sessions: Script::new(concat!(
                     include_str!("lua/caller.lua"),
@@ -130,13 +175,11 @@ impl RedisStore {
     ) -> Result<Refresh, StoreError> {
         let session = presented.session();
         let mut conn = self.conn.get().await?;
-        let reply: Vec<Value> = self
-            .scripts
-            .refresh
-            .key(self.keys.session(&session))
-            .key(self.keys.access(&session))
-            .key(self.keys.user_sessions(&session.tag))
-            .key(self.keys.user_snapshot(&session.tag))
+        let mut cmd = self.scripts.refresh.call(4);
+        cmd.arg(self.keys.session(&session))
+            .arg(self.keys.access(&session))
+            .arg(self.keys.user_sessions(&session.tag))
+            .arg(self.keys.user_snapshot(&session.tag))
             .arg(presented.digest().as_str())
             .arg(pair.access.digest().as_str())
             .arg(ms(policy.access))
@@ -146,9 +189,8 @@ impl RedisStore {
             .arg(scope.unwrap_or(""))
             .arg(client_id)
             .arg(if policy.rotation { "1" } else { "0" })
-            .arg(policy.reuse_grace.as_millis() as u64)
-            .invoke_async(&mut conn)
-            .await?;
+            .arg(policy.reuse_grace.as_millis() as u64);
+        let reply: Vec<Value> = self.scripts.refresh.run(&cmd, &mut conn).await?;
         let status: i64 = reply
             .first()
             .map(redis::from_redis_value_ref)

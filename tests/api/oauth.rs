@@ -8,6 +8,7 @@ use serde_json::Value;
 both_stores!(
     a_confidential_client_must_present_its_secret,
     refresh_tokens_are_bound_to_their_client,
+    a_refresh_may_narrow_the_scope_for_good,
     a_client_may_use_only_its_grant_types,
     revoking_either_token_ends_the_session,
     introspection_describes_live_tokens_to_confidential_clients,
@@ -83,6 +84,41 @@ async fn refresh_tokens_are_bound_to_their_client(kind: StoreKind) {
     // The attempts neither spent nor ended it.
     let res = app.post_form_as("/user/oauth/token", &gateway, &form).await;
     assert_eq!(res.status(), StatusCode::OK);
+}
+
+async fn a_refresh_may_narrow_the_scope_for_good(kind: StoreKind) {
+    let app = TestApp::spawn(&kind).await;
+    let gateway = basic("gateway", GATEWAY_SECRET);
+    let mut form = login_form(&EMPLOYEE);
+    form.push(("scope", "read write"));
+    let res = app.post_form_as("/user/oauth/token", &gateway, &form).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["scope"], "read write");
+    let refresh = |token: String, scope: Option<&'static str>| {
+        let (app, gateway) = (&app, &gateway);
+        async move {
+            let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", &*token)];
+            if let Some(scope) = scope {
+                form.push(("scope", scope));
+            }
+            app.post_form_as("/user/oauth/token", gateway, &form).await
+        }
+    };
+    let res = refresh(body["refresh_token"].as_str().unwrap().into(), Some("read")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["scope"], "read");
+    // Later refreshes keep the narrower scope and cannot widen it again.
+    let res = refresh(body["refresh_token"].as_str().unwrap().into(), None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["scope"], "read");
+    let next = body["refresh_token"].as_str().unwrap().to_string();
+    let res = refresh(next.clone(), Some("write")).await;
+    assert_oauth_error(res, StatusCode::BAD_REQUEST, "invalid_scope").await;
+    let res = refresh(next, None).await;
+    assert_eq!(res.json::<Value>().await.unwrap()["scope"], "read");
 }
 
 async fn a_client_may_use_only_its_grant_types(kind: StoreKind) {

@@ -14,26 +14,30 @@
 -- horizon ('kx') a step beyond the refresh expiry ('rx'), and moved only when a refresh passes
 -- it: most refreshes then write just the session hash and the access key. 'rx' decides
 -- whether the session is live.
-local f = redis.call('HMGET', KEYS[1], 'rh', 'cid', 'sc', 'ph', 'pt', 'anc', 'mx', 'uid', 'rx', 'g', 'kx')
+
+-- The fields a rotation needs; the rest only when the token is not the current one.
+local f = redis.call('HMGET', KEYS[1], 'rh', 'cid', 'sc', 'ph', 'anc', 'mx', 'rx', 'g', 'kx')
 local user = redis.call('GET', KEYS[4])
 if not f[1] or not user then
   return {0}
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if tonumber(f[9]) <= now then
+local rx = tonumber(f[7])
+if rx <= now then
   return {0}
 end
 local presented = ARGV[1]
 local rotate = ARGV[9] == '1'
 
 local function end_session()
+  local uid = redis.call('HGET', KEYS[1], 'uid')
   redis.call('DEL', KEYS[1], KEYS[2])
   redis.call('ZREM', KEYS[3], ARGV[6])
   if redis.call('ZCARD', KEYS[3]) == 0 then
     redis.call('DEL', KEYS[3], KEYS[4])
   end
-  return {4, f[8]}
+  return {4, uid}
 end
 
 -- Older ancestors: 32-bit digest prefixes, 8 hex characters each, the last 8 of them.
@@ -49,15 +53,16 @@ end
 
 if f[1] ~= presented then
   if rotate and f[4] == presented then
-    if now - tonumber(f[5]) <= tonumber(ARGV[10]) and f[1] == ARGV[4] then
+    local pt = tonumber(redis.call('HGET', KEYS[1], 'pt'))
+    if now - pt <= tonumber(ARGV[10]) and f[1] == ARGV[4] then
       if f[2] ~= ARGV[8] then
         return {0}
       end
-      return {3, user, f[2], f[3], math.max(redis.call('PTTL', KEYS[2]), 0), tonumber(f[9]) - now}
+      return {3, user, f[2], f[3], math.max(redis.call('PTTL', KEYS[2]), 0), rx - now}
     end
     return end_session()
   end
-  if f[6] and is_ancestor(f[6]) then
+  if f[5] and is_ancestor(f[5]) then
     return end_session()
   end
   return {0}
@@ -77,20 +82,21 @@ if ARGV[7] ~= '' then
   scope = ARGV[7]
 end
 
+local g = tonumber(f[8]) + 1
+local fields
 local rexp
 if rotate then
   rexp = now + tonumber(ARGV[5])
-  local mx = tonumber(f[7]) or 0
+  local mx = tonumber(f[6]) or 0
   if mx > 0 and rexp > mx then
     rexp = mx
   end
-  local anc = f[6] or ''
+  local anc = f[5] or ''
   if f[4] then
     anc = string.sub(anc .. string.sub(f[4], 1, 8), -64)
   end
-  local fields = {'rh', ARGV[4], 'ph', presented, 'pt', now, 'anc', anc,
-    'rx', rexp, 'r', now, 'g', tonumber(f[10]) + 1, 'sc', scope}
-  local horizon = tonumber(f[11]) or 0
+  fields = {'rh', ARGV[4], 'ph', presented, 'pt', now, 'anc', anc, 'rx', rexp, 'r', now, 'g', g}
+  local horizon = tonumber(f[9]) or 0
   if rexp > horizon then
     -- A quarter of the refresh validity, at most an hour.
     horizon = rexp + math.min(math.floor(tonumber(ARGV[5]) / 4), 3600000)
@@ -103,11 +109,15 @@ if rotate then
       redis.call('PEXPIREAT', KEYS[4], horizon)
     end
   end
-  redis.call('HSET', KEYS[1], unpack(fields))
 else
-  rexp = tonumber(f[9])
-  redis.call('HSET', KEYS[1], 'r', now, 'g', tonumber(f[10]) + 1, 'sc', scope)
+  rexp = rx
+  fields = {'r', now, 'g', g}
 end
+if scope ~= f[3] then
+  table.insert(fields, 'sc')
+  table.insert(fields, scope)
+end
+redis.call('HSET', KEYS[1], unpack(fields))
 local attl = math.min(tonumber(ARGV[3]), rexp - now)
 if attl <= 0 then
   return {0}

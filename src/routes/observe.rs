@@ -1,0 +1,96 @@
+//! The one middleware every request passes: it gives the request its id (echoed as
+//! `X-Request-Id`) and counts and times it for `/metrics`. Written out rather than with
+//! `from_fn`, which boxes a future and a service handle per request and layer.
+
+use super::request_id;
+use crate::metrics::RoutePattern;
+use actix_web::Error;
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::header::HeaderValue;
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+pub struct Observe;
+
+impl<S, B> Transform<S, ServiceRequest> for Observe
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+{
+    type Response = ServiceResponse<B>;
+    type Error = Error;
+    type Transform = ObserveService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(ObserveService { service }))
+    }
+}
+
+pub struct ObserveService<S> {
+    service: S,
+}
+
+impl<S, B> Service<ServiceRequest> for ObserveService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+{
+    type Response = ServiceResponse<B>;
+    type Error = Error;
+    type Future = Observed<S::Future>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let id = request_id::of(&req);
+        let method = crate::metrics::method_label(req.method());
+        Observed {
+            inner: self.service.call(req),
+            id: Some(id),
+            method,
+            start: Instant::now(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    pub struct Observed<F> {
+        #[pin]
+        inner: F,
+        id: Option<HeaderValue>,
+        method: &'static str,
+        start: Instant,
+    }
+}
+
+impl<F, B> Future for Observed<F>
+where
+    F: Future<Output = Result<ServiceResponse<B>, Error>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut res = match this.inner.poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Ready(Ok(res)) => res,
+        };
+        let route = res
+            .request()
+            .app_data::<RoutePattern>()
+            .map_or("unmatched", |r| r.0);
+        crate::metrics::http_request(
+            this.method,
+            route,
+            res.status().as_u16(),
+            this.start.elapsed(),
+        );
+        if let Some(id) = this.id.take() {
+            res.headers_mut().insert(request_id::HEADER, id);
+        }
+        Poll::Ready(Ok(res))
+    }
+}
