@@ -230,6 +230,35 @@ fn bcrypt_rate(cost: u32, secs: f64) -> f64 {
     total as f64 / secs
 }
 
+/// The scenario table.
+fn print_rows(rows: &[Row]) {
+    println!(
+        "| scenario | conns | req/s | p50 ms | p99 ms | errors | ratio to ceiling | CPU: server / redis / load generator |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---|---|");
+    for r in rows {
+        let ratio = r.ceiling.map_or("".to_string(), |(c, name)| {
+            format!("{:.2} × {name}", r.report.rate() / c)
+        });
+        println!(
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {} |",
+            r.scenario,
+            r.report.conns,
+            r.report.rate(),
+            r.report.p50_ms(),
+            r.report.p99_ms(),
+            r.report.errors,
+            ratio,
+            r.cpu.map_or(String::new(), |[a, b, c]| format!(
+                "{:.0}% / {:.0}% / {:.0}%",
+                a * 100.0,
+                b * 100.0,
+                c * 100.0
+            ))
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let secs: f64 = std::env::args()
@@ -237,6 +266,16 @@ async fn main() {
         .nth(1)
         .and_then(|v| v.parse().ok())
         .unwrap_or(5.0);
+    // `--only details` or `--only refresh`: that comparison with its ceiling and nothing else.
+    let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
+    if let Some(o) = &only
+        && o != "details"
+        && o != "refresh"
+    {
+        eprintln!("--only takes details or refresh");
+        std::process::exit(2);
+    }
+    let want = |s: &str| only.as_deref().is_none_or(|o| o == s);
     let duration = Duration::from_secs_f64(secs);
     let warmup = Duration::from_secs(1);
     let started = Instant::now();
@@ -259,7 +298,8 @@ async fn main() {
         ],
     );
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let multiplexed = procs::ceiling(&dir, "multiplexed", &redis_url, workers);
+    let multiplexed = procs::ceiling(&dir, "per-worker", &redis_url, workers);
+    let shared = procs::ceiling(&dir, "shared", &redis_url, workers);
     let pooled = procs::ceiling(&dir, "deadpool", &redis_url, workers);
 
     let policy = SessionPolicy {
@@ -327,64 +367,83 @@ async fn main() {
         })
     };
 
-    let (pooled_get, cpu) = measured(&pooled, &redis, ceiling_get(), 64, warmup, duration).await;
-    let pooled_row = row(
-        "same with a deadpool-redis pool (checkout per request)",
-        pooled_get,
-        None,
-        Some(cpu),
-    );
     // The targets compare a scenario with ceiling (a) measured in alternating rounds: this
     // shared machine drifts over a run by more than the differences being measured.
     let round = Duration::from_secs_f64((duration.as_secs_f64() * 0.6).max(1.0));
-    usec_per_call(&mut conn, "get");
-    let ((ceiling_a, cpu_a), (details_1k, cpu)) = alternating(
-        &multiplexed,
-        ceiling_get(),
-        &server,
-        vec![details(&tokens); ROUNDS],
-        &redis,
-        64,
-        warmup,
-        round,
-    )
-    .await;
-    let usec = usec_per_calls(&mut conn, &["get", "mget"]);
-    let (ceiling_usec, details_usec) = (usec[0], usec[1]);
-    let (ceiling_rate, ceiling_p99) = (ceiling_a.rate(), ceiling_a.p99_ms());
-    let a = Some((ceiling_rate, "(a)"));
-    rows.push(row(
-        "ceiling (a): bare handler, one GET, multiplexed connection; alternating with details",
-        ceiling_a,
-        None,
-        Some(cpu_a),
-    ));
-    rows.push(Row {
-        ceiling: a,
-        ..pooled_row
-    });
-    rows.push(row("details (1k live sessions)", details_1k, a, Some(cpu)));
-    usec_per_call(&mut conn, "evalsha");
-    let ((ceiling_r, cpu_a), (refresh, cpu)) = alternating(
-        &multiplexed,
-        ceiling_get(),
-        &server,
-        refresh_rounds,
-        &redis,
-        64,
-        warmup,
-        round,
-    )
-    .await;
-    let refresh_usec = usec_per_call(&mut conn, "evalsha");
-    let a_refresh = Some((ceiling_r.rate(), "(a) alternating"));
-    rows.push(row(
-        "ceiling (a), alternating with refresh",
-        ceiling_r,
-        None,
-        Some(cpu_a),
-    ));
-    rows.push(row("refresh (rotation on)", refresh, a_refresh, Some(cpu)));
+    let (mut a, mut ceiling_p99) = (None, f64::NAN);
+    let (mut ceiling_usec, mut details_usec, mut refresh_usec) = (f64::NAN, f64::NAN, f64::NAN);
+    if want("details") {
+        usec_per_call(&mut conn, "get");
+        let ((ceiling_a, cpu_a), (details_1k, cpu)) = alternating(
+            &multiplexed,
+            ceiling_get(),
+            &server,
+            vec![details(&tokens); ROUNDS],
+            &redis,
+            64,
+            warmup,
+            round,
+        )
+        .await;
+        let usec = usec_per_calls(&mut conn, &["get", "mget"]);
+        (ceiling_usec, details_usec) = (usec[0], usec[1]);
+        ceiling_p99 = ceiling_a.p99_ms();
+        a = Some((ceiling_a.rate(), "(a)"));
+        rows.push(row(
+            "ceiling (a): bare handler, one GET, a multiplexed connection per worker; alternating with details",
+            ceiling_a,
+            None,
+            Some(cpu_a),
+        ));
+        if only.is_none() {
+            let (shared_get, cpu) =
+                measured(&shared, &redis, ceiling_get(), 64, warmup, duration).await;
+            rows.push(row(
+                "same with one multiplexed connection shared by the workers",
+                shared_get,
+                a,
+                Some(cpu),
+            ));
+            let (pooled_get, cpu) =
+                measured(&pooled, &redis, ceiling_get(), 64, warmup, duration).await;
+            rows.push(row(
+                "same with a deadpool-redis pool (checkout per request)",
+                pooled_get,
+                a,
+                Some(cpu),
+            ));
+        }
+        rows.push(row("details (1k live sessions)", details_1k, a, Some(cpu)));
+    }
+    if want("refresh") {
+        usec_per_call(&mut conn, "evalsha");
+        let ((ceiling_r, cpu_a), (refresh, cpu)) = alternating(
+            &multiplexed,
+            ceiling_get(),
+            &server,
+            refresh_rounds,
+            &redis,
+            64,
+            warmup,
+            round,
+        )
+        .await;
+        refresh_usec = usec_per_call(&mut conn, "evalsha");
+        let a_refresh = Some((ceiling_r.rate(), "(a) alternating"));
+        rows.push(row(
+            "ceiling (a), alternating with refresh",
+            ceiling_r,
+            None,
+            Some(cpu_a),
+        ));
+        rows.push(row("refresh (rotation on)", refresh, a_refresh, Some(cpu)));
+    }
+    if only.is_some() {
+        print_rows(&rows);
+        drop((server, multiplexed, shared, pooled, redis));
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
 
     let bcrypt10 = bcrypt_rate(10, 3.0);
     let bcrypt4 = bcrypt_rate(4, 2.0);
@@ -525,31 +584,7 @@ async fn main() {
         Some(cpu),
     ));
 
-    println!(
-        "| scenario | conns | req/s | p50 ms | p99 ms | errors | ratio to ceiling | CPU: server / redis / load generator |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|---|---|");
-    for r in &rows {
-        let ratio = r.ceiling.map_or("".to_string(), |(c, name)| {
-            format!("{:.2} × {name}", r.report.rate() / c)
-        });
-        println!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {} |",
-            r.scenario,
-            r.report.conns,
-            r.report.rate(),
-            r.report.p50_ms(),
-            r.report.p99_ms(),
-            r.report.errors,
-            ratio,
-            r.cpu.map_or(String::new(), |[a, b, c]| format!(
-                "{:.0}% / {:.0}% / {:.0}%",
-                a * 100.0,
-                b * 100.0,
-                c * 100.0
-            ))
-        );
-    }
+    print_rows(&rows);
     println!();
     println!("| measure | value |");
     println!("|---|---:|");
@@ -583,6 +618,6 @@ async fn main() {
         secs,
         started.elapsed().as_secs_f64()
     );
-    drop((server, multiplexed, pooled, redis));
+    drop((server, multiplexed, shared, pooled, redis));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,6 +1,7 @@
 //! Ceiling (a): the least any validation on this stack can cost. A bare actix-web handler that
-//! does one Redis GET per request, over a multiplexed connection (as token-server uses) or a
-//! deadpool-redis pool (one checkout per request), chosen by the first argument.
+//! does one Redis GET per request, chosen by the first argument: over a multiplexed connection
+//! per worker (`per-worker`, as token-server does), one multiplexed connection shared by the
+//! workers (`shared`), or a deadpool-redis pool with one checkout per request (`deadpool`).
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use redis::aio::ConnectionManager;
@@ -34,7 +35,7 @@ async fn get(redis: web::Data<Redis>, query: web::Query<Vec<(String, String)>>) 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
-    let kind = args.next().unwrap_or_else(|| "multiplexed".into());
+    let kind = args.next().unwrap_or_else(|| "per-worker".into());
     let redis_url = args
         .next()
         .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
@@ -48,15 +49,24 @@ async fn main() -> std::io::Result<()> {
                 .map_err(std::io::Error::other)?,
         ),
         _ => Redis::Multiplexed(
-            ConnectionManager::new(client)
+            ConnectionManager::new(client.clone())
                 .await
                 .map_err(std::io::Error::other)?,
         ),
     });
+    let per_worker = kind == "per-worker";
     let server = HttpServer::new(move || {
-        App::new()
-            .app_data(redis.clone())
-            .route("/get", web::get().to(get))
+        // Each worker's factory runs on that worker's runtime, where the connection's I/O task
+        // then runs too.
+        let redis = if per_worker {
+            match ConnectionManager::new_lazy_with_config(client.clone(), Default::default()) {
+                Ok(conn) => web::Data::new(Redis::Multiplexed(conn)),
+                Err(e) => panic!("cannot make a Redis connection: {e}"),
+            }
+        } else {
+            redis.clone()
+        };
+        App::new().app_data(redis).route("/get", web::get().to(get))
     })
     .workers(workers)
     .bind(("127.0.0.1", port))?;
