@@ -396,22 +396,20 @@ async fn main() {
             Some(cpu_a),
         ));
         if only.is_none() {
-            let (shared_get, cpu) =
-                measured(&shared, &redis, ceiling_get(), 64, warmup, duration).await;
-            rows.push(row(
-                "same with one multiplexed connection shared by the workers",
-                shared_get,
-                a,
-                Some(cpu),
-            ));
-            let (pooled_get, cpu) =
-                measured(&pooled, &redis, ceiling_get(), 64, warmup, duration).await;
-            rows.push(row(
-                "same with a deadpool-redis pool (checkout per request)",
-                pooled_get,
-                a,
-                Some(cpu),
-            ));
+            for (other, scenario) in [
+                (
+                    &shared,
+                    "same with one multiplexed connection shared by the workers",
+                ),
+                (
+                    &pooled,
+                    "same with a deadpool-redis pool (checkout per request)",
+                ),
+            ] {
+                let (report, cpu) =
+                    measured(other, &redis, ceiling_get(), 64, warmup, duration).await;
+                rows.push(row(scenario, report, a, Some(cpu)));
+            }
         }
         rows.push(row("details (1k live sessions)", details_1k, a, Some(cpu)));
     }
