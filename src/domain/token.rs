@@ -170,8 +170,10 @@ impl Token {
         if text.len() != TOKEN_LEN {
             return None;
         }
-        let raw = URL_SAFE_NO_PAD.decode(text).ok()?;
-        let raw: [u8; RAW_LEN] = raw.try_into().ok()?;
+        let mut raw = [0u8; RAW_LEN];
+        if URL_SAFE_NO_PAD.decode_slice(text, &mut raw).ok()? != RAW_LEN {
+            return None;
+        }
         let kind = match raw[0] {
             0x01 => TokenKind::Access,
             0x02 => TokenKind::Refresh,

@@ -13,11 +13,17 @@ use std::collections::HashMap;
 pub const MAX_BODY: usize = 64 * 1024;
 
 pub async fn read_body(req: &HttpRequest, payload: Payload) -> Result<Bytes, ApiError> {
-    let declared = req
-        .headers()
+    let headers = req.headers();
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    // HTTP/1.1: without a length or a transfer coding there is no body (a gateway's GET).
+    if !headers.contains_key(header::TRANSFER_ENCODING)
+        && (declared == Some(0) || !headers.contains_key(header::CONTENT_LENGTH))
+    {
+        return Ok(Bytes::new());
+    }
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
         return Err(ApiError::PayloadTooLarge(MAX_BODY));
     }

@@ -17,10 +17,15 @@ use crate::error::ApiError;
 use crate::password::PasswordVerifier;
 use crate::store::Store;
 use crate::users::UserDirectory;
-use actix_web::http::Method;
+use actix_web::http::{Method, header};
 use actix_web::{HttpResponse, web};
 
 pub use extract::MAX_BODY;
+
+/// Header values of the hot paths, made once: from a `&str` each response would check and copy.
+pub const NO_STORE: header::HeaderValue = header::HeaderValue::from_static("no-store");
+pub const NO_CACHE: header::HeaderValue = header::HeaderValue::from_static("no-cache");
+pub const JSON: header::HeaderValue = header::HeaderValue::from_static("application/json");
 
 pub struct AppState {
     pub store: Store,

@@ -155,7 +155,7 @@ async fn details(
         .await?
         .ok_or(ApiError::InvalidAccessToken)?;
     Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, super::NO_STORE))
+        .insert_header((header::CONTENT_TYPE, super::JSON))
         .body(user))
 }

@@ -104,9 +104,9 @@ fn respond(issued: Issued, scope: &str, user_json: String) -> Result<HttpRespons
     )
     .map_err(|e| ApiError::Internal(format!("cannot serialise the token response: {e}")))?;
     Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .insert_header(header::ContentType::json())
+        .insert_header((header::CACHE_CONTROL, super::NO_STORE))
+        .insert_header((header::PRAGMA, super::NO_CACHE))
+        .insert_header((header::CONTENT_TYPE, super::JSON))
         .body(body))
 }
 

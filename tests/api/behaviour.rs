@@ -228,6 +228,25 @@ async fn details_accepts_the_token_in_each_documented_place(kind: StoreKind) {
             EMPLOYEE.name
         );
     }
+    // A body without Content-Length, in chunks, is read too.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let json = serde_json::json!({ "access_token": tokens.access }).to_string();
+    let (head, tail) = json.split_at(json.len() / 2);
+    let request = format!(
+        "POST /user/_details HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+         {:x}\r\n{head}\r\n{:x}\r\n{tail}\r\n0\r\n\r\n",
+        head.len(),
+        tail.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).await.unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains(EMPLOYEE.name), "{reply}");
 }
 
 async fn logout_ends_both_tokens(kind: StoreKind) {
