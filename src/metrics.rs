@@ -187,6 +187,9 @@ type HttpKey = (&'static str, &'static str, u16);
 pub struct RoutePattern(pub &'static str);
 
 thread_local! {
+    static COUNTERS: std::cell::RefCell<
+        std::collections::HashMap<(&'static str, &'static str), metrics::Counter>,
+    > = std::cell::RefCell::default();
     static STORE_HANDLES: std::cell::RefCell<
         std::collections::HashMap<&'static str, metrics::Histogram>,
     > = std::cell::RefCell::default();
@@ -208,16 +211,26 @@ pub fn method_label(method: &actix_web::http::Method) -> &'static str {
     }
 }
 
+/// Adds one to counter `name` with `label` = `value`, through this thread's cached handle.
+fn count(name: &'static str, label: &'static str, value: &'static str) {
+    COUNTERS.with_borrow_mut(|counters| {
+        counters
+            .entry((name, value))
+            .or_insert_with(|| metrics::counter!(name, label => value))
+            .increment(1);
+    });
+}
+
 pub fn login(outcome: &'static str) {
-    metrics::counter!(LOGINS, "outcome" => outcome).increment(1);
+    count(LOGINS, "outcome", outcome);
 }
 
 pub fn refresh(outcome: &'static str) {
-    metrics::counter!(REFRESHES, "outcome" => outcome).increment(1);
+    count(REFRESHES, "outcome", outcome);
 }
 
 pub fn logout(kind: &'static str) {
-    metrics::counter!(LOGOUTS, "kind" => kind).increment(1);
+    count(LOGOUTS, "kind", kind);
 }
 
 pub fn store(op: &'static str, took: Duration, ok: bool) {

@@ -44,7 +44,15 @@ pub fn media_type(req: &HttpRequest) -> Option<String> {
 }
 
 pub fn is_form(req: &HttpRequest) -> bool {
-    media_type(req).as_deref() == Some("application/x-www-form-urlencoded")
+    // Compared in place: this runs on every token request.
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
 }
 
 pub fn is_json(req: &HttpRequest) -> bool {

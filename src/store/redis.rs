@@ -47,10 +47,11 @@ impl Lua {
         }
     }
 
-    /// `EVALSHA <hash> <keys>`; the caller appends the keys, then the arguments.
-    fn call(&self, keys: usize) -> Cmd {
-        let mut cmd = redis::cmd("EVALSHA");
-        cmd.arg(&self.hash).arg(keys);
+    /// `EVALSHA <hash> <keys>`; the caller appends the keys, then the arguments (`args` of
+    /// them in all, about `bytes` long: the buffers are sized once).
+    fn call(&self, keys: usize, args: usize, bytes: usize) -> Cmd {
+        let mut cmd = Cmd::with_capacity(3 + keys + args, 64 + bytes);
+        cmd.arg("EVALSHA").arg(&self.hash).arg(keys);
         cmd
     }
 
@@ -175,7 +176,7 @@ impl RedisStore {
     ) -> Result<Refresh, StoreError> {
         let session = presented.session();
         let mut conn = self.conn.get().await?;
-        let mut cmd = self.scripts.refresh.call(4);
+        let mut cmd = self.scripts.refresh.call(4, 10, 4 * 64 + 3 * 64 + 128);
         cmd.arg(self.keys.session(&session))
             .arg(self.keys.access(&session))
             .arg(self.keys.user_sessions(&session.tag))
