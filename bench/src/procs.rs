@@ -43,7 +43,7 @@ fn wait_for_port(p: &mut Proc, log: &Path) {
 
 pub fn redis(dir: &Path) -> Proc {
     let port = free_port();
-    let log = dir.join("redis.log");
+    let log = dir.join(format!("redis-{port}.log"));
     let child = Command::new("redis-server")
         .args([
             "--port",
