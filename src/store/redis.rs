@@ -231,13 +231,21 @@ impl RedisStore {
     /// The session's user JSON if `token` is its live access token.
     pub async fn validate_access(&self, token: &Token) -> Result<Option<String>, StoreError> {
         let session = token.session();
-        let mut conn = self.conn.get().await?;
         // One command: both keys share the user's hash slot.
-        let (digest, user): (Option<String>, Option<String>) = redis::cmd("MGET")
-            .arg(self.keys.access(&session))
-            .arg(self.keys.user_snapshot(&session.tag))
-            .query_async(&mut conn)
-            .await?;
+        let mut mget = redis::cmd("MGET");
+        mget.arg(self.keys.access(&session))
+            .arg(self.keys.user_snapshot(&session.tag));
+        let mut conn = self.conn.get().await?;
+        let reply = match mget.query_async(&mut conn).await {
+            // A connection that died while idle (Redis restarted) fails its next command and
+            // reconnects; a read can safely be sent again, so gateways see no 503 for it.
+            Err(e) if e.is_connection_dropped() || e.is_io_error() => {
+                let mut conn = self.conn.get().await?;
+                mget.query_async(&mut conn).await
+            }
+            reply => reply,
+        };
+        let (digest, user): (Option<String>, Option<String>) = reply?;
         Ok(match (digest, user) {
             (Some(d), Some(u)) if d == token.digest().as_str() => Some(u),
             _ => None,

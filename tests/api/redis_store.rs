@@ -327,6 +327,44 @@ async fn redis_outage_answers_503_and_service_resumes_when_redis_returns() {
 }
 
 #[tokio::test]
+async fn validation_on_every_worker_rides_over_a_redis_restart() {
+    // Each worker has its own Redis connection; none may be left holding a dead one.
+    let redis = std::sync::Arc::new(TestRedis::start_with_aof());
+    let mut app = TestApp::spawn_on(Some(redis), Options::default()).await;
+    let tokens = app.login_ok(&EMPLOYEE).await;
+    // A new TCP connection per request: the server hands accepted connections to its workers
+    // in turn, so consecutive requests reach every worker.
+    let fresh = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let url = app.url("/user/_details");
+    let details = || async {
+        fresh
+            .get(&url)
+            .bearer_auth(&tokens.access)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    for _ in 0..6 {
+        assert_eq!(details().await, StatusCode::OK);
+    }
+
+    std::sync::Arc::get_mut(app.redis.as_mut().unwrap())
+        .unwrap()
+        .restart();
+    // Each worker's first command finds its connection dead; a validation is a read, sent
+    // again on the new connection, so a gateway never sees the restart.
+    let mut seen = vec![];
+    for _ in 0..12 {
+        seen.push(details().await);
+    }
+    assert!(seen.iter().all(|s| *s == StatusCode::OK), "{seen:?}");
+}
+
+#[tokio::test]
 async fn sessions_survive_a_redis_restart_with_aof() {
     let redis = std::sync::Arc::new(TestRedis::start_with_aof());
     let mut app = TestApp::spawn_on(Some(redis), Options::default()).await;
