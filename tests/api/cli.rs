@@ -502,6 +502,8 @@ async fn the_admin_commands_work_on_a_redis_cluster() {
         ("REDIS_CLUSTER_NODES", cluster.nodes_setting()),
         ("REDIS_KEY_PREFIX", app.prefix.clone()),
         ("TOKEN_SECRET", TOKEN_SECRET.into()),
+        // A fresh process meets six nodes at once; the whole suite runs beside it on two cores.
+        ("REDIS_TIMEOUT_MS", "10000".into()),
     ];
     // Users land on different masters; listing must visit them all.
     for name in ["u1", "u2", "u3", "u4", "u5", "u6"] {
@@ -513,11 +515,13 @@ async fn the_admin_commands_work_on_a_redis_cluster() {
         assert_eq!(out.code, 0, "{}", out.stderr);
     }
     let list = run(&env, &["users", "list", "--json"], "");
+    assert_eq!(list.code, 0, "{}", list.stderr);
     let users: Vec<Value> = serde_json::from_str(&list.stdout).unwrap();
     assert_eq!(users.len(), 6, "{}", list.stdout);
 
     let tokens = login_ok(&app, "u4", "pb", "pw-Cluster-1").await;
     let listed = run(&env, &["sessions", "list", "--user", "u4", "--json"], "");
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
     let sessions: Vec<Value> = serde_json::from_str(&listed.stdout).unwrap();
     let id = sessions[0]["id"].as_str().unwrap();
     let end = run(&env, &["sessions", "end", "--id", id], "");

@@ -48,11 +48,17 @@ async fn main() -> std::io::Result<()> {
                 .create_pool(Some(deadpool_redis::Runtime::Tokio1))
                 .map_err(std::io::Error::other)?,
         ),
-        _ => Redis::Multiplexed(
+        // Also the first worker-less check that Redis answers, for `per-worker`.
+        "shared" | "per-worker" => Redis::Multiplexed(
             ConnectionManager::new(client.clone())
                 .await
                 .map_err(std::io::Error::other)?,
         ),
+        other => {
+            return Err(std::io::Error::other(format!(
+                "unknown connection kind {other}: per-worker, shared or deadpool"
+            )));
+        }
     });
     let per_worker = kind == "per-worker";
     let server = HttpServer::new(move || {
