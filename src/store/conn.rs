@@ -1,9 +1,10 @@
 //! The Redis connection of a process: to a single node, one multiplexed connection per thread
 //! that uses it (redis-rs `ConnectionManager`, which reconnects by itself), to a Redis Cluster
-//! (redis-rs `ClusterConnection`, which follows slot moves and failovers), or to the master that Redis
-//! Sentinel names (redis-rs `SentinelClient`; the connection is dropped on a connection error
-//! or a READONLY/MASTERDOWN answer, and the next request asks the sentinels again). All connect
-//! lazily, so the server starts while Redis is down and reports it on `/ready`.
+//! (redis-rs `ClusterConnection`, which follows slot moves and failovers), or to the master
+//! that Redis Sentinel names (redis-rs `SentinelClient`; the connection is dropped on a
+//! connection error or a READONLY/MASTERDOWN answer, and the next request asks the sentinels
+//! again). All connect lazily, so the server starts while Redis is down and reports it on
+//! `/ready`.
 
 use super::StoreError;
 use redis::AsyncConnectionConfig;
