@@ -48,7 +48,7 @@ async fn main() -> std::io::Result<()> {
                 .create_pool(Some(deadpool_redis::Runtime::Tokio1))
                 .map_err(std::io::Error::other)?,
         ),
-        // Also the first worker-less check that Redis answers, for `per-worker`.
+        // For `per-worker` this connection only proves Redis answers before the workers start.
         "shared" | "per-worker" => Redis::Multiplexed(
             ConnectionManager::new(client.clone())
                 .await
