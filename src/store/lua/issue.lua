@@ -16,15 +16,20 @@ if maxlife > 0 then
 end
 local attl = math.min(tonumber(ARGV[2]), rttl)
 local rexp = now + rttl
+-- Numbers go to Redis as text made with %d (see refresh.lua).
+local function int(n)
+  return string.format('%d', n)
+end
+local nows, rexps = int(now), int(rexp)
 -- Every field stays within 64 bytes so Redis keeps the hash in its compact encoding.
 -- 'kx': how long the key, its index entry and the index live (refresh.lua moves it ahead).
-redis.call('HSET', KEYS[1], 'rh', ARGV[3], 'rx', rexp, 'kx', rexp, 'mx', mx, 'uid', ARGV[6],
-  'cid', ARGV[8], 'sc', ARGV[9], 'c', now, 'r', now, 'g', 0, 'ip', ARGV[10], 'ua', ARGV[11])
-redis.call('PEXPIREAT', KEYS[1], rexp)
-redis.call('SET', KEYS[2], ARGV[1], 'PX', attl)
+redis.call('HSET', KEYS[1], 'rh', ARGV[3], 'rx', rexps, 'kx', rexps, 'mx', int(mx), 'uid', ARGV[6],
+  'cid', ARGV[8], 'sc', ARGV[9], 'c', nows, 'r', nows, 'g', '0', 'ip', ARGV[10], 'ua', ARGV[11])
+redis.call('PEXPIREAT', KEYS[1], rexps)
+redis.call('SET', KEYS[2], ARGV[1], 'PX', int(attl))
 redis.call('SET', KEYS[4], ARGV[7], 'KEEPTTL')
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-redis.call('ZADD', KEYS[3], rexp, ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', nows)
+redis.call('ZADD', KEYS[3], rexps, ARGV[5])
 local ended = 0
 local cap = tonumber(ARGV[13])
 if cap > 0 and redis.call('ZCARD', KEYS[3]) > cap then
@@ -54,7 +59,7 @@ if cap > 0 and redis.call('ZCARD', KEYS[3]) > cap then
   end
 end
 -- The index and the snapshot live as long as the user's longest session.
-local last = tonumber(redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')[2])
+local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')[2]
 redis.call('PEXPIREAT', KEYS[3], last)
 redis.call('PEXPIREAT', KEYS[4], last)
 return {attl, rttl, ended}

@@ -23,6 +23,12 @@ if not f[1] or not user then
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- Numbers go to Redis as text made with %d: a Lua number would be formatted with %.17g,
+-- printf's slow path, once per argument.
+local function int(n)
+  return string.format('%d', n)
+end
+local nows = int(now)
 local rx = tonumber(f[7])
 if rx <= now then
   return {0}
@@ -95,23 +101,24 @@ if rotate then
   if f[4] then
     anc = string.sub(anc .. string.sub(f[4], 1, 8), -64)
   end
-  fields = {'rh', ARGV[4], 'ph', presented, 'pt', now, 'anc', anc, 'rx', rexp, 'r', now, 'g', g}
+  fields = {'rh', ARGV[4], 'ph', presented, 'pt', nows, 'anc', anc, 'rx', int(rexp), 'r', nows, 'g', int(g)}
   local horizon = tonumber(f[9]) or 0
   if rexp > horizon then
     -- A quarter of the refresh validity, at most an hour.
     horizon = rexp + math.min(math.floor(tonumber(ARGV[5]) / 4), 3600000)
     table.insert(fields, 'kx')
-    table.insert(fields, horizon)
-    redis.call('PEXPIREAT', KEYS[1], horizon)
-    redis.call('ZADD', KEYS[3], horizon, ARGV[6])
+    local hs = int(horizon)
+    table.insert(fields, hs)
+    redis.call('PEXPIREAT', KEYS[1], hs)
+    redis.call('ZADD', KEYS[3], hs, ARGV[6])
     if redis.call('PTTL', KEYS[3]) < horizon - now then
-      redis.call('PEXPIREAT', KEYS[3], horizon)
-      redis.call('PEXPIREAT', KEYS[4], horizon)
+      redis.call('PEXPIREAT', KEYS[3], hs)
+      redis.call('PEXPIREAT', KEYS[4], hs)
     end
   end
 else
   rexp = rx
-  fields = {'r', now, 'g', g}
+  fields = {'r', nows, 'g', int(g)}
 end
 if scope ~= f[3] then
   table.insert(fields, 'sc')
@@ -122,5 +129,5 @@ local attl = math.min(tonumber(ARGV[3]), rexp - now)
 if attl <= 0 then
   return {0}
 end
-redis.call('SET', KEYS[2], ARGV[2], 'PX', attl)
+redis.call('SET', KEYS[2], ARGV[2], 'PX', int(attl))
 return {1, user, f[2], scope, attl, rexp - now}
