@@ -1,0 +1,2 @@
+-- What calling a script costs before it does anything.
+return {1}
