@@ -101,7 +101,8 @@ if rotate then
   if f[4] then
     anc = string.sub(anc .. string.sub(f[4], 1, 8), -64)
   end
-  fields = {'rh', ARGV[4], 'ph', presented, 'pt', nows, 'anc', anc, 'rx', int(rexp), 'r', nows, 'g', int(g)}
+  fields = {'rh', ARGV[4], 'ph', presented, 'pt', nows, 'anc', anc, 'rx', int(rexp), 'r', nows,
+    'g', int(g)}
   local horizon = tonumber(f[9]) or 0
   if rexp > horizon then
     -- A quarter of the refresh validity, at most an hour.
