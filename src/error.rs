@@ -45,6 +45,32 @@ pub enum ApiError {
     Internal(String),
 }
 
+impl From<crate::password::VerifyError> for ApiError {
+    fn from(e: crate::password::VerifyError) -> Self {
+        match e {
+            crate::password::VerifyError::Busy => ApiError::Busy,
+            crate::password::VerifyError::Stopped => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::login::LoginError> for ApiError {
+    fn from(e: crate::login::LoginError) -> Self {
+        use crate::login::LoginError as L;
+        match e {
+            L::BadCredentials => ApiError::InvalidGrant(INVALID_CREDENTIALS),
+            L::Inactive => ApiError::InvalidGrant(INACTIVE_ACCOUNT),
+            L::Locked => ApiError::InvalidGrant(ACCOUNT_LOCKED),
+            L::Throttled { retry_after } => ApiError::TooManyAttempts {
+                retry_after_secs: retry_after.as_secs().max(1),
+            },
+            L::Busy => ApiError::Busy,
+            L::Store(e) => ApiError::StoreUnavailable(e),
+            L::Internal(detail) => ApiError::Internal(detail),
+        }
+    }
+}
+
 pub const INVALID_CREDENTIALS: &str = "Invalid login credentials";
 pub const INACTIVE_ACCOUNT: &str = "Please activate your account";
 pub const INVALID_REFRESH_TOKEN: &str = "Invalid refresh token";

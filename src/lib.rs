@@ -6,6 +6,7 @@ pub mod clients;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod login;
 pub mod metrics;
 pub mod password;
 pub mod routes;

@@ -7,7 +7,6 @@
 
 use crate::domain::credentials::Password;
 use crate::domain::user::PasswordHash;
-use crate::error::ApiError;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -21,6 +20,15 @@ struct Job {
     password: Password,
     hash: String,
     reply: oneshot::Sender<bool>,
+}
+
+/// Why a verification did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("too many password verifications running or waiting")]
+    Busy,
+    #[error("the bcrypt threads have stopped")]
+    Stopped,
 }
 
 #[derive(Clone)]
@@ -91,10 +99,10 @@ impl PasswordVerifier {
         &self,
         password: Password,
         hash: Option<&PasswordHash>,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, VerifyError> {
         if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.max_in_flight {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
-            return Err(ApiError::Busy);
+            return Err(VerifyError::Busy);
         }
         let _place = Place(&self.in_flight);
         crate::metrics::bcrypt_queue(self.in_flight.load(Ordering::Acquire));
@@ -105,12 +113,8 @@ impl PasswordVerifier {
             hash: hash.unwrap_or(&self.dummy).as_str().to_string(),
             reply,
         };
-        self.jobs
-            .send(job)
-            .map_err(|_| ApiError::Internal("bcrypt threads have stopped".into()))?;
-        let matched = answer
-            .await
-            .map_err(|_| ApiError::Internal("a bcrypt thread failed".into()))?;
+        self.jobs.send(job).map_err(|_| VerifyError::Stopped)?;
+        let matched = answer.await.map_err(|_| VerifyError::Stopped)?;
         Ok(real && matched)
     }
 }

@@ -5,6 +5,7 @@ use crate::clients::Clients;
 use crate::config::Settings;
 use crate::config::TokenSecret;
 use crate::domain::session::SessionPolicy;
+use crate::login::Login;
 use crate::password::PasswordVerifier;
 use crate::routes::{self, AppState};
 use crate::store::Store;
@@ -103,13 +104,18 @@ impl Application {
         )
         .map_err(StartupError::Config)?;
         let draining = Arc::new(AtomicBool::new(false));
-        let state = web::Data::new(AppState {
-            store,
+        let login = Login {
+            store: store.clone(),
             users: UserDirectory::new(seed, redis_users),
-            clients,
-            verifier,
+            verifier: verifier.clone(),
             lockout: settings.lockout,
             attempts_per_ip_per_minute: settings.login_attempts_per_ip_per_minute,
+        };
+        let state = web::Data::new(AppState {
+            store,
+            login,
+            clients,
+            verifier,
             trusted_proxies: settings.trusted_proxies.clone(),
             draining: draining.clone(),
             metrics_on_api_port: settings.metrics_port.is_none(),

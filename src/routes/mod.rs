@@ -12,11 +12,10 @@ mod sessions;
 mod token;
 
 use crate::clients::Clients;
-use crate::config::Lockout;
 use crate::error::ApiError;
+use crate::login::Login;
 use crate::password::PasswordVerifier;
 use crate::store::Store;
-use crate::users::UserDirectory;
 use actix_web::http::{Method, header};
 use actix_web::{HttpResponse, web};
 
@@ -29,12 +28,10 @@ pub const JSON: header::HeaderValue = header::HeaderValue::from_static("applicat
 
 pub struct AppState {
     pub store: Store,
-    pub users: UserDirectory,
+    pub login: Login,
     pub clients: Clients,
+    /// Verifies client secrets (a pool of its own, so client traffic cannot crowd out logins).
     pub verifier: PasswordVerifier,
-    pub lockout: Lockout,
-    /// 0 = no limit.
-    pub attempts_per_ip_per_minute: u32,
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Set when shutdown begins: `/ready` answers 503 so load balancers move away.
     pub draining: std::sync::Arc<std::sync::atomic::AtomicBool>,

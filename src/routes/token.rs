@@ -2,17 +2,15 @@
 //! DIGIT's response shape.
 
 use super::AppState;
-use super::client_ip::{client_ip, throttle_key};
+use super::client_ip::client_ip;
 use super::extract::{self, Form};
 use crate::clients::GrantType;
 use crate::domain::credentials::{Password, Rejected, Scope, TenantId, Username};
-use crate::domain::session::{Issued, NewSession, Refresh};
+use crate::domain::session::{Issued, Refresh};
 use crate::domain::token::{TOKEN_LEN, Token, TokenKind};
 use crate::domain::user::UserType;
-use crate::error::{
-    ACCOUNT_LOCKED, ApiError, INACTIVE_ACCOUNT, INVALID_CREDENTIALS, INVALID_REFRESH_TOKEN,
-};
-use crate::store::guard::Account;
+use crate::error::{ApiError, INVALID_REFRESH_TOKEN};
+use crate::login::{Attempt, LoginError};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
@@ -182,8 +180,10 @@ pub async fn token(
     match grant {
         GrantType::Password => {
             let scope = requested.unwrap_or_else(|| client.scope.clone());
-            let result = password_grant(&req, &form, &state, &client.id, &scope).await;
-            crate::metrics::login(login_outcome(&result));
+            let result = password_grant(&req, &form, &state, &client.id, scope).await;
+            if let Err(ApiError::InvalidRequest(_)) = &result {
+                crate::metrics::login("invalid_request");
+            }
             result
         }
         GrantType::RefreshToken => {
@@ -197,105 +197,36 @@ async fn password_grant(
     form: &Form,
     state: &AppState,
     client_id: &str,
-    scope: &Scope,
+    scope: Scope,
 ) -> Result<HttpResponse, ApiError> {
-    let user_name = Username::parse(form.require("username")?)?;
-    let password = Password::parse(form.require("password")?)?;
-    let tenant = form.get("tenantId").map(TenantId::parse).transpose()?;
-    let user_type = form
-        .get("userType")
-        .map(|t| {
-            UserType::parse(t).ok_or_else(|| {
-                ApiError::InvalidRequest(
-                    "userType must be one of CITIZEN, EMPLOYEE, SYSTEM, BUSINESS".into(),
-                )
+    let attempt = Attempt {
+        user_name: Username::parse(form.require("username")?)?,
+        password: Password::parse(form.require("password")?)?,
+        tenant: form.get("tenantId").map(TenantId::parse).transpose()?,
+        user_type: form
+            .get("userType")
+            .map(|t| {
+                UserType::parse(t).ok_or_else(|| {
+                    ApiError::InvalidRequest(
+                        "userType must be one of CITIZEN, EMPLOYEE, SYSTEM, BUSINESS".into(),
+                    )
+                })
             })
-        })
-        .transpose()?;
-
-    let ip = client_ip(req, &state.trusted_proxies);
-    if state.attempts_per_ip_per_minute > 0
-        && let Some(ip) = ip
-        && let Some(wait) = state
-            .store
-            .hit_address(&throttle_key(ip), state.attempts_per_ip_per_minute)
-            .await?
-    {
-        log::info!(target: "audit", "login throttled: too many attempts from {ip}");
-        return Err(ApiError::TooManyAttempts {
-            retry_after_secs: wait.as_secs().max(1),
-        });
-    }
-
-    let user = state
-        .users
-        .find(&user_name, tenant.as_ref(), user_type)
-        .await?;
-    let account = Account {
-        tenant: user.as_ref().map_or_else(
-            || tenant.as_ref().map_or("*", |t| t.as_str()).to_string(),
-            |u| u.public.tenant_id.clone(),
-        ),
-        user_name: user_name.as_str().to_string(),
-    };
-    if state.lockout.max_attempts > 0 && state.store.locked_for(&account).await?.is_some() {
-        log::info!(
-            target: "audit",
-            "login refused: account {}/{} is locked",
-            account.tenant, account.user_name
-        );
-        return Err(ApiError::InvalidGrant(ACCOUNT_LOCKED));
-    }
-    let matched = state
-        .verifier
-        .verify(password, user.as_ref().map(|u| &u.password))
-        .await?;
-    let user = match user {
-        Some(user) if matched => user,
-        _ => {
-            let locked = state.store.login_failed(&account, &state.lockout).await?;
-            log::info!(
-                target: "audit",
-                "login failed: wrong credentials for {}/{} from {}{}",
-                account.tenant,
-                account.user_name,
-                ip.map_or_else(|| "unknown address".to_string(), |ip| ip.to_string()),
-                if locked { "; account now locked" } else { "" }
-            );
-            return Err(ApiError::InvalidGrant(INVALID_CREDENTIALS));
-        }
-    };
-    if state.lockout.max_attempts > 0 {
-        state.store.login_succeeded(&account).await?;
-    }
-    if !user.public.active {
-        return Err(ApiError::InvalidGrant(INACTIVE_ACCOUNT));
-    }
-    let user_json = serde_json::to_string(&user.public)
-        .map_err(|e| ApiError::Internal(format!("cannot serialise user: {e}")))?;
-    let user_agent = compact_user_agent(
-        req.headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default(),
-    );
-    let session = NewSession {
-        user_uuid: user.public.uuid.clone(),
-        user_json,
+            .transpose()?,
         client_id: client_id.to_string(),
-        scope: scope.to_param(),
-        ip: ip.map(|ip| ip.to_string()).unwrap_or_default(),
-        user_agent,
+        scope,
+        ip: client_ip(req, &state.trusted_proxies),
+        user_agent: compact_user_agent(
+            req.headers()
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default(),
+        ),
     };
-    let (issued, ended) = state.store.issue_session(&session).await?;
-    if ended > 0 {
-        log::info!(
-            target: "audit",
-            "login of user {} ended {ended} older session(s): max.sessions.per.user reached",
-            user.public.uuid
-        );
-    }
-    respond(issued, &session.scope, session.user_json)
+    let result = state.login.run(attempt).await;
+    crate::metrics::login(result.as_ref().map_or_else(LoginError::outcome, |_| "ok"));
+    let done = result?;
+    respond(done.issued, &done.scope, done.user_json)
 }
 
 async fn refresh_grant(
@@ -344,21 +275,6 @@ async fn refresh_grant(
             crate::metrics::refresh("scope_too_wide");
             Err(ApiError::InvalidScope)
         }
-    }
-}
-
-/// The `outcome` label of a password login's result.
-fn login_outcome(result: &Result<HttpResponse, ApiError>) -> &'static str {
-    match result {
-        Ok(_) => "ok",
-        Err(ApiError::InvalidGrant(INVALID_CREDENTIALS)) => "bad_credentials",
-        Err(ApiError::InvalidGrant(ACCOUNT_LOCKED)) => "locked",
-        Err(ApiError::InvalidGrant(INACTIVE_ACCOUNT)) => "inactive",
-        Err(ApiError::TooManyAttempts { .. }) => "throttled",
-        Err(ApiError::Busy) => "busy",
-        Err(ApiError::InvalidRequest(_)) => "invalid_request",
-        Err(ApiError::StoreUnavailable(_)) => "store_error",
-        Err(_) => "error",
     }
 }
 
