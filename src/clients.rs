@@ -2,12 +2,18 @@
 //! `client_secret` form fields, never both. Clients come from `CLIENTS_FILE`; DIGIT's public
 //! client `egov-user-client` (empty secret) exists too unless `default.client.enabled=false`.
 //! A confidential client's secret is a bcrypt hash; once a secret has verified, its SHA-256 is
-//! remembered so later requests skip bcrypt.
+//! remembered so later requests skip bcrypt. A secret that needs bcrypt is budgeted first, as
+//! a user's password is (RFC 6749 §2.3.1): it counts against its address's attempts (429 past
+//! them) and reserves a check of the client's lockout budget (refused while locked).
 
+use crate::config::Lockout;
+use crate::domain::address::throttle_key;
 use crate::domain::credentials::{Password, Scope};
 use crate::domain::user::PasswordHash;
 use crate::error::ApiError;
 use crate::password::PasswordVerifier;
+use crate::store::Store;
+use crate::store::guard::{Account, Reservation};
 use actix_web::HttpRequest;
 use actix_web::http::header;
 use base64::Engine;
@@ -16,6 +22,7 @@ use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
@@ -134,7 +141,7 @@ impl Clients {
         req: &HttpRequest,
         form_id: Option<&str>,
         form_secret: Option<&str>,
-        verifier: &PasswordVerifier,
+        check: &SecretCheck<'_>,
     ) -> Result<&Client, ApiError> {
         let presented = match (from_basic(req)?, form_id) {
             (Some(_), _) if form_secret.is_some() => {
@@ -175,15 +182,88 @@ impl Clients {
                 }
                 let secret =
                     Password::parse(&presented.secret).map_err(|_| ApiError::InvalidClient)?;
-                if !verifier.verify(secret, Some(hash)).await? {
-                    return Err(ApiError::InvalidClient);
-                }
+                check.verify(&client.id, secret, hash).await?;
                 if let Ok(mut v) = self.verified.write() {
                     v.insert(client.id.clone(), digest);
                 }
                 Ok(client)
             }
         }
+    }
+}
+
+/// What checking a client secret with bcrypt needs: the client pool, and the budgets it
+/// spends first.
+pub struct SecretCheck<'a> {
+    pub verifier: &'a PasswordVerifier,
+    pub store: &'a Store,
+    pub lockout: Lockout,
+    /// The resolved client address and its attempts per minute (0 = no limit).
+    pub address: Option<IpAddr>,
+    pub per_address: u32,
+}
+
+impl SecretCheck<'_> {
+    /// Checks `secret` against `hash` after spending the address's and the client's budgets.
+    async fn verify(
+        &self,
+        client_id: &str,
+        secret: Password,
+        hash: &PasswordHash,
+    ) -> Result<(), ApiError> {
+        if self.per_address > 0
+            && let Some(ip) = self.address
+            && let Some(wait) = self
+                .store
+                .hit_address(&throttle_key(ip), self.per_address)
+                .await?
+        {
+            log::info!(target: "audit", "client authentication throttled: too many attempts from {ip}");
+            return Err(ApiError::TooManyAttempts {
+                retry_after_secs: wait.as_secs().max(1),
+            });
+        }
+        let account = Account::Client(client_id.to_string());
+        let ticket = match self.store.reserve_attempt(&account, &self.lockout).await? {
+            Reservation::Granted(ticket) => ticket,
+            Reservation::Locked => {
+                log::info!(target: "audit", "client authentication refused: {account} is locked");
+                return Err(ApiError::InvalidClient);
+            }
+            Reservation::Busy => {
+                return Err(ApiError::Retry(
+                    "too many authentications of this client at once; retry shortly",
+                ));
+            }
+        };
+        let matched = match self.verifier.verify(secret, Some(hash)).await {
+            Ok(matched) => matched,
+            Err(e) => {
+                let _ = self
+                    .store
+                    .attempt_settled(&account, ticket, false, &self.lockout)
+                    .await;
+                return Err(e.into());
+            }
+        };
+        if matched {
+            self.store
+                .attempt_settled(&account, ticket, true, &self.lockout)
+                .await?;
+            return Ok(());
+        }
+        let locked = self
+            .store
+            .attempt_failed(&account, ticket, &self.lockout)
+            .await?;
+        log::info!(
+            target: "audit",
+            "client authentication failed: wrong secret for {account} from {}{}",
+            self.address
+                .map_or_else(|| "unknown address".to_string(), |ip| ip.to_string()),
+            if locked { "; client now locked" } else { "" }
+        );
+        Err(ApiError::InvalidClient)
     }
 }
 

@@ -36,8 +36,11 @@ pub struct Settings {
     pub reuse_grace: Duration,
     /// Absolute cap on a session however often it is refreshed.
     pub session_max_lifetime: Option<Duration>,
-    /// 0 = unlimited.
+    /// 0 = unlimited (only when set so).
     pub max_sessions_per_user: usize,
+    /// The cost of the hashes the admin commands make, and the least every password check
+    /// costs (`BCRYPT_COST`).
+    pub bcrypt_cost: u32,
     /// Key of the HMAC that derives a refresh's successor tokens.
     pub token_secret: Option<TokenSecret>,
     pub lockout: Lockout,
@@ -132,12 +135,31 @@ impl fmt::Display for RedisUrl {
     }
 }
 
+/// The URL with its password masked: `redis://user:***@host:6379`.
 fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+            let user_info = &url[scheme + 3..at];
+            let masked = match user_info.split_once(':') {
+                Some((user, _)) => format!("{user}:***"),
+                None => "***".to_string(),
+            };
+            format!("{}://{masked}@{}", &url[..scheme], &url[at + 1..])
         }
         _ => url.to_string(),
+    }
+}
+
+/// A setting's value as an error may show it: secrets masked, URLs without passwords.
+fn shown(key: &str, value: &str) -> String {
+    match key {
+        "token_secret" | "redis_sentinel_password" => "***".into(),
+        "redis_url" | "redis_cluster_nodes" | "redis_sentinels" => value
+            .split(',')
+            .map(|u| redact_url(u.trim()))
+            .collect::<Vec<_>>()
+            .join(","),
+        _ => value.to_string(),
     }
 }
 
@@ -192,6 +214,7 @@ raw_settings!(
     refresh_token_reuse_grace_seconds,
     session_max_lifetime_in_minutes,
     max_sessions_per_user,
+    bcrypt_cost,
     token_secret,
     max_invalid_login_attempts,
     max_invalid_login_attempts_period_minutes,
@@ -213,6 +236,9 @@ fn normalise(name: &str) -> String {
 struct Parser {
     given: HashMap<String, (String, String)>,
 }
+
+/// Sessions one user may have at once unless `max.sessions.per.user` says otherwise.
+pub const DEFAULT_MAX_SESSIONS_PER_USER: u64 = 100;
 
 const MINUTES: &str = "a number of minutes from 0.0000167 (1 ms) to 5256000 (10 years); decimals allowed, e.g. 0.05 = 3 seconds";
 
@@ -305,6 +331,16 @@ impl Settings {
         )
     }
 
+    /// `BCRYPT_COST` alone, from the environment (and `.env`): the admin commands that hash a
+    /// password need nothing else.
+    pub fn bcrypt_cost_from_env() -> Result<u32, ConfigError> {
+        let _ = dotenvy::dotenv();
+        let vars = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .filter(|(k, _)| normalise(k) == "bcrypt_cost");
+        Ok(Self::from_vars(vars)?.bcrypt_cost)
+    }
+
     /// Builds settings from `(name, value)` pairs in either naming form.
     pub fn from_vars(
         vars: impl IntoIterator<Item = (String, String)>,
@@ -319,19 +355,13 @@ impl Settings {
             if let Some((other, previous)) = given.get(&key)
                 && previous != &value
             {
-                let shown = if key == "token_secret" {
-                    "***".to_string()
-                } else {
-                    format!("{previous:?}")
-                };
                 return Err(ConfigError {
-                    value: if key == "token_secret" {
-                        "***".into()
-                    } else {
-                        value
-                    },
+                    value: shown(&key, &value),
                     setting: name,
-                    allowed: format!("{other} is also set, to {shown}; set only one of them"),
+                    allowed: format!(
+                        "{other} is also set, to {:?}; set only one of them",
+                        shown(&key, previous)
+                    ),
                 });
             }
             given.insert(key, (name, value));
@@ -422,13 +452,6 @@ impl Settings {
                 "redis_url",
                 "…",
                 "set one of REDIS_URL (one node), REDIS_CLUSTER_NODES (a cluster) or REDIS_SENTINELS (Sentinel)",
-            ));
-        }
-        if redis_url.is_some() && !redis_cluster_nodes.is_empty() {
-            return Err(p.bad(
-                "redis_cluster_nodes",
-                "…",
-                "set either REDIS_URL (one node) or REDIS_CLUSTER_NODES (a cluster), not both",
             ));
         }
         let redis_key_prefix = raw.redis_key_prefix.unwrap_or_else(|| "ts".into());
@@ -549,10 +572,11 @@ impl Settings {
             max_sessions_per_user: p.number(
                 "max_sessions_per_user",
                 raw.max_sessions_per_user,
-                0,
+                DEFAULT_MAX_SESSIONS_PER_USER,
                 0,
                 100_000,
             )? as usize,
+            bcrypt_cost: p.number("bcrypt_cost", raw.bcrypt_cost, 10, 4, 31)? as u32,
             token_secret,
             lockout: Lockout {
                 max_attempts: p.number(
@@ -690,6 +714,47 @@ mod tests {
         let long = "0123456789abcdef0123456789abcdef";
         let s = Settings::from_vars(vars(&[redis, ("TOKEN_SECRET", long)])).unwrap();
         assert!(!format!("{s:?}").contains(long));
+    }
+
+    #[test]
+    fn no_error_shows_a_secret() {
+        let url = "redis://:hunter2@127.0.0.1:6379";
+        let other = "redis://:swordfish@127.0.0.1:6380";
+        let conflicts = [
+            ("REDIS_URL", "redis.url", url, other),
+            ("REDIS_CLUSTER_NODES", "redis.cluster.nodes", url, other),
+            ("REDIS_SENTINELS", "redis.sentinels", url, other),
+            (
+                "REDIS_SENTINEL_PASSWORD",
+                "redis.sentinel.password",
+                "hunter2",
+                "swordfish",
+            ),
+            (
+                "TOKEN_SECRET",
+                "token.secret",
+                "hunter2-0123456789abcdef0123456789",
+                "swordfish-0123456789abcdef01234567",
+            ),
+        ];
+        for (a, b, first, second) in conflicts {
+            let err = Settings::from_vars(vars(&[(a, first), (b, second)])).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains("set only one"), "{text}");
+            for secret in ["hunter2", "swordfish"] {
+                assert!(!text.contains(secret), "{a}/{b}: {text}");
+            }
+        }
+        let err = Settings::from_vars(vars(&[(
+            "REDIS_CLUSTER_NODES",
+            "redis://:hunter2@h:1,http://:swordfish@h:2",
+        )]))
+        .unwrap_err();
+        assert!(!err.to_string().contains("swordfish"), "{err}");
+        assert!(
+            err.to_string().contains("http://:***@h:2"),
+            "the URL is shown with its password masked: {err}"
+        );
     }
 
     #[test]

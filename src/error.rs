@@ -39,6 +39,9 @@ pub enum ApiError {
     TooManyAttempts { retry_after_secs: u64 },
     #[error("password verification is saturated")]
     Busy,
+    /// Nothing was done; the same request, sent again, is answered anew.
+    #[error("retry: {0}")]
+    Retry(&'static str),
     #[error("session store unavailable")]
     StoreUnavailable(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -65,6 +68,10 @@ impl From<crate::login::LoginError> for ApiError {
                 retry_after_secs: retry_after.as_secs().max(1),
             },
             L::Busy => ApiError::Busy,
+            L::AccountBusy => {
+                ApiError::Retry("too many logins of this account at once; retry shortly")
+            }
+            L::UserChanged => ApiError::Retry("the account changed during the login; retry"),
             L::Store(e) => ApiError::StoreUnavailable(e),
             L::Internal(detail) => ApiError::Internal(detail),
         }
@@ -163,7 +170,9 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound | ApiError::NoSuchSession => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::StoreUnavailable(_) | ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::StoreUnavailable(_) | ApiError::Busy | ApiError::Retry(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -250,6 +259,10 @@ impl ResponseError for ApiError {
                     ErrorCode::TemporarilyUnavailable,
                     "too many logins at once; retry shortly",
                 ),
+                HeaderValue::from_static("1"),
+            ),
+            ApiError::Retry(description) => retry_after(
+                oauth(status, ErrorCode::TemporarilyUnavailable, description),
                 HeaderValue::from_static("1"),
             ),
             ApiError::StoreUnavailable(e) => {

@@ -3,22 +3,29 @@
 //! token endpoint parses the request into an [`Attempt`] and turns the outcome into an answer.
 
 use crate::config::Lockout;
+use crate::domain::address::throttle_key;
 use crate::domain::credentials::{Password, Scope, TenantId, Username};
-use crate::domain::session::{Issued, NewSession};
-use crate::domain::user::UserType;
+use crate::domain::session::{Generation, Issued, MAX_LOGIN, NewSession, Started};
+use crate::domain::token::UserTag;
+use crate::domain::user::{User, UserType};
 use crate::password::{PasswordVerifier, VerifyError};
-use crate::store::guard::Account;
+use crate::store::guard::{Account, Reservation, Ticket};
 use crate::store::{Store, StoreError};
 use crate::users::UserDirectory;
 use std::net::IpAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// The user a login names.
+pub struct Named {
+    pub user_name: Username,
+    pub tenant: Option<TenantId>,
+    pub user_type: Option<UserType>,
+}
 
 /// One password login as the client sent it, already parsed.
 pub struct Attempt {
-    pub user_name: Username,
+    pub named: Named,
     pub password: Password,
-    pub tenant: Option<TenantId>,
-    pub user_type: Option<UserType>,
     pub client_id: String,
     pub scope: Scope,
     /// The resolved client address (see `routes::client_ip`).
@@ -46,6 +53,13 @@ pub enum LoginError {
     Throttled { retry_after: Duration },
     #[error("password verification is saturated")]
     Busy,
+    /// Checks of this account in flight hold the rest of its budget.
+    #[error("too many logins of this account at once")]
+    AccountBusy,
+    /// All of the user's sessions were ended while the login ran (disable, set-password,
+    /// logout-all): it starts none; a new login sees the user as it is now.
+    #[error("the user changed while the login ran")]
+    UserChanged,
     #[error("session store unavailable")]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -69,7 +83,8 @@ impl LoginError {
             LoginError::Inactive => "inactive",
             LoginError::Locked => "locked",
             LoginError::Throttled { .. } => "throttled",
-            LoginError::Busy => "busy",
+            LoginError::Busy | LoginError::AccountBusy => "busy",
+            LoginError::UserChanged => "user_changed",
             LoginError::Store(_) => "store_error",
             LoginError::Internal(_) => "error",
         }
@@ -90,63 +105,35 @@ pub struct Login {
 impl Login {
     /// Checks the attempt and starts a session.
     pub async fn run(&self, a: Attempt) -> Result<LoggedIn, LoginError> {
-        if self.attempts_per_ip_per_minute > 0
-            && let Some(ip) = a.ip
-            && let Some(wait) = self
-                .store
-                .hit_address(
-                    &crate::domain::address::throttle_key(ip),
-                    self.attempts_per_ip_per_minute,
-                )
-                .await?
-        {
-            log::info!(target: "audit", "login throttled: too many attempts from {ip}");
-            return Err(LoginError::Throttled { retry_after: wait });
-        }
-
-        let user = self
-            .users
-            .find(&a.user_name, a.tenant.as_ref(), a.user_type)
-            .await?;
-        let account = Account {
-            tenant: user.as_ref().map_or_else(
-                || a.tenant.as_ref().map_or("*", |t| t.as_str()).to_string(),
-                |u| u.public.tenant_id.clone(),
-            ),
-            user_name: a.user_name.as_str().to_string(),
-        };
-        if self.lockout.max_attempts > 0 && self.store.locked_for(&account).await?.is_some() {
-            log::info!(
-                target: "audit",
-                "login refused: account {}/{} is locked",
-                account.tenant, account.user_name
-            );
-            return Err(LoginError::Locked);
-        }
-        let matched = self
-            .verifier
-            .verify(a.password, user.as_ref().map(|u| &u.password))
-            .await?;
-        let user = match user {
-            Some(user) if matched => user,
-            _ => {
-                let locked = self.store.login_failed(&account, &self.lockout).await?;
-                log::info!(
-                    target: "audit",
-                    "login failed: wrong credentials for {}/{} from {}{}",
-                    account.tenant,
-                    account.user_name,
-                    a.ip.map_or_else(|| "unknown address".to_string(), |ip| ip.to_string()),
-                    if locked { "; account now locked" } else { "" }
-                );
-                return Err(LoginError::BadCredentials);
+        self.throttle(a.ip).await?;
+        // Reserved before any password is checked, so parallel guesses cannot exceed the budget.
+        let account = Account::User(a.named.user_name.as_str().to_string());
+        let ticket = match self.store.reserve_attempt(&account, &self.lockout).await? {
+            Reservation::Granted(ticket) => ticket,
+            Reservation::Locked => {
+                log::info!(target: "audit", "login refused: {account} is locked");
+                return Err(LoginError::Locked);
             }
+            Reservation::Busy => return Err(LoginError::AccountBusy),
         };
-        if self.lockout.max_attempts > 0 {
-            self.store.login_succeeded(&account).await?;
+        let checked = self
+            .check(&a.named, a.password, &account, ticket, a.ip)
+            .await;
+        if let Err(e) = &checked
+            && !matches!(e, LoginError::BadCredentials)
+        {
+            // No verdict: the place goes back (or frees itself after the hold).
+            let _ = self
+                .store
+                .attempt_settled(&account, ticket, false, &self.lockout)
+                .await;
         }
+        let (user, generation, read_at) = checked?;
         if !user.public.active {
             return Err(LoginError::Inactive);
+        }
+        if read_at.elapsed() > MAX_LOGIN {
+            return Err(LoginError::UserChanged);
         }
         let user_json = serde_json::to_string(&user.public)
             .map_err(|e| LoginError::Internal(format!("cannot serialise user: {e}")))?;
@@ -157,12 +144,23 @@ impl Login {
             scope: a.scope.to_param(),
             ip: a.ip.map(|ip| ip.to_string()).unwrap_or_default(),
             user_agent: a.user_agent,
+            generation,
         };
-        let (issued, ended) = self.store.issue_session(&session).await?;
+        let (issued, ended) = match self.store.issue_session(&session).await? {
+            Started::Issued(issued, ended) => (issued, ended),
+            Started::UserChanged => {
+                log::info!(
+                    target: "audit",
+                    "login of user {:?} refused: its sessions were ended while it ran",
+                    user.public.uuid
+                );
+                return Err(LoginError::UserChanged);
+            }
+        };
         if ended > 0 {
             log::info!(
                 target: "audit",
-                "login of user {} ended {ended} older session(s): max.sessions.per.user reached",
+                "login of user {:?} ended {ended} older session(s): max.sessions.per.user reached",
                 user.public.uuid
             );
         }
@@ -171,5 +169,90 @@ impl Login {
             scope: session.scope,
             user_json: session.user_json,
         })
+    }
+
+    /// The user whose password this is, with the generation read before the user was (see
+    /// [`current_user`](Self::current_user)), after settling the reserved check.
+    async fn check(
+        &self,
+        named: &Named,
+        password: Password,
+        account: &Account,
+        ticket: Ticket,
+        ip: Option<IpAddr>,
+    ) -> Result<(User, Generation, Instant), LoginError> {
+        let (user, generation, read_at) = self.current_user(named).await?;
+        let matched = self
+            .verifier
+            .verify(password, user.as_ref().map(|u| &u.password))
+            .await?;
+        match user {
+            Some(user) if matched => {
+                self.store
+                    .attempt_settled(account, ticket, true, &self.lockout)
+                    .await?;
+                Ok((user, generation, read_at))
+            }
+            _ => {
+                let locked = self
+                    .store
+                    .attempt_failed(account, ticket, &self.lockout)
+                    .await?;
+                log::info!(
+                    target: "audit",
+                    "login failed: wrong credentials for {account} from {}{}",
+                    ip.map_or_else(|| "unknown address".to_string(), |ip| ip.to_string()),
+                    if locked { "; account now locked" } else { "" }
+                );
+                Err(LoginError::BadCredentials)
+            }
+        }
+    }
+
+    /// Counts the attempt against its address's budget.
+    async fn throttle(&self, ip: Option<IpAddr>) -> Result<(), LoginError> {
+        if self.attempts_per_ip_per_minute == 0 {
+            return Ok(());
+        }
+        let Some(ip) = ip else { return Ok(()) };
+        let address = throttle_key(ip);
+        match self
+            .store
+            .hit_address(&address, self.attempts_per_ip_per_minute)
+            .await?
+        {
+            Some(wait) => {
+                log::info!(target: "audit", "login throttled: too many attempts from {ip}");
+                Err(LoginError::Throttled { retry_after: wait })
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The user the attempt names, as of after the user's generation was read, with that
+    /// generation and when it was read. The user is read twice: once to know whose generation
+    /// to read, once after it, so that a change made before the generation moved is seen. A
+    /// name that finds nobody does the same reads, so it takes as long.
+    async fn current_user(
+        &self,
+        named: &Named,
+    ) -> Result<(Option<User>, Generation, Instant), LoginError> {
+        let find = || {
+            self.users
+                .find(&named.user_name, named.tenant.as_ref(), named.user_type)
+        };
+        let first = find().await?;
+        let tag = match &first {
+            Some(user) => UserTag::for_user(&user.public.uuid),
+            None => UserTag::for_user(&format!("nobody:{}", named.user_name.as_str())),
+        };
+        let read_at = Instant::now();
+        let generation = self.store.user_generation(&tag).await?;
+        let user = find().await?;
+        let uuid = |u: &Option<User>| u.as_ref().map(|u| u.public.uuid.clone());
+        if uuid(&user) != uuid(&first) {
+            return Err(LoginError::UserChanged);
+        }
+        Ok((user, generation, read_at))
     }
 }

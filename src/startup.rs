@@ -17,7 +17,7 @@ use crate::users::UserDirectory;
 use crate::users::redis::RedisUsers;
 use crate::users::seed::SeedUsers;
 use actix_web::dev::Server;
-use actix_web::middleware::{Condition, Logger};
+use actix_web::middleware::Condition;
 use actix_web::{App, HttpServer, web};
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -47,8 +47,8 @@ pub struct Application {
 
 const DEMO_USERS: &str = include_str!("../demo/users.json");
 
-/// Bcrypt cost assumed for unknown users when no seed user shows the real one.
-const DEFAULT_BCRYPT_COST: u32 = 10;
+/// Client secret checks that may wait; past it a client authentication answers 503.
+const CLIENT_QUEUE: usize = 16;
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
@@ -80,7 +80,7 @@ impl Application {
             Some(conn) => {
                 let redis = RedisStore::new(conn.clone(), &settings.redis_key_prefix);
                 let users = RedisUsers::new(conn, Keys::new(&settings.redis_key_prefix));
-                (Store::redis(redis, policy, secret), Some(users))
+                (Store::redis(redis, policy, &secret), Some(users))
             }
             None => {
                 log::warn!(
@@ -88,16 +88,22 @@ impl Application {
                 );
                 let memory = MemoryStore::new();
                 memory.spawn_sweeper(Duration::from_secs(30));
-                (Store::memory(memory, policy, secret), None)
+                (Store::memory(memory, policy, &secret), None)
             }
         };
         log::info!("{} users from the seed file", seed.len());
+        // Every check costs at least what the admin commands hash at, or the seed file's
+        // dearest hash: a name that finds nobody must cost what a real user does.
+        let cost = seed.max_cost().unwrap_or(0).max(settings.bcrypt_cost);
         let verifier = PasswordVerifier::new(
             settings.bcrypt_max_concurrent,
             settings.bcrypt_max_queue,
-            seed.typical_cost().unwrap_or(DEFAULT_BCRYPT_COST),
+            cost,
         )
         .map_err(StartupError::Config)?;
+        // Client secrets have a pool of their own, so a flood of them cannot crowd out logins.
+        let client_verifier =
+            PasswordVerifier::new(1, CLIENT_QUEUE, 4).map_err(StartupError::Config)?;
         let clients = Clients::load(
             settings.clients_file.as_deref(),
             settings.default_client_enabled,
@@ -115,7 +121,7 @@ impl Application {
             store,
             login,
             clients,
-            verifier,
+            verifier: client_verifier,
             trusted_proxies: settings.trusted_proxies.clone(),
             draining: draining.clone(),
             metrics_on_api_port: settings.metrics_port.is_none(),
@@ -128,15 +134,14 @@ impl Application {
         // with info off for its target it is left out.
         let access_log =
             log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
+        let proxies = settings.trusted_proxies.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .wrap(routes::observe::Observe)
-                // %U is the path without the query string, which may carry a token.
                 .wrap(Condition::new(
                     access_log,
-                    Logger::new("%{r}a \"%{method}xi %U\" %s %b %Dms request_id=%{x-request-id}o")
-                        .custom_request_replace("method", |req| req.method().to_string()),
+                    routes::access_log(proxies.clone()),
                 ))
                 .configure(routes::configure)
         })

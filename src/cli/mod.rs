@@ -130,9 +130,9 @@ pub struct PasswordArgs {
     /// Read the password from the first line of standard input instead of prompting.
     #[arg(long)]
     pub password_stdin: bool,
-    /// bcrypt cost (work factor); at least 10.
-    #[arg(long, env = "BCRYPT_COST", default_value_t = 10)]
-    pub cost: u32,
+    /// bcrypt cost (work factor), at least 10; default: the BCRYPT_COST setting, else 10.
+    #[arg(long)]
+    pub cost: Option<u32>,
     /// Allow a cost below 10: fast hashes, for tests only.
     #[arg(long)]
     pub insecure_cost: bool,

@@ -1,6 +1,7 @@
 //! Reading a new password (a prompt without echo, or standard input) and hashing it.
 
 use super::{CliError, CliResult, PasswordArgs};
+use crate::config::Settings;
 use crate::domain::user::PasswordHash;
 use std::io::{BufRead, IsTerminal};
 
@@ -25,19 +26,24 @@ pub fn new_password_hash(args: &PasswordArgs, prompt: &str) -> Result<PasswordHa
 }
 
 fn checked_cost(args: &PasswordArgs) -> Result<u32, CliError> {
-    if !(4..=31).contains(&args.cost) {
+    let (cost, origin) = match args.cost {
+        Some(cost) => (cost, "--cost"),
+        None => (
+            Settings::bcrypt_cost_from_env().map_err(|e| CliError::Usage(e.to_string()))?,
+            "BCRYPT_COST",
+        ),
+    };
+    if !(4..=31).contains(&cost) {
         return Err(CliError::Usage(format!(
-            "invalid bcrypt cost {}: 4 to 31 (at least {MIN_COST} without --insecure-cost)",
-            args.cost
+            "invalid {origin} {cost}: 4 to 31 (at least {MIN_COST} without --insecure-cost)"
         )));
     }
-    if args.cost < MIN_COST && !args.insecure_cost {
+    if cost < MIN_COST && !args.insecure_cost {
         return Err(CliError::Usage(format!(
-            "bcrypt cost {} is below {MIN_COST}; pass --insecure-cost if this is for tests",
-            args.cost
+            "{origin} {cost} is below {MIN_COST}; pass --insecure-cost if this is for tests"
         )));
     }
-    Ok(args.cost)
+    Ok(cost)
 }
 
 fn read_password(from_stdin: bool, prompt: &str) -> Result<String, CliError> {

@@ -81,6 +81,9 @@ async fn add(admin: &Admin, args: AddArgs) -> CliResult {
     if !existing.is_empty() {
         return Err(exists(&public));
     }
+    if args.uuid.is_some() {
+        refuse_taken_uuids(admin, std::slice::from_ref(&public)).await?;
+    }
     let password = new_password_hash(&args.password, "Password")?;
     let user = User { public, password };
     if !admin.users.write(&user, WriteMode::Create).await? {
@@ -90,6 +93,29 @@ async fn add(admin: &Admin, args: AddArgs) -> CliResult {
         "added {:?} in tenant {:?} (uuid {})",
         user.public.user_name, user.public.tenant_id, user.public.uuid
     );
+    Ok(())
+}
+
+/// Refuses users whose uuid another user (in Redis or the seed file) has already: sessions
+/// find their user by uuid, so two users with one uuid would share them.
+async fn refuse_taken_uuids(admin: &Admin, users: &[PublicUser]) -> CliResult {
+    let (stored, _) = admin.users.all().await?;
+    let owners: std::collections::HashMap<&str, &PublicUser> = admin
+        .directory
+        .seed_users()
+        .chain(stored.iter())
+        .map(|u| (u.public.uuid.as_str(), &u.public))
+        .collect();
+    for user in users {
+        if let Some(owner) = owners.get(user.uuid.as_str())
+            && (owner.tenant_id != user.tenant_id || owner.user_name != user.user_name)
+        {
+            return Err(CliError::Usage(format!(
+                "uuid {:?} of {:?} in tenant {:?} belongs to {:?} in tenant {:?} already",
+                user.uuid, user.user_name, user.tenant_id, owner.user_name, owner.tenant_id
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -126,6 +152,8 @@ async fn import(admin: &Admin, file: &std::path::Path, replace: bool) -> CliResu
     users.sort_by(|a, b| {
         (&a.public.tenant_id, &a.public.user_name).cmp(&(&b.public.tenant_id, &b.public.user_name))
     });
+    let public: Vec<PublicUser> = users.iter().map(|u| u.public.clone()).collect();
+    refuse_taken_uuids(admin, &public).await?;
     let bar = ProgressBar::new(users.len() as u64);
     if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} users {elapsed}") {
         bar.set_style(style);
@@ -137,7 +165,7 @@ async fn import(admin: &Admin, file: &std::path::Path, replace: bool) -> CliResu
     };
     let mut written = 0;
     for chunk in users.chunks(64) {
-        let writes = chunk.iter().map(|u| admin.users.write(u, mode));
+        let writes = chunk.iter().map(|u| write_user(admin, u, mode));
         let results = futures_util::future::try_join_all(writes).await;
         let results = match results {
             Ok(r) => r,
@@ -145,7 +173,7 @@ async fn import(admin: &Admin, file: &std::path::Path, replace: bool) -> CliResu
                 bar.abandon();
                 return Err(CliError::Failed(format!(
                     "{written} user(s) written before the error; running the import again is safe. {}",
-                    CliError::from(e).message()
+                    e.message()
                 )));
             }
         };
@@ -162,6 +190,29 @@ async fn import(admin: &Admin, file: &std::path::Path, replace: bool) -> CliResu
         );
     }
     Ok(())
+}
+
+/// Writes one user of an import. A replaced record whose password, `active` flag or uuid
+/// changed ends the sessions of the user it was, as `set-password` and `disable` do.
+async fn write_user(admin: &Admin, user: &User, mode: WriteMode) -> Result<bool, CliError> {
+    let p = &user.public;
+    let before = match mode {
+        WriteMode::Create => None,
+        WriteMode::Replace => {
+            let tenant = parse_tenant(&p.tenant_id)?;
+            admin.users.named(&p.user_name, Some(&tenant)).await?.pop()
+        }
+    };
+    let written = admin.users.write(user, mode).await?;
+    if let Some(old) = before
+        && written
+        && (old.password != user.password
+            || old.public.active != p.active
+            || old.public.uuid != p.uuid)
+    {
+        end_all(admin, &old.public).await?;
+    }
+    Ok(written)
 }
 
 async fn list(admin: &Admin, tenant: Option<&str>, json: bool) -> CliResult {

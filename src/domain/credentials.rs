@@ -33,13 +33,17 @@ impl Username {
     }
 }
 
-/// A tenant id such as `pb` or `pb.amritsar`.
+/// A tenant id such as `pb` or `pb.amritsar`. It holds no `:`, which ends the tenant in the
+/// keys of user records, so no two (tenant, user name) pairs can share a key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TenantId(String);
 
 impl TenantId {
     pub fn parse(value: &str) -> Result<Self, Rejected> {
         check_text("tenantId", value, MAX_NAME_LEN)?;
+        if value.contains(':') {
+            return Err(Rejected("tenantId must not contain ':'".into()));
+        }
         Ok(TenantId(value.to_string()))
     }
 
@@ -125,6 +129,12 @@ mod tests {
         assert!(Username::parse(&long).unwrap_err().0.contains("username"));
         assert!(Username::parse("ab\0c").is_err());
         assert!(Username::parse("EMP-0001").is_ok());
+    }
+
+    #[test]
+    fn tenants_cannot_hold_the_key_delimiter() {
+        assert!(TenantId::parse("a:b").unwrap_err().0.contains("':'"));
+        assert!(TenantId::parse("pb.amritsar").is_ok());
     }
 
     #[test]

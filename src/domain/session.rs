@@ -1,6 +1,6 @@
 //! What a session is made of when it starts, and what issuing or refreshing hands back.
 
-use super::token::{SessionId, SessionRef, Token, TokenKind, UserTag};
+use super::token::{HmacKey, SessionId, SessionRef, Token, TokenKind, UserTag};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -19,6 +19,35 @@ pub struct SessionPolicy {
     pub max_sessions_per_user: usize,
 }
 
+/// A user's generation: a random value that changes whenever all of the user's sessions end
+/// (disable, set-password, logout-all). A login reads it before it reads the user, and its
+/// session starts only if the generation is still the same, so a login in flight across such
+/// a change cannot leave a live session behind. Empty when none has been set.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Generation(pub String);
+
+impl Generation {
+    /// A new generation, never equal to an earlier one.
+    pub fn fresh() -> Self {
+        Generation(uuid::Uuid::new_v4().simple().to_string())
+    }
+}
+
+/// How long a generation is kept after the change that set it. Logins that take longer than
+/// [`MAX_LOGIN`] do not start a session, so none can outlast it.
+pub const GENERATION_TTL: Duration = Duration::from_secs(3600);
+/// The longest a login may take from reading the generation to starting its session.
+pub const MAX_LOGIN: Duration = Duration::from_secs(600);
+
+/// The outcome of starting a session.
+#[derive(Debug)]
+pub enum Started {
+    /// The first token pair, and how many of the user's sessions the per-user cap ended.
+    Issued(Issued, u32),
+    /// The user's generation changed since the login read it: nothing was written.
+    UserChanged,
+}
+
 /// Everything recorded about a session at login.
 #[derive(Clone, Debug)]
 pub struct NewSession {
@@ -29,6 +58,8 @@ pub struct NewSession {
     pub scope: String,
     pub ip: String,
     pub user_agent: String,
+    /// The user's generation as the login read it, before it read the user.
+    pub generation: Generation,
 }
 
 /// A fresh access/refresh pair of one session.
@@ -54,11 +85,11 @@ impl TokenPair {
     }
 
     /// The successor pair of a rotated refresh token; deterministic, see [`Token::derive`].
-    pub fn derive(from: &Token, key: &[u8]) -> Option<Self> {
-        Some(TokenPair {
-            access: Token::derive(TokenKind::Access, from, key)?,
-            refresh: Token::derive(TokenKind::Refresh, from, key)?,
-        })
+    pub fn derive(from: &Token, key: &HmacKey) -> Self {
+        TokenPair {
+            access: Token::derive(TokenKind::Access, from, key),
+            refresh: Token::derive(TokenKind::Refresh, from, key),
+        }
     }
 
     pub fn session(&self) -> SessionRef {
@@ -109,6 +140,10 @@ pub struct SessionInfo {
     /// The session of the token that asked.
     pub current: bool,
 }
+
+/// The most sessions one store call lists or ends: listing shows the latest this many, ending
+/// all of them takes as many calls as needed.
+pub const SESSIONS_PER_CALL: u32 = 500;
 
 /// What a caller does with its user's sessions.
 #[derive(Clone, Copy, Debug)]

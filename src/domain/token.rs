@@ -137,6 +137,29 @@ pub struct Token {
     secret: [u8; SECRET_LEN],
 }
 
+/// A secret as an HMAC-SHA256 key: padded (or, past 64 bytes, hashed) to the block size as
+/// RFC 2104 does, once, so that keying a MAC cannot fail and costs nothing per token.
+#[derive(Clone)]
+pub struct HmacKey([u8; 64]);
+
+impl HmacKey {
+    pub fn new(secret: &[u8]) -> Self {
+        let mut key = [0u8; 64];
+        if secret.len() > key.len() {
+            key[..32].copy_from_slice(&Sha256::digest(secret));
+        } else {
+            key[..secret.len()].copy_from_slice(secret);
+        }
+        HmacKey(key)
+    }
+}
+
+impl std::fmt::Debug for HmacKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HmacKey(***)")
+    }
+}
+
 impl Token {
     pub fn generate(kind: TokenKind, session: SessionRef) -> Self {
         let mut secret = [0u8; SECRET_LEN];
@@ -151,18 +174,18 @@ impl Token {
 
     /// The token of `kind` that a refresh presenting `from` yields: HMAC-SHA256 keyed by the
     /// server secret, so every replica derives the same successor for a retried refresh without
-    /// the store ever holding it. `None` only if the MAC cannot be keyed.
-    pub fn derive(kind: TokenKind, from: &Token, key: &[u8]) -> Option<Self> {
+    /// the store ever holding it.
+    pub fn derive(kind: TokenKind, from: &Token, key: &HmacKey) -> Self {
         use hmac::{Hmac, Mac};
-        let mut mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
+        let mut mac = <Hmac<Sha256> as hmac::digest::KeyInit>::new(&key.0.into());
         mac.update(&[kind.byte()]);
         mac.update(&from.raw());
         let secret: [u8; SECRET_LEN] = mac.finalize().into_bytes().into();
-        Some(Token {
+        Token {
             kind,
             session: from.session,
             secret,
-        })
+        }
     }
 
     /// Parses the text form; anything that is not a token of this server is `None`.
@@ -285,12 +308,29 @@ mod tests {
     }
 
     #[test]
+    fn a_prepared_key_gives_the_mac_of_the_secret_itself() {
+        use hmac::{Hmac, Mac};
+        for secret in [&b"short"[..], &[7u8; 64][..], &[9u8; 100][..]] {
+            let mut plain = Hmac::<Sha256>::new_from_slice(secret).unwrap();
+            plain.update(b"x");
+            let mut prepared =
+                <Hmac<Sha256> as hmac::digest::KeyInit>::new(&HmacKey::new(secret).0.into());
+            prepared.update(b"x");
+            assert_eq!(
+                plain.finalize().into_bytes(),
+                prepared.finalize().into_bytes()
+            );
+        }
+    }
+
+    #[test]
     fn derived_successors_are_deterministic_and_keyed() {
         let parent = Token::generate(TokenKind::Refresh, session());
-        let a = Token::derive(TokenKind::Refresh, &parent, b"key-one").unwrap();
-        let b = Token::derive(TokenKind::Refresh, &parent, b"key-one").unwrap();
-        let other_key = Token::derive(TokenKind::Refresh, &parent, b"key-two").unwrap();
-        let access = Token::derive(TokenKind::Access, &parent, b"key-one").unwrap();
+        let one = HmacKey::new(b"key-one");
+        let a = Token::derive(TokenKind::Refresh, &parent, &one);
+        let b = Token::derive(TokenKind::Refresh, &parent, &one);
+        let other_key = Token::derive(TokenKind::Refresh, &parent, &HmacKey::new(b"key-two"));
+        let access = Token::derive(TokenKind::Access, &parent, &one);
         assert_eq!(a, b);
         assert_ne!(a, other_key);
         assert_ne!(a.expose(), access.expose());

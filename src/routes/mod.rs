@@ -11,7 +11,7 @@ mod session;
 mod sessions;
 mod token;
 
-use crate::clients::Clients;
+use crate::clients::{Clients, SecretCheck};
 use crate::error::ApiError;
 use crate::login::Login;
 use crate::password::PasswordVerifier;
@@ -37,6 +37,35 @@ pub struct AppState {
     pub draining: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// False when `METRICS_PORT` serves `/metrics` elsewhere.
     pub metrics_on_api_port: bool,
+}
+
+impl AppState {
+    /// What checking a client secret needs for the request `req`.
+    pub fn secret_check(&self, req: &actix_web::HttpRequest) -> SecretCheck<'_> {
+        SecretCheck {
+            verifier: &self.verifier,
+            store: &self.store,
+            lockout: self.login.lockout,
+            address: client_ip::client_ip(req, &self.trusted_proxies),
+            per_address: self.login.attempts_per_ip_per_minute,
+        }
+    }
+}
+
+/// The access log: the resolved client address (the one the throttle counts, never a header
+/// an untrusted peer sent), the method and path quoted and escaped, so no request can write
+/// fields into its own line. The path leaves out the query string, which may carry a token.
+pub fn access_log(proxies: Vec<ipnet::IpNet>) -> actix_web::middleware::Logger {
+    actix_web::middleware::Logger::new(
+        "%{client}xi %{request}xi %s %b %Dms request_id=%{x-request-id}o",
+    )
+    .custom_request_replace("client", move |req| {
+        client_ip::client_ip(req.request(), &proxies)
+            .map_or_else(|| "-".into(), |ip| ip.to_string())
+    })
+    .custom_request_replace("request", |req| {
+        format!("{:?}", format!("{} {}", req.method(), req.path()))
+    })
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {

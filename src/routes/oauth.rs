@@ -30,7 +30,7 @@ async fn client_form<'a>(
             req,
             form.get("client_id"),
             form.get("client_secret"),
-            &state.verifier,
+            &state.secret_check(req),
         )
         .await?;
     Ok((form, client))

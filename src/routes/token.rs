@@ -10,7 +10,7 @@ use crate::domain::session::{Issued, Refresh};
 use crate::domain::token::{TOKEN_LEN, Token, TokenKind};
 use crate::domain::user::UserType;
 use crate::error::{ApiError, INVALID_REFRESH_TOKEN};
-use crate::login::{Attempt, LoginError};
+use crate::login::{Attempt, LoginError, Named};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
@@ -159,7 +159,7 @@ pub async fn token(
             &req,
             form.get("client_id"),
             form.get("client_secret"),
-            &state.verifier,
+            &state.secret_check(&req),
         )
         .await?;
     let requested = form.get("scope").map(Scope::parse).transpose()?;
@@ -200,19 +200,21 @@ async fn password_grant(
     scope: Scope,
 ) -> Result<HttpResponse, ApiError> {
     let attempt = Attempt {
-        user_name: Username::parse(form.require("username")?)?,
-        password: Password::parse(form.require("password")?)?,
-        tenant: form.get("tenantId").map(TenantId::parse).transpose()?,
-        user_type: form
-            .get("userType")
-            .map(|t| {
-                UserType::parse(t).ok_or_else(|| {
-                    ApiError::InvalidRequest(
-                        "userType must be one of CITIZEN, EMPLOYEE, SYSTEM, BUSINESS".into(),
-                    )
+        named: Named {
+            user_name: Username::parse(form.require("username")?)?,
+            tenant: form.get("tenantId").map(TenantId::parse).transpose()?,
+            user_type: form
+                .get("userType")
+                .map(|t| {
+                    UserType::parse(t).ok_or_else(|| {
+                        ApiError::InvalidRequest(
+                            "userType must be one of CITIZEN, EMPLOYEE, SYSTEM, BUSINESS".into(),
+                        )
+                    })
                 })
-            })
-            .transpose()?,
+                .transpose()?,
+        },
+        password: Password::parse(form.require("password")?)?,
         client_id: client_id.to_string(),
         scope,
         ip: client_ip(req, &state.trusted_proxies),
@@ -266,7 +268,7 @@ async fn refresh_grant(
             crate::metrics::refresh("reuse_detected");
             log::warn!(
                 target: "audit",
-                "refresh token reuse: session {} of user {user_uuid} ended",
+                "refresh token reuse: session {} of user {user_uuid:?} ended",
                 presented.session().id.uuid()
             );
             Err(ApiError::InvalidGrant(INVALID_REFRESH_TOKEN))

@@ -1,24 +1,75 @@
-//! Login guards shared by all replicas: a per-address attempt counter and account lockout
-//! after repeated wrong passwords. Counters are fixed windows that start at the first hit;
-//! every key has a TTL.
+//! Login guards shared by all replicas: a per-address attempt counter and the account lockout.
+//! Every password check first reserves a place in its account's budget: failures in the period
+//! plus checks in flight never exceed it, so parallel guesses cannot run more wrong checks than
+//! the budget allows, and the failure that spends it locks the account. A reservation is held
+//! for at most [`HOLD`], so one lost with its request frees itself. Every key has a TTL.
 
-use super::StoreError;
 use super::keys::Keys;
+use super::{StoreError, ms};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
-/// The account a login names: the user's tenant and name (as given, for unknown users, so
-/// that lockout does not reveal which users exist).
+/// Whose password budget an attempt spends. A user account is its user name as typed, whatever
+/// tenant or user type the login names and whether or not such a user exists: every spelling
+/// of one account counts together, and the answers never depend on the user existing.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Account {
-    pub tenant: String,
-    pub user_name: String,
+pub enum Account {
+    User(String),
+    /// A confidential OAuth client, by client id.
+    Client(String),
 }
 
-fn ms(d: Duration) -> u64 {
-    (d.as_millis() as u64).max(1)
+impl std::fmt::Display for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Account::User(name) => write!(f, "account {name:?}"),
+            Account::Client(id) => write!(f, "client {id:?}"),
+        }
+    }
 }
+
+/// One reserved check, to be settled as failed, succeeded or released.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Ticket(u64);
+
+impl Ticket {
+    pub fn new() -> Self {
+        Ticket(rand::random())
+    }
+
+    fn id(&self) -> String {
+        format!("{:016x}", self.0)
+    }
+}
+
+impl Default for Ticket {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The answer to a reservation, given before any password is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reservation {
+    Granted(Ticket),
+    /// The account is locked, or its failures have spent the budget.
+    Locked,
+    /// Checks in flight hold the rest of the budget: retry when they end.
+    Busy,
+}
+
+/// The longest a reservation is held if its check never settles it.
+pub const HOLD: Duration = Duration::from_secs(30);
+
+static COUNT: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(include_str!("lua/count.lua")));
+static RESERVE: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(include_str!("lua/reserve.lua")));
+static FAIL: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(include_str!("lua/fail.lua")));
+static SETTLE: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(include_str!("lua/settle.lua")));
 
 /// Redis side: one script or command each, on one key or one hash-tagged pair.
 pub struct RedisGuard<'a> {
@@ -27,47 +78,53 @@ pub struct RedisGuard<'a> {
 }
 
 impl RedisGuard<'_> {
-    async fn count(&mut self, key: String, window: Duration) -> Result<(u64, u64), StoreError> {
-        let script = redis::Script::new(include_str!("lua/count.lua"));
-        let mut conn = self.conn.get().await?;
-        Ok(script
-            .key(key)
-            .arg(ms(window))
-            .invoke_async(&mut conn)
-            .await?)
-    }
-
     pub async fn hit_address(
         &mut self,
         address: &str,
         limit: u32,
     ) -> Result<Option<Duration>, StoreError> {
-        let (n, left) = self
-            .count(self.keys.ip_attempts(address), Duration::from_secs(60))
+        let mut conn = self.conn.get().await?;
+        let (n, left): (u64, u64) = COUNT
+            .key(self.keys.ip_attempts(address))
+            .arg(ms(Duration::from_secs(60)))
+            .invoke_async(&mut conn)
             .await?;
         Ok((n > u64::from(limit)).then(|| Duration::from_millis(left)))
     }
 
-    pub async fn locked_for(&mut self, a: &Account) -> Result<Option<Duration>, StoreError> {
-        let left: i64 = redis::cmd("PTTL")
-            .arg(self.keys.account_lock(&a.tenant, &a.user_name))
-            .query_async(&mut self.conn.get().await?)
+    pub async fn reserve(&mut self, a: &Account, max: u32) -> Result<Reservation, StoreError> {
+        let ticket = Ticket::new();
+        let mut conn = self.conn.get().await?;
+        let answer: i64 = RESERVE
+            .key(self.keys.login_failures(a))
+            .key(self.keys.account_lock(a))
+            .key(self.keys.account_checks(a))
+            .arg(max)
+            .arg(ticket.id())
+            .arg(ms(HOLD))
+            .invoke_async(&mut conn)
             .await?;
-        Ok((left > 0).then(|| Duration::from_millis(left as u64)))
+        Ok(match answer {
+            1 => Reservation::Granted(ticket),
+            0 => Reservation::Locked,
+            _ => Reservation::Busy,
+        })
     }
 
     pub async fn fail(
         &mut self,
         a: &Account,
+        ticket: Ticket,
         max: u32,
         period: Duration,
         cool_down: Duration,
     ) -> Result<bool, StoreError> {
-        let script = redis::Script::new(include_str!("lua/fail.lua"));
         let mut conn = self.conn.get().await?;
-        let locked: i64 = script
-            .key(self.keys.login_failures(&a.tenant, &a.user_name))
-            .key(self.keys.account_lock(&a.tenant, &a.user_name))
+        let locked: i64 = FAIL
+            .key(self.keys.login_failures(a))
+            .key(self.keys.account_lock(a))
+            .key(self.keys.account_checks(a))
+            .arg(ticket.id())
             .arg(max)
             .arg(ms(period))
             .arg(ms(cool_down))
@@ -76,10 +133,20 @@ impl RedisGuard<'_> {
         Ok(locked == 1)
     }
 
-    pub async fn succeed(&mut self, a: &Account) -> Result<(), StoreError> {
-        let _: () = redis::cmd("DEL")
-            .arg(self.keys.login_failures(&a.tenant, &a.user_name))
-            .query_async(&mut self.conn.get().await?)
+    /// Gives the ticket's place back; `correct` also starts the count of failures over.
+    pub async fn settle(
+        &mut self,
+        a: &Account,
+        ticket: Ticket,
+        correct: bool,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn.get().await?;
+        let _: i64 = SETTLE
+            .key(self.keys.login_failures(a))
+            .key(self.keys.account_checks(a))
+            .arg(ticket.id())
+            .arg(if correct { "1" } else { "0" })
+            .invoke_async(&mut conn)
             .await?;
         Ok(())
     }
@@ -89,10 +156,11 @@ impl RedisGuard<'_> {
 struct Counters {
     addresses: HashMap<String, (u64, Instant)>,
     failures: HashMap<Account, (u64, Instant)>,
+    in_flight: HashMap<Account, HashMap<Ticket, Instant>>,
     locks: HashMap<Account, Instant>,
 }
 
-/// The embedded store's guards, with the same windows.
+/// The embedded store's guards, with the same windows and the same rules.
 #[derive(Clone, Default)]
 pub struct MemoryGuard {
     counters: Arc<Mutex<Counters>>,
@@ -128,18 +196,41 @@ impl MemoryGuard {
         (n > u64::from(limit)).then(|| until - now)
     }
 
-    pub fn locked_for(&self, a: &Account) -> Option<Duration> {
-        let now = Instant::now();
-        self.lock()
-            .locks
-            .get(a)
-            .filter(|until| **until > now)
-            .map(|until| *until - now)
-    }
-
-    pub fn fail(&self, a: &Account, max: u32, period: Duration, cool_down: Duration) -> bool {
+    pub fn reserve(&self, a: &Account, max: u32) -> Reservation {
         let now = Instant::now();
         let mut c = self.lock();
+        if c.locks.get(a).is_some_and(|until| *until > now) {
+            return Reservation::Locked;
+        }
+        let failed = c
+            .failures
+            .get(a)
+            .filter(|(_, until)| *until > now)
+            .map_or(0, |(n, _)| *n);
+        if failed >= u64::from(max) {
+            return Reservation::Locked;
+        }
+        let held = c.in_flight.entry(a.clone()).or_default();
+        held.retain(|_, until| *until > now);
+        if failed + held.len() as u64 >= u64::from(max) {
+            return Reservation::Busy;
+        }
+        let ticket = Ticket::new();
+        held.insert(ticket, now + HOLD);
+        Reservation::Granted(ticket)
+    }
+
+    pub fn fail(
+        &self,
+        a: &Account,
+        ticket: Ticket,
+        max: u32,
+        period: Duration,
+        cool_down: Duration,
+    ) -> bool {
+        let now = Instant::now();
+        let mut c = self.lock();
+        Self::release(&mut c, a, ticket);
         let (n, _) = bump(&mut c.failures, a, period, now);
         if n < u64::from(max) {
             return false;
@@ -149,8 +240,22 @@ impl MemoryGuard {
         true
     }
 
-    pub fn succeed(&self, a: &Account) {
-        self.lock().failures.remove(a);
+    /// Gives the ticket's place back; `correct` also starts the count of failures over.
+    pub fn settle(&self, a: &Account, ticket: Ticket, correct: bool) {
+        let mut c = self.lock();
+        Self::release(&mut c, a, ticket);
+        if correct {
+            c.failures.remove(a);
+        }
+    }
+
+    fn release(c: &mut Counters, a: &Account, ticket: Ticket) {
+        if let Some(held) = c.in_flight.get_mut(a) {
+            held.remove(&ticket);
+            if held.is_empty() {
+                c.in_flight.remove(a);
+            }
+        }
     }
 
     /// Drops expired windows and locks.
@@ -159,6 +264,39 @@ impl MemoryGuard {
         let mut c = self.lock();
         c.addresses.retain(|_, (_, until)| *until > now);
         c.failures.retain(|_, (_, until)| *until > now);
+        c.in_flight.retain(|_, held| {
+            held.retain(|_, until| *until > now);
+            !held.is_empty()
+        });
         c.locks.retain(|_, until| *until > now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parallel_reservations_never_exceed_the_budget() {
+        let guard = MemoryGuard::default();
+        let a = Account::User("x".into());
+        let minute = Duration::from_secs(60);
+        let answers: Vec<Reservation> = (0..12).map(|_| guard.reserve(&a, 5)).collect();
+        let tickets: Vec<Ticket> = answers
+            .iter()
+            .filter_map(|r| match r {
+                Reservation::Granted(t) => Some(*t),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(tickets.len(), 5);
+        assert!(answers[5..].iter().all(|r| *r == Reservation::Busy));
+        // A correct password gives its place back; the failure that spends the budget locks.
+        guard.settle(&a, tickets[0], true);
+        assert!(matches!(guard.reserve(&a, 5), Reservation::Granted(_)));
+        for t in &tickets[1..] {
+            assert!(!guard.fail(&a, *t, 5, minute, minute));
+        }
+        assert_eq!(guard.reserve(&a, 5), Reservation::Busy);
     }
 }

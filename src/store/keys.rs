@@ -8,12 +8,15 @@
 //! | `P:{T}:a:<sid>` | string | digest of the session's current access token | access validity |
 //! | `P:{T}:u` | string | the user's public JSON, as of the latest login | latest horizon |
 //! | `P:{T}:i` | sorted set | the user's session ids scored by horizon (ms) | latest horizon |
+//! | `P:{T}:g` | string | the user's generation: a new random value whenever all of the user's sessions end | 1 hour |
 //! | `P:ip:<address>` | string | password attempts from one client address this minute | 1 minute |
-//! | `P:{lo:<tenant>:<userName>}:n` | string | wrong passwords in the current period | the period |
-//! | `P:{lo:<tenant>:<userName>}:l` | string | present while the account is locked | the cool-down |
-//! | `P:user:<tenant>:<userName>` | hash | a user record (written by operators) | none |
+//! | `P:{lo:<userName>}:n` / `P:{lc:<clientId>}:n` | string | wrong passwords of an account (user name, or client) in the current period | the period |
+//! | `P:{lo:<userName>}:r` / `P:{lc:<clientId>}:r` | sorted set | the account's password checks in flight, held until (ms) | 30 s |
+//! | `P:{lo:<userName>}:l` / `P:{lc:<clientId>}:l` | string | present while the account is locked | the cool-down |
+//! | `P:user:<tenant>:<userName>` | hash | a user record (written by operators); tenants hold no `:` | none |
 //! | `P:user-tenants:<userName>` | set | tenants that have a user of that name | none |
 
+use super::guard::Account;
 use crate::domain::token::{SessionRef, UserTag};
 
 #[derive(Clone, Debug)]
@@ -72,14 +75,38 @@ impl Keys {
         format!("{}:ip:{address}", self.prefix)
     }
 
-    pub fn login_failures(&self, tenant: &str, user_name: &str) -> String {
-        format!("{}:{{lo:{tenant}:{user_name}}}:n", self.prefix)
+    /// `P:{T}:g`: changes whenever all of the user's sessions end, so a login that read the
+    /// user before that cannot start a session after it.
+    pub fn user_generation(&self, tag: &UserTag) -> String {
+        self.tag_key(tag, "g")
     }
 
-    pub fn account_lock(&self, tenant: &str, user_name: &str) -> String {
-        format!("{}:{{lo:{tenant}:{user_name}}}:l", self.prefix)
+    /// `P:{lo:<name>}` or `P:{lc:<client>}`, the base of an account's lockout keys.
+    fn account(&self, account: &Account, suffix: &str) -> String {
+        let (kind, name) = match account {
+            Account::User(name) => ("lo", name),
+            Account::Client(id) => ("lc", id),
+        };
+        format!("{}:{{{kind}:{name}}}:{suffix}", self.prefix)
     }
 
+    /// Password checks of `account` in the current period.
+    pub fn login_failures(&self, account: &Account) -> String {
+        self.account(account, "n")
+    }
+
+    /// The checks of `account` in flight: ticket -> hold until (ms).
+    pub fn account_checks(&self, account: &Account) -> String {
+        self.account(account, "r")
+    }
+
+    /// Present while `account` is locked.
+    pub fn account_lock(&self, account: &Account) -> String {
+        self.account(account, "l")
+    }
+
+    /// A user record. Tenants cannot hold `:` (see `TenantId`), so the first `:` after
+    /// `user:` ends the tenant and no two (tenant, name) pairs share a key.
     pub fn user(&self, tenant: &str, user_name: &str) -> String {
         format!("{}:user:{tenant}:{user_name}", self.prefix)
     }

@@ -6,8 +6,8 @@
 use super::StoreError;
 use super::guard::MemoryGuard;
 use crate::domain::session::{
-    Introspection, Issued, NewSession, Refresh, SessionInfo, SessionPolicy, SessionsOp,
-    SessionsOutcome, TokenPair,
+    GENERATION_TTL, Generation, Introspection, Issued, NewSession, Refresh, SESSIONS_PER_CALL,
+    SessionInfo, SessionPolicy, SessionsOp, SessionsOutcome, Started, TokenPair,
 };
 use crate::domain::token::{SessionId, Token, TokenDigest, TokenKind, UserTag};
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -40,6 +40,8 @@ struct Session {
 struct State {
     sessions: HashMap<SessionId, Session>,
     by_user: HashMap<UserTag, BTreeSet<SessionId>>,
+    /// Each user's generation and when it is forgotten.
+    generations: HashMap<UserTag, (Generation, Instant)>,
 }
 
 impl State {
@@ -81,6 +83,15 @@ impl State {
                 s.access = None;
             }
         }
+        self.generations.retain(|_, (_, until)| *until > now);
+    }
+
+    fn generation(&self, tag: &UserTag, now: Instant) -> Generation {
+        self.generations
+            .get(tag)
+            .filter(|(_, until)| *until > now)
+            .map(|(g, _)| g.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -140,7 +151,7 @@ impl MemoryStore {
         s: &NewSession,
         pair: TokenPair,
         policy: &SessionPolicy,
-    ) -> Result<(Issued, u32), StoreError> {
+    ) -> Result<Started, StoreError> {
         let session = pair.session();
         let now = Instant::now();
         let refresh = policy
@@ -149,6 +160,9 @@ impl MemoryStore {
         let access = policy.access.min(refresh);
         let created_ms = epoch_ms();
         let mut state = self.lock();
+        if state.generation(&session.tag, now) != s.generation {
+            return Ok(Started::UserChanged);
+        }
         state.sessions.insert(
             session.id,
             Session {
@@ -194,7 +208,11 @@ impl MemoryStore {
             access_expires_in: access.as_secs(),
             refresh_expires_in: refresh.as_secs(),
         };
-        Ok((issued, ended))
+        Ok(Started::Issued(issued, ended))
+    }
+
+    pub fn user_generation(&self, tag: &UserTag) -> Result<Generation, StoreError> {
+        Ok(self.lock().generation(tag, Instant::now()))
     }
 
     pub fn rotate_refresh(
@@ -347,13 +365,17 @@ impl MemoryStore {
             .get(&at.tag)
             .map(|ids| ids.iter().copied().collect())
             .unwrap_or_default();
-        let ids: Vec<SessionId> = ids
+        let mut ids: Vec<(Instant, SessionId)> = ids
             .into_iter()
-            .filter(|id| state.live(&at.tag, id, now).is_some())
+            .filter_map(|id| Some((state.live(&at.tag, &id, now)?.refresh_expires, id)))
             .collect();
+        // The latest first, as many as the Redis store lists.
+        ids.sort_by(|a, b| b.cmp(a));
+        let ids: Vec<SessionId> = ids.into_iter().map(|(_, id)| id).collect();
         Ok(Some(match op {
             SessionsOp::List => SessionsOutcome::Listed(
                 ids.iter()
+                    .take(SESSIONS_PER_CALL as usize)
                     .filter_map(|id| {
                         let s = state.sessions.get(id)?;
                         Some(SessionInfo {
@@ -376,6 +398,9 @@ impl MemoryStore {
                 SessionsOutcome::Ended(u32::from(found))
             }
             SessionsOp::EndAll => {
+                state
+                    .generations
+                    .insert(at.tag, (Generation::fresh(), now + GENERATION_TTL));
                 for id in &ids {
                     state.remove(id);
                 }
@@ -429,6 +454,7 @@ mod tests {
             scope: "read".into(),
             ip: String::new(),
             user_agent: String::new(),
+            generation: Generation::default(),
         }
     }
 
@@ -447,9 +473,12 @@ mod tests {
         store
             .issue_session(&new_session(), pair(), &policy(Duration::from_millis(1)))
             .unwrap();
-        let (kept, _) = store
+        let Started::Issued(kept, _) = store
             .issue_session(&new_session(), pair(), &policy(Duration::from_secs(60)))
-            .unwrap();
+            .unwrap()
+        else {
+            panic!("the session did not start");
+        };
         std::thread::sleep(Duration::from_millis(5));
         store.lock().sweep(Instant::now());
         assert_eq!(store.len(), 1);

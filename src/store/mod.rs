@@ -9,11 +9,11 @@ pub mod redis;
 
 use crate::config::{Lockout, TokenSecret};
 use crate::domain::session::{
-    Introspection, Issued, NewSession, Refresh, SessionPolicy, SessionsOp, SessionsOutcome,
-    TokenPair,
+    Generation, Introspection, NewSession, Refresh, SessionPolicy, SessionsOp, SessionsOutcome,
+    Started, TokenPair,
 };
-use crate::domain::token::{Token, TokenKind};
-use guard::Account;
+use crate::domain::token::{HmacKey, Token, TokenKind, UserTag};
+use guard::{Account, Reservation, Ticket};
 use memory::MemoryStore;
 use redis::RedisStore;
 use std::time::Duration;
@@ -24,8 +24,11 @@ pub enum StoreError {
     Redis(#[from] ::redis::RedisError),
     #[error("unexpected reply from redis: {0}")]
     Reply(#[from] ::redis::ParsingError),
-    #[error("the token secret cannot key an HMAC")]
-    Secret,
+}
+
+/// Whole milliseconds, at least 1: what Redis expiries and windows are given in.
+pub(crate) fn ms(d: Duration) -> u64 {
+    (d.as_millis() as u64).max(1)
 }
 
 /// Runs one store operation, recording its latency and failure under `op`.
@@ -39,34 +42,48 @@ async fn timed<T>(
     result
 }
 
+/// Runs an operation on whichever backend is in use, timed under `op`: the Redis side is
+/// awaited, the embedded side is synchronous.
+macro_rules! on_backend {
+    ($self:ident, $op:literal, |$r:ident| $redis:expr, |$m:ident| $memory:expr $(,)?) => {
+        timed($op, async {
+            match &$self.backend {
+                Backend::Redis($r) => $redis.await,
+                Backend::Memory($m) => $memory,
+            }
+        })
+        .await
+    };
+}
+
 #[derive(Clone)]
 enum Backend {
     Redis(RedisStore),
     Memory(MemoryStore),
 }
 
-/// The session store in use, with the session policy and the secret successors derive from.
+/// The session store in use, with the session policy and the key successors derive from.
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
     policy: SessionPolicy,
-    secret: TokenSecret,
+    successor_key: HmacKey,
 }
 
 impl Store {
-    pub fn redis(redis: RedisStore, policy: SessionPolicy, secret: TokenSecret) -> Self {
-        Store {
-            backend: Backend::Redis(redis),
-            policy,
-            secret,
-        }
+    pub fn redis(redis: RedisStore, policy: SessionPolicy, secret: &TokenSecret) -> Self {
+        Self::new(Backend::Redis(redis), policy, secret)
     }
 
-    pub fn memory(memory: MemoryStore, policy: SessionPolicy, secret: TokenSecret) -> Self {
+    pub fn memory(memory: MemoryStore, policy: SessionPolicy, secret: &TokenSecret) -> Self {
+        Self::new(Backend::Memory(memory), policy, secret)
+    }
+
+    fn new(backend: Backend, policy: SessionPolicy, secret: &TokenSecret) -> Self {
         Store {
-            backend: Backend::Memory(memory),
+            backend,
             policy,
-            secret,
+            successor_key: HmacKey::new(secret.expose()),
         }
     }
 
@@ -83,26 +100,25 @@ impl Store {
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        timed("ping", async {
-            match &self.backend {
-                Backend::Redis(r) => r.ping().await,
-                Backend::Memory(_) => Ok(()),
-            }
-        })
-        .await
+        on_backend!(self, "ping", |r| r.ping(), |_m| Ok(()))
     }
 
-    /// Starts a session and returns its first token pair, and how many of the user's sessions
-    /// the per-user cap ended to make room.
-    pub async fn issue_session(&self, session: &NewSession) -> Result<(Issued, u32), StoreError> {
+    /// Starts a session with its first token pair, unless the user's generation is no longer
+    /// the one the login read; past the per-user cap, ends the user's sessions expiring first.
+    pub async fn issue_session(&self, session: &NewSession) -> Result<Started, StoreError> {
         let pair = TokenPair::for_new_session(&session.user_uuid);
-        timed("issue", async {
-            match &self.backend {
-                Backend::Redis(r) => r.issue_session(session, pair, &self.policy).await,
-                Backend::Memory(m) => m.issue_session(session, pair, &self.policy),
-            }
-        })
-        .await
+        on_backend!(
+            self,
+            "issue",
+            |r| r.issue_session(session, pair, &self.policy),
+            |m| m.issue_session(session, pair, &self.policy),
+        )
+    }
+
+    /// The generation of the user with `tag` now (see [`Generation`]).
+    pub async fn user_generation(&self, tag: &UserTag) -> Result<Generation, StoreError> {
+        on_backend!(self, "generation", |r| r.user_generation(tag), |m| m
+            .user_generation(tag),)
     }
 
     /// Redeems a refresh token of `client_id` (at most once) for the next pair; the previous
@@ -114,36 +130,26 @@ impl Store {
         client_id: &str,
     ) -> Result<Refresh, StoreError> {
         let pair = if self.policy.rotation {
-            TokenPair::derive(presented, self.secret.expose()).ok_or(StoreError::Secret)?
+            TokenPair::derive(presented, &self.successor_key)
         } else {
             TokenPair {
                 access: Token::generate(TokenKind::Access, presented.session()),
                 refresh: presented.clone(),
             }
         };
-        timed("refresh", async {
-            match &self.backend {
-                Backend::Redis(r) => {
-                    r.rotate_refresh(presented, pair, scope, client_id, &self.policy)
-                        .await
-                }
-                Backend::Memory(m) => {
-                    m.rotate_refresh(presented, pair, scope, client_id, &self.policy)
-                }
-            }
-        })
-        .await
+        let policy = &self.policy;
+        on_backend!(
+            self,
+            "refresh",
+            |r| r.rotate_refresh(presented, pair, scope, client_id, policy),
+            |m| m.rotate_refresh(presented, pair, scope, client_id, policy),
+        )
     }
 
     /// The user JSON of the session whose live access token this is.
     pub async fn validate_access(&self, token: &Token) -> Result<Option<String>, StoreError> {
-        timed("validate", async {
-            match &self.backend {
-                Backend::Redis(r) => r.validate_access(token).await,
-                Backend::Memory(m) => m.validate_access(token),
-            }
-        })
-        .await
+        on_backend!(self, "validate", |r| r.validate_access(token), |m| m
+            .validate_access(token),)
     }
 
     /// Ends the whole session of a live access or refresh token; with `client`, only if the
@@ -153,40 +159,25 @@ impl Store {
         token: &Token,
         client: Option<&str>,
     ) -> Result<bool, StoreError> {
-        timed("end", async {
-            match &self.backend {
-                Backend::Redis(r) => r.end_session(token, client).await,
-                Backend::Memory(m) => m.end_session(token, client),
-            }
-        })
-        .await
+        on_backend!(self, "end", |r| r.end_session(token, client), |m| m
+            .end_session(token, client),)
     }
 
     /// What a live token stands for; `None` if it is not live.
     pub async fn introspect(&self, token: &Token) -> Result<Option<Introspection>, StoreError> {
-        timed("introspect", async {
-            match &self.backend {
-                Backend::Redis(r) => r.introspect(token).await,
-                Backend::Memory(m) => m.introspect(token),
-            }
-        })
-        .await
+        on_backend!(self, "introspect", |r| r.introspect(token), |m| m
+            .introspect(token),)
     }
 
     /// Lists or ends sessions of the user whose live access token is `caller`; `None` if
-    /// that token is not live.
+    /// that token is not live. Ending all of them also changes the user's generation.
     pub async fn user_sessions(
         &self,
         caller: &Token,
         op: SessionsOp,
     ) -> Result<Option<SessionsOutcome>, StoreError> {
-        timed("sessions", async {
-            match &self.backend {
-                Backend::Redis(r) => r.user_sessions(caller, op).await,
-                Backend::Memory(m) => m.user_sessions(caller, op),
-            }
-        })
-        .await
+        on_backend!(self, "sessions", |r| r.user_sessions(caller, op), |m| m
+            .user_sessions(caller, op),)
     }
 
     /// Counts a password attempt from `address`; past `limit` this minute, how long until the
@@ -196,56 +187,73 @@ impl Store {
         address: &str,
         limit: u32,
     ) -> Result<Option<Duration>, StoreError> {
-        timed("throttle", async {
-            match &self.backend {
-                Backend::Redis(r) => r.guard().hit_address(address, limit).await,
-                Backend::Memory(m) => Ok(m.guard().hit_address(address, limit)),
-            }
-        })
-        .await
+        on_backend!(
+            self,
+            "throttle",
+            |r| r.guard().hit_address(address, limit),
+            |m| Ok(m.guard().hit_address(address, limit)),
+        )
     }
 
-    /// How long `account` stays locked, if it is.
-    pub async fn locked_for(&self, account: &Account) -> Result<Option<Duration>, StoreError> {
-        timed("lockout_check", async {
-            match &self.backend {
-                Backend::Redis(r) => r.guard().locked_for(account).await,
-                Backend::Memory(m) => Ok(m.guard().locked_for(account)),
-            }
-        })
-        .await
-    }
-
-    /// Counts a wrong password; true if that locked the account.
-    pub async fn login_failed(
+    /// Reserves one password check of `account`'s budget, before the check runs. With
+    /// lockout off every attempt is granted.
+    pub async fn reserve_attempt(
         &self,
         account: &Account,
+        lockout: &Lockout,
+    ) -> Result<Reservation, StoreError> {
+        if lockout.max_attempts == 0 {
+            return Ok(Reservation::Granted(Ticket::new()));
+        }
+        let max = lockout.max_attempts;
+        on_backend!(
+            self,
+            "lockout_reserve",
+            |r| r.guard().reserve(account, max),
+            |m| Ok(m.guard().reserve(account, max)),
+        )
+    }
+
+    /// The reserved check failed: a wrong password. True if that locked the account.
+    pub async fn attempt_failed(
+        &self,
+        account: &Account,
+        ticket: Ticket,
         lockout: &Lockout,
     ) -> Result<bool, StoreError> {
         if lockout.max_attempts == 0 {
             return Ok(false);
         }
         let (max, period, cool_down) = (lockout.max_attempts, lockout.period, lockout.cool_down);
-        timed("lockout_fail", async {
-            match &self.backend {
-                Backend::Redis(r) => r.guard().fail(account, max, period, cool_down).await,
-                Backend::Memory(m) => Ok(m.guard().fail(account, max, period, cool_down)),
-            }
-        })
-        .await
+        on_backend!(
+            self,
+            "lockout_fail",
+            |r| r.guard().fail(account, ticket, max, period, cool_down),
+            |m| Ok(m.guard().fail(account, ticket, max, period, cool_down)),
+        )
     }
 
-    /// A correct password resets the count of wrong ones.
-    pub async fn login_succeeded(&self, account: &Account) -> Result<(), StoreError> {
-        timed("lockout_reset", async {
-            match &self.backend {
-                Backend::Redis(r) => r.guard().succeed(account).await,
-                Backend::Memory(m) => {
-                    m.guard().succeed(account);
-                    Ok(())
-                }
-            }
-        })
-        .await
+    /// The reserved check ended without failing: `correct` (the password matched) starts the
+    /// count of failures over; otherwise (the request failed for another reason) the place
+    /// is only given back.
+    pub async fn attempt_settled(
+        &self,
+        account: &Account,
+        ticket: Ticket,
+        correct: bool,
+        lockout: &Lockout,
+    ) -> Result<(), StoreError> {
+        if lockout.max_attempts == 0 {
+            return Ok(());
+        }
+        on_backend!(
+            self,
+            "lockout_settle",
+            |r| r.guard().settle(account, ticket, correct),
+            |m| {
+                m.guard().settle(account, ticket, correct);
+                Ok(())
+            },
+        )
     }
 }

@@ -2,18 +2,17 @@
 //! script where several keys change together, one `MGET` for validation. All keys a step
 //! touches share the user's hash tag, so each step runs on one cluster slot.
 
-use super::StoreError;
 use super::conn::RedisConn;
 use super::keys::Keys;
+use super::{StoreError, ms};
 use crate::domain::session::{
-    Introspection, Issued, NewSession, Refresh, SessionInfo, SessionPolicy, SessionsOp,
-    SessionsOutcome, TokenPair,
+    GENERATION_TTL, Generation, Introspection, Issued, NewSession, Refresh, SESSIONS_PER_CALL,
+    SessionInfo, SessionPolicy, SessionsOp, SessionsOutcome, Started, TokenPair,
 };
 use crate::domain::token::{SessionId, SessionRef, UserTag};
 use crate::domain::token::{Token, TokenKind};
 use redis::aio::ConnectionLike;
 use redis::{Cmd, FromRedisValue, RedisResult, Script, Value};
-use std::time::Duration;
 
 #[derive(Clone)]
 pub struct RedisStore {
@@ -76,8 +75,11 @@ impl Lua {
     }
 }
 
-fn ms(d: Duration) -> u64 {
-    (d.as_millis() as u64).max(1)
+/// One call of `lua/sessions.lua`: its whole answer, or a batch of ended sessions with more
+/// left to end.
+enum Batch {
+    Done(SessionsOutcome),
+    More(u32),
 }
 
 fn secs(ms: i64) -> u64 {
@@ -124,23 +126,24 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Starts a session with `pair`; returns the tokens' lifetimes and how many of the user's
-    /// sessions the per-user cap ended.
+    /// Starts a session with `pair` unless the user's generation has changed (see
+    /// `lua/issue.lua`).
     pub async fn issue_session(
         &self,
         s: &NewSession,
         pair: TokenPair,
         policy: &SessionPolicy,
-    ) -> Result<(Issued, u32), StoreError> {
+    ) -> Result<Started, StoreError> {
         let session = pair.session();
         let mut conn = self.conn.get().await?;
-        let (attl, rttl, ended): (i64, i64, u32) = self
+        let reply: Option<(i64, i64, u32)> = self
             .scripts
             .issue
             .key(self.keys.session(&session))
             .key(self.keys.access(&session))
             .key(self.keys.user_sessions(&session.tag))
             .key(self.keys.user_snapshot(&session.tag))
+            .key(self.keys.user_generation(&session.tag))
             .arg(pair.access.digest().as_str())
             .arg(ms(policy.access))
             .arg(pair.refresh.digest().as_str())
@@ -155,14 +158,28 @@ impl RedisStore {
             .arg(policy.max_lifetime.map_or(0, ms))
             .arg(policy.max_sessions_per_user)
             .arg(self.keys.tag_base(&session.tag))
+            .arg(&s.generation.0)
             .invoke_async(&mut conn)
             .await?;
+        let Some((attl, rttl, ended)) = reply else {
+            return Ok(Started::UserChanged);
+        };
         let issued = Issued {
             pair,
             access_expires_in: secs(attl),
             refresh_expires_in: secs(rttl),
         };
-        Ok((issued, ended))
+        Ok(Started::Issued(issued, ended))
+    }
+
+    /// The user's generation now.
+    pub async fn user_generation(&self, tag: &UserTag) -> Result<Generation, StoreError> {
+        let mut conn = self.conn.get().await?;
+        let current: Option<String> = redis::cmd("GET")
+            .arg(self.keys.user_generation(tag))
+            .query_async(&mut conn)
+            .await?;
+        Ok(Generation(current.unwrap_or_default()))
     }
 
     /// Redeems `presented` for `pair` (see `lua/refresh.lua`).
@@ -299,7 +316,9 @@ impl RedisStore {
         if reply == Value::Nil {
             return Ok(None);
         }
-        Self::sessions_outcome(reply, &op, Some(at.id)).map(Some)
+        let outcome = self.sessions_outcome(reply, &op, Some(at.id))?;
+        // The caller's own session may be gone after the first batch: the rest need no caller.
+        self.end_the_rest(&at.tag, &op, outcome).await.map(Some)
     }
 
     /// Lists or ends sessions of the user with `tag`, for operators: no token needed.
@@ -308,11 +327,44 @@ impl RedisStore {
         tag: &UserTag,
         op: SessionsOp,
     ) -> Result<SessionsOutcome, StoreError> {
+        let outcome = self.admin_sessions_once(tag, &op).await?;
+        self.end_the_rest(tag, &op, outcome).await
+    }
+
+    async fn admin_sessions_once(
+        &self,
+        tag: &UserTag,
+        op: &SessionsOp,
+    ) -> Result<Batch, StoreError> {
         let mut invocation = self.scripts.sessions.prepare_invoke();
-        self.sessions_invocation(&mut invocation, tag, &op);
+        self.sessions_invocation(&mut invocation, tag, op);
         let mut conn = self.conn.get().await?;
         let reply: Value = invocation.invoke_async(&mut conn).await?;
-        Self::sessions_outcome(reply, &op, None)
+        self.sessions_outcome(reply, op, None)
+    }
+
+    /// Calls `end_all` again while it says more sessions are left; each call is bounded.
+    async fn end_the_rest(
+        &self,
+        tag: &UserTag,
+        op: &SessionsOp,
+        mut batch: Batch,
+    ) -> Result<SessionsOutcome, StoreError> {
+        let mut ended = 0u32;
+        loop {
+            match batch {
+                Batch::Done(outcome) => {
+                    return Ok(match outcome {
+                        SessionsOutcome::Ended(n) => SessionsOutcome::Ended(ended + n),
+                        listed => listed,
+                    });
+                }
+                Batch::More(n) => {
+                    ended += n;
+                    batch = self.admin_sessions_once(tag, op).await?;
+                }
+            }
+        }
     }
 
     /// Where the session `id` lives, found by scanning every key (admin use only).
@@ -346,36 +398,53 @@ impl RedisStore {
         invocation
             .key(self.keys.user_sessions(tag))
             .key(self.keys.user_snapshot(tag))
+            .key(self.keys.user_generation(tag))
             .arg(self.keys.tag_base(tag))
             .arg(name)
-            .arg(target);
+            .arg(target)
+            .arg(SESSIONS_PER_CALL)
+            .arg(Generation::fresh().0)
+            .arg(ms(GENERATION_TTL));
     }
 
     fn sessions_outcome(
+        &self,
         reply: Value,
         op: &SessionsOp,
         current: Option<SessionId>,
-    ) -> Result<SessionsOutcome, StoreError> {
-        if !matches!(op, SessionsOp::List) {
-            return Ok(SessionsOutcome::Ended(redis::from_redis_value(reply)?));
-        }
-        let flat: Vec<String> = redis::from_redis_value(reply)?;
-        let sessions = flat
-            .chunks_exact(6)
-            .filter_map(|f| {
-                let id = SessionId::from_key_part(&f[0])?;
-                Some(SessionInfo {
-                    id: id.uuid(),
-                    created: f[1].parse().unwrap_or(0),
-                    last_refreshed: f[2].parse().unwrap_or(0),
-                    client_id: f[3].clone(),
-                    ip: f[4].clone(),
-                    user_agent: f[5].clone(),
-                    current: current == Some(id),
+    ) -> Result<Batch, StoreError> {
+        match op {
+            SessionsOp::End(_) => Ok(Batch::Done(SessionsOutcome::Ended(
+                redis::from_redis_value(reply)?,
+            ))),
+            SessionsOp::EndAll => {
+                let (ended, more): (u32, u8) = redis::from_redis_value(reply)?;
+                Ok(if more == 1 {
+                    Batch::More(ended)
+                } else {
+                    Batch::Done(SessionsOutcome::Ended(ended))
                 })
-            })
-            .collect();
-        Ok(SessionsOutcome::Listed(sessions))
+            }
+            SessionsOp::List => {
+                let flat: Vec<String> = redis::from_redis_value(reply)?;
+                let sessions = flat
+                    .chunks_exact(6)
+                    .filter_map(|f| {
+                        let id = SessionId::from_key_part(&f[0])?;
+                        Some(SessionInfo {
+                            id: id.uuid(),
+                            created: f[1].parse().unwrap_or(0),
+                            last_refreshed: f[2].parse().unwrap_or(0),
+                            client_id: f[3].clone(),
+                            ip: f[4].clone(),
+                            user_agent: f[5].clone(),
+                            current: current == Some(id),
+                        })
+                    })
+                    .collect();
+                Ok(Batch::Done(SessionsOutcome::Listed(sessions)))
+            }
+        }
     }
 
     pub async fn introspect(&self, token: &Token) -> Result<Option<Introspection>, StoreError> {

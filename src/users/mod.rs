@@ -38,6 +38,11 @@ impl UserDirectory {
         })
     }
 
+    /// The seed file's users, in no particular order.
+    pub fn seed_users(&self) -> impl Iterator<Item = &User> {
+        self.seed.all()
+    }
+
     /// Every user of that name (in `tenant` only, if given), one per tenant.
     pub async fn named(
         &self,

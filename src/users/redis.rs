@@ -126,13 +126,16 @@ impl RedisUsers {
         Ok((users, malformed))
     }
 
+    /// The users of that name (in `tenant` only, if given), one per tenant. A record whose
+    /// own tenant and name are not the ones its key was built from is skipped: it cannot
+    /// answer for another user.
     pub async fn named(
         &self,
         user_name: &str,
         tenant: Option<&TenantId>,
     ) -> Result<Vec<User>, StoreError> {
         let mut conn = self.conn.get().await?;
-        let tenants: Vec<String> = match tenant {
+        let mut tenants: Vec<String> = match tenant {
             Some(t) => vec![t.as_str().to_string()],
             None => {
                 redis::cmd("SMEMBERS")
@@ -141,25 +144,35 @@ impl RedisUsers {
                     .await?
             }
         };
-        if tenants.is_empty() {
-            return Ok(vec![]);
+        // Nobody of that name still costs a record read, as a user does: the time taken must
+        // not tell which names exist. No tenant is empty, so this key holds no record.
+        let nobody = tenants.is_empty();
+        if nobody {
+            tenants.push(String::new());
         }
         let keys: Vec<String> = tenants
             .iter()
             .map(|t| self.keys.user(t, user_name))
             .collect();
         let records = self.read(&keys).await?;
+        if nobody {
+            return Ok(vec![]);
+        }
         Ok(tenants
             .iter()
+            .zip(keys)
             .zip(records)
             .filter(|(_, fields)| !fields.is_empty())
-            .filter_map(|(t, fields)| match from_fields(fields) {
-                Ok(user) => Some(user),
+            .filter_map(|((t, key), fields)| match from_fields(fields) {
+                Ok(user) if user.public.tenant_id == *t && user.public.user_name == user_name => {
+                    Some(user)
+                }
+                Ok(_) => {
+                    log::warn!("skipping user record {key:?}: its tenantId or userName differs from its key");
+                    None
+                }
                 Err(field) => {
-                    log::warn!(
-                        "skipping user record {}: field {field} is missing or malformed",
-                        self.keys.user(t, user_name)
-                    );
+                    log::warn!("skipping user record {key:?}: field {field} is missing or malformed");
                     None
                 }
             })

@@ -28,14 +28,25 @@ impl SeedUsers {
             )
         })?;
         let mut seen = HashSet::new();
+        let mut uuids = HashSet::new();
         let mut by_name: HashMap<String, Vec<User>> = HashMap::new();
         for user in users {
-            let key = (user.public.tenant_id.clone(), user.public.user_name.clone());
+            let p = &user.public;
+            if p.tenant_id.is_empty() {
+                return Err(format!("user {:?} has an empty tenantId", p.user_name));
+            }
+            TenantId::parse(&p.tenant_id)
+                .map_err(|e| format!("user {:?}: {}", p.user_name, e.0))?;
+            let key = (p.tenant_id.clone(), p.user_name.clone());
             if !seen.insert(key) {
                 return Err(format!(
                     "user {:?} appears twice in tenant {:?}",
-                    user.public.user_name, user.public.tenant_id
+                    p.user_name, p.tenant_id
                 ));
+            }
+            // Sessions find their user by uuid: two users with one uuid would share them.
+            if !uuids.insert(p.uuid.clone()) {
+                return Err(format!("uuid {:?} belongs to more than one user", p.uuid));
             }
             by_name
                 .entry(user.public.user_name.clone())
@@ -60,13 +71,9 @@ impl SeedUsers {
         self.by_name.is_empty()
     }
 
-    /// bcrypt cost of the first user's hash, so unknown users cost as much as real ones.
-    pub fn typical_cost(&self) -> Option<u32> {
-        self.by_name
-            .values()
-            .flatten()
-            .next()
-            .map(|u| u.password.cost())
+    /// The highest bcrypt cost of the users' hashes.
+    pub fn max_cost(&self) -> Option<u32> {
+        self.all().map(|u| u.password.cost()).max()
     }
 
     pub fn named(&self, user_name: &str, tenant: Option<&TenantId>) -> Vec<User> {
@@ -127,5 +134,18 @@ mod tests {
         );
         let dup = format!("[{},{}]", user("a", "pb"), user("a", "pb"));
         assert!(SeedUsers::parse(&dup).unwrap_err().contains("twice"));
+    }
+
+    #[test]
+    fn two_users_with_one_uuid_are_refused_by_uuid() {
+        let shared = user("b", "pb").replace("u-b-pb", "u-a-pb");
+        let err = SeedUsers::parse(&format!("[{},{shared}]", user("a", "pb"))).unwrap_err();
+        assert!(err.contains("\"u-a-pb\""), "{err}");
+        let colon = user("a", "p:b");
+        assert!(
+            SeedUsers::parse(&format!("[{colon}]"))
+                .unwrap_err()
+                .contains("':'")
+        );
     }
 }

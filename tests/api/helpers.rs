@@ -429,6 +429,8 @@ pub fn settings(
         ("USERS_FILE".into(), users_file.display().to_string()),
         ("WORKERS".into(), "2".into()),
         ("TOKEN_SECRET".into(), TOKEN_SECRET.into()),
+        // The seed users' cost: every password check is padded to BCRYPT_COST.
+        ("BCRYPT_COST".into(), "4".into()),
     ];
     // A setting given in the options replaces the default of the same name.
     let norm = |k: &str| k.to_ascii_lowercase().replace('.', "_");

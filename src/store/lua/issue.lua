@@ -1,10 +1,17 @@
 -- Starts a session: session hash, access key, the user's snapshot and index, in one step; past
--- the per-user cap it ends the user's sessions that expire first.
--- KEYS: session, access, user index, user snapshot
+-- the per-user cap it ends the user's sessions that expire first. Nothing is written if the
+-- user's generation is no longer the one the login read before it read the user: all of the
+-- user's sessions were ended meanwhile (disable, set-password, logout-all).
+-- KEYS: session, access, user index, user snapshot, user generation
 -- ARGV: access digest, access ttl ms, refresh digest, refresh ttl ms, session id,
 --       user uuid, user json, client id, scope, ip, user agent,
---       max lifetime ms (0 = none), max sessions per user (0 = unlimited), key base 'P:{T}:'
--- Returns {access ttl ms, refresh ttl ms, sessions ended by the cap}.
+--       max lifetime ms (0 = none), max sessions per user (0 = unlimited), key base 'P:{T}:',
+--       generation read by the login ('' = none)
+-- Returns {access ttl ms, refresh ttl ms, sessions ended by the cap}, or nil if the generation
+-- has changed.
+if (redis.call('GET', KEYS[5]) or '') ~= ARGV[15] then
+  return false
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local rttl = tonumber(ARGV[4])
@@ -34,9 +41,11 @@ local ended = 0
 local cap = tonumber(ARGV[13])
 if cap > 0 and redis.call('ZCARD', KEYS[3]) > cap then
   -- Index scores run up to a step past a session's end: drop the sessions that have ended
-  -- first, then end the live ones that expire first.
+  -- first, then end the live ones that expire first. The walk is bounded: with a finite cap
+  -- the index holds about the cap and the sessions that ended within a step; after the cap was
+  -- lowered, later logins take the rest.
   local live = {}
-  for _, sid in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+  for _, sid in ipairs(redis.call('ZRANGE', KEYS[3], 0, 2 * cap + 63)) do
     local rx = tonumber(redis.call('HGET', ARGV[14] .. 's:' .. sid, 'rx'))
     if rx and rx > now then
       table.insert(live, sid)
