@@ -664,6 +664,7 @@ mod tests {
         let s = Settings::from_vars(pairs).unwrap();
         assert_eq!(s.access_validity, Duration::from_secs(3600));
         assert_eq!(s.lockout.max_attempts, 5);
+        assert_eq!(s.max_sessions_per_user, 100);
     }
 
     #[test]
@@ -674,6 +675,11 @@ mod tests {
         assert_eq!(s.refresh_validity, Duration::from_secs(20160 * 60));
         assert!(s.redis_url.is_none());
         assert_eq!(s.redis_key_prefix, "ts");
+        assert_eq!(
+            s.max_sessions_per_user as u64,
+            DEFAULT_MAX_SESSIONS_PER_USER
+        );
+        assert!((1..=100).contains(&DEFAULT_MAX_SESSIONS_PER_USER));
     }
 
     #[test]

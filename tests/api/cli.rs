@@ -10,14 +10,14 @@ use std::sync::Arc;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_token-server");
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 /// Runs `token-server ARGS` with only `env`, feeding `stdin`.
-fn run(env: &[(&str, String)], args: &[&str], stdin: &str) -> Run {
+pub fn run(env: &[(&str, String)], args: &[&str], stdin: &str) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(BINARY)
         .env_clear()
@@ -29,12 +29,8 @@ fn run(env: &[(&str, String)], args: &[&str], stdin: &str) -> Run {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    // A command that fails before it reads its input has closed the pipe already.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
     let out = child.wait_with_output().unwrap();
     let run = Run {
         code: out.status.code().unwrap_or(-1),
@@ -50,7 +46,7 @@ fn run(env: &[(&str, String)], args: &[&str], stdin: &str) -> Run {
 }
 
 /// The settings the app on `redis` runs with, as the admin commands need them.
-fn env_of(app: &TestApp) -> Vec<(&'static str, String)> {
+pub fn env_of(app: &TestApp) -> Vec<(&'static str, String)> {
     vec![
         ("REDIS_URL", app.redis().url()),
         ("REDIS_KEY_PREFIX", app.prefix.clone()),
@@ -58,9 +54,9 @@ fn env_of(app: &TestApp) -> Vec<(&'static str, String)> {
     ]
 }
 
-const FAST: [&str; 4] = ["--password-stdin", "--cost", "4", "--insecure-cost"];
+pub const FAST: [&str; 4] = ["--password-stdin", "--cost", "4", "--insecure-cost"];
 
-fn args<'a>(head: &[&'a str]) -> Vec<&'a str> {
+pub fn args<'a>(head: &[&'a str]) -> Vec<&'a str> {
     head.iter().copied().chain(FAST).collect()
 }
 
@@ -449,6 +445,20 @@ fn hash_password_prints_a_bcrypt_hash_of_the_password() {
         "seed-Pass-7\n",
     );
     assert!(out.stdout.starts_with("$2b$11$"), "{}", out.stdout);
+    // A bad BCRYPT_COST is reported as the setting it is.
+    let env = [("BCRYPT_COST", "lots".to_string())];
+    let out = run(
+        &env,
+        &["hash-password", "--password-stdin"],
+        "seed-Pass-7\n",
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("BCRYPT_COST=\"lots\""),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("--cost"), "{}", out.stderr);
 }
 
 #[test]

@@ -474,7 +474,12 @@ impl TestApp {
         let users = write_seed_file(dir.path());
         let clients = write_clients_file(dir.path());
         let prefix = options.prefix.clone().unwrap_or_else(unique_prefix);
-        let options = options.with("CLIENTS_FILE", clients.display());
+        // The test clients, unless the options name a clients file of their own.
+        let options = if options.env.iter().any(|(k, _)| *k == "CLIENTS_FILE") {
+            options
+        } else {
+            options.with("CLIENTS_FILE", clients.display())
+        };
         let s = settings(redis.as_ref().map(|r| r.url()), &prefix, users, &options);
         let app = Application::build(s).await.unwrap();
         let address = format!("http://127.0.0.1:{}", app.port());
@@ -758,7 +763,8 @@ pub async fn run_behaviour_suite(kind: StoreKind) {
     crate::sessions::run_all(kind.clone()).await;
     crate::oauth::run_all(kind.clone()).await;
     crate::guards::run_all(kind.clone()).await;
-    crate::bad_input::run_all(kind).await;
+    crate::bad_input::run_all(kind.clone()).await;
+    crate::abuse::run_all(kind).await;
 }
 
 /// A child process killed when this goes out of scope, even if a test fails first.

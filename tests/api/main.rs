@@ -1,6 +1,7 @@
 //! One test binary for the whole API: real server, real redis-server processes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod abuse;
 mod bad_input;
 mod behaviour;
 mod cli;

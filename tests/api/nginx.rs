@@ -284,3 +284,30 @@ async fn replicas_behind_nginx_lose_no_session_when_one_dies_and_returns() {
         "the restarted replica serves again"
     );
 }
+
+#[test]
+fn compose_replicas_trust_only_nginxs_fixed_address() {
+    let compose =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docker-compose.yml"))
+            .unwrap();
+    let value = |line: &str| line.split_once(':').unwrap().1.trim().to_string();
+    let nginx: Vec<String> = compose
+        .lines()
+        .filter(|l| l.trim_start().starts_with("ipv4_address:"))
+        .map(value)
+        .collect();
+    assert_eq!(nginx.len(), 1, "nginx has one fixed address: {nginx:?}");
+    let trusted: Vec<String> = compose
+        .lines()
+        .filter(|l| l.trim_start().starts_with("TRUSTED_PROXIES:"))
+        .map(value)
+        .collect();
+    assert_eq!(
+        trusted.len(),
+        3,
+        "every replica behind nginx names its proxy"
+    );
+    for t in trusted {
+        assert_eq!(t, nginx[0], "a replica trusts more than nginx");
+    }
+}

@@ -337,3 +337,95 @@ fn an_unknown_log_format_stops_start_up_with_exit_code_2() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("LOG_FORMAT"), "{stderr}");
 }
+
+/// A request whose headers and user name are chosen to write fields into log lines.
+async fn forge_log_lines(base: &str) {
+    let client = reqwest::Client::new();
+    let res = client
+        .post(format!("{base}/user/_details"))
+        .header("X-Request-Id", "forge-1")
+        .header("X-Forwarded-For", "6.6.6.6\" \"GET /forged")
+        .header("X-Real-IP", "6.6.6.7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = client
+        .post(format!("{base}/user/oauth/token"))
+        .header("Authorization", BASIC_DIGIT)
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "x\" from 6.6.6.6; account now locked"),
+            ("password", "wrong"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+}
+
+/// The log lines about the forging requests, once both are written.
+fn forged_lines(server: &ServerProcess) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = server.log();
+        let lines: Vec<String> = log
+            .lines()
+            .filter(|l| l.contains("forge-1") || l.contains("wrong credentials"))
+            .map(str::to_string)
+            .collect();
+        if lines.len() >= 2 || Instant::now() > deadline {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn log_lines_cannot_be_forged_by_headers_or_user_names() {
+    let server = ServerProcess::start(&[]);
+    forge_log_lines(&server.address).await;
+    let lines = forged_lines(&server);
+    let access = lines.iter().find(|l| l.contains("forge-1")).unwrap();
+    // The address is the peer's (no proxy is trusted), the request line one quoted field.
+    assert!(
+        access.contains("] 127.0.0.1 \"POST /user/_details\" 401 "),
+        "{access}"
+    );
+    assert!(!access.contains("6.6.6."), "{access}");
+    let audit = lines
+        .iter()
+        .find(|l| l.contains("wrong credentials"))
+        .unwrap();
+    assert!(
+        audit.contains(r#"account "x\" from 6.6.6.6; account now locked" from 127.0.0.1"#),
+        "{audit}"
+    );
+
+    // As JSON, every line stays one valid object.
+    let json = ServerProcess::start(&[("LOG_FORMAT", "json")]);
+    forge_log_lines(&json.address).await;
+    let lines = forged_lines(&json);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    for line in lines {
+        let object: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let message = object["message"].as_str().unwrap();
+        assert!(!message.contains("6.6.6.7"), "{message}");
+    }
+}
+
+#[test]
+fn a_seed_file_where_two_users_share_a_uuid_stops_start_up_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = user_json(&EMPLOYEE, 1);
+    let mut second = user_json(&CITIZEN, 2);
+    for user in [&mut first, &mut second] {
+        user["uuid"] = "shared-uuid-1".into();
+        user["password"] = bcrypt::hash("x", 4).unwrap().into();
+    }
+    let path = dir.path().join("users.json");
+    std::fs::write(&path, serde_json::to_string(&[first, second]).unwrap()).unwrap();
+    let (code, stderr) = run_to_exit(&[("USERS_FILE", path.to_str().unwrap())]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("\"shared-uuid-1\""), "{stderr}");
+}
