@@ -10,7 +10,7 @@ use load::{Report, run};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use token_server::config::TokenSecret;
-use token_server::domain::session::{NewSession, SessionPolicy};
+use token_server::domain::session::{Generation, NewSession, SessionPolicy, Started};
 use token_server::store::Store;
 use token_server::store::conn::RedisConn;
 use token_server::store::redis::RedisStore;
@@ -156,15 +156,18 @@ async fn seed_sessions(
                 scope: "read".into(),
                 ip: "127.0.0.1".into(),
                 user_agent: "token-server-bench".into(),
+                generation: Generation::default(),
             };
-            store
-                .issue_session(&session)
-                .await
-                .map(|(issued, _)| (issued.pair.access.expose(), issued.pair.refresh.expose()))
+            match store.issue_session(&session).await {
+                Ok(Started::Issued(issued, _)) => {
+                    Some((issued.pair.access.expose(), issued.pair.refresh.expose()))
+                }
+                _ => None,
+            }
         }));
         if batch.len() == 256 || i + 1 == count {
             for t in batch.drain(..) {
-                if let Ok(Ok(pair)) = t.await {
+                if let Ok(Some(pair)) = t.await {
                     out.push(pair);
                 }
             }
@@ -315,7 +318,7 @@ async fn main() {
     };
     let conn = RedisConn::single(&redis_url, Duration::from_secs(5), None).expect("redis URL");
     let redis_store = RedisStore::new(conn, "ts");
-    let store = Store::redis(redis_store, policy, TokenSecret::random());
+    let store = Store::redis(redis_store, policy, &TokenSecret::random());
     let mut conn = redis::Client::open(redis_url.as_str())
         .and_then(|c| c.get_connection())
         .expect("redis");
@@ -573,7 +576,7 @@ async fn main() {
             "ts",
         ),
         policy,
-        TokenSecret::random(),
+        &TokenSecret::random(),
     );
     let mut big_conn = redis::Client::open(big_url.as_str())
         .and_then(|c| c.get_connection())
