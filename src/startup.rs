@@ -2,8 +2,7 @@
 //! server on its own listener (port 0 picks a free one, as tests do).
 
 use crate::clients::Clients;
-use crate::config::Settings;
-use crate::config::TokenSecret;
+use crate::config::{RedisTarget, Settings, TokenSecret};
 use crate::domain::session::SessionPolicy;
 use crate::login::Login;
 use crate::password::PasswordVerifier;
@@ -53,7 +52,7 @@ const CLIENT_QUEUE: usize = 16;
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let seed = match (&settings.users_file, settings.uses_redis()) {
+        let seed = match (&settings.accounts.users_file, settings.redis.uses_redis()) {
             (Some(path), _) => SeedUsers::load(path).map_err(StartupError::Config)?,
             (None, true) => SeedUsers::default(),
             // Nothing configured at all: a developer's first run, so a login works at once.
@@ -63,23 +62,24 @@ impl Application {
             }
         };
         let policy = SessionPolicy {
-            access: settings.access_validity,
-            refresh: settings.refresh_validity,
-            rotation: settings.refresh_rotation,
-            reuse_grace: settings.reuse_grace,
-            max_lifetime: settings.session_max_lifetime,
-            max_sessions_per_user: settings.max_sessions_per_user,
+            access: settings.sessions.access_validity,
+            refresh: settings.sessions.refresh_validity,
+            rotation: settings.sessions.rotation,
+            reuse_grace: settings.sessions.reuse_grace,
+            max_lifetime: settings.sessions.max_lifetime,
+            max_sessions_per_user: settings.sessions.max_sessions_per_user,
         };
         // Only one instance uses the embedded store, so a random secret serves it.
         let secret = settings
+            .sessions
             .token_secret
             .clone()
             .unwrap_or_else(TokenSecret::random);
         let redis_conn = redis_connection(&settings)?;
         let (store, redis_users) = match redis_conn {
             Some(conn) => {
-                let redis = RedisStore::new(conn.clone(), &settings.redis_key_prefix);
-                let users = RedisUsers::new(conn, Keys::new(&settings.redis_key_prefix));
+                let redis = RedisStore::new(conn.clone(), &settings.redis.key_prefix);
+                let users = RedisUsers::new(conn, Keys::new(&settings.redis.key_prefix));
                 (Store::redis(redis, policy, &secret), Some(users))
             }
             None => {
@@ -94,10 +94,13 @@ impl Application {
         log::info!("{} users from the seed file", seed.len());
         // Every check costs at least what the admin commands hash at, or the seed file's
         // dearest hash: a name that finds nobody must cost what a real user does.
-        let cost = seed.max_cost().unwrap_or(0).max(settings.bcrypt_cost);
+        let cost = seed
+            .max_cost()
+            .unwrap_or(0)
+            .max(settings.guards.bcrypt_cost);
         let verifier = PasswordVerifier::new(
-            settings.bcrypt_max_concurrent,
-            settings.bcrypt_max_queue,
+            settings.guards.bcrypt_max_concurrent,
+            settings.guards.bcrypt_max_queue,
             cost,
         )
         .map_err(StartupError::Config)?;
@@ -105,8 +108,8 @@ impl Application {
         let client_verifier =
             PasswordVerifier::new(1, CLIENT_QUEUE, 4).map_err(StartupError::Config)?;
         let clients = Clients::load(
-            settings.clients_file.as_deref(),
-            settings.default_client_enabled,
+            settings.accounts.clients_file.as_deref(),
+            settings.accounts.default_client_enabled,
         )
         .map_err(StartupError::Config)?;
         let draining = Arc::new(AtomicBool::new(false));
@@ -114,27 +117,27 @@ impl Application {
             store: store.clone(),
             users: UserDirectory::new(seed, redis_users),
             verifier: verifier.clone(),
-            lockout: settings.lockout,
-            attempts_per_ip_per_minute: settings.login_attempts_per_ip_per_minute,
+            lockout: settings.guards.lockout,
+            attempts_per_ip_per_minute: settings.guards.attempts_per_ip_per_minute,
         };
         let state = web::Data::new(AppState {
             store,
             login,
             clients,
             verifier: client_verifier,
-            trusted_proxies: settings.trusted_proxies.clone(),
+            trusted_proxies: settings.guards.trusted_proxies.clone(),
             draining: draining.clone(),
-            metrics_on_api_port: settings.metrics_port.is_none(),
+            metrics_on_api_port: settings.server.metrics_port.is_none(),
         });
 
-        let (listener, port) = bind(&settings.host, settings.port)?;
+        let (listener, port) = bind(&settings.server.host, settings.server.port)?;
         // Installs the process's recorder before the first request.
         crate::metrics::handle();
         // The access log formats every request before knowing whether the line is wanted;
         // with info off for its target it is left out.
         let access_log =
             log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
-        let proxies = settings.trusted_proxies.clone();
+        let proxies = settings.guards.trusted_proxies.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -145,8 +148,8 @@ impl Application {
                 ))
                 .configure(routes::configure)
         })
-        .workers(settings.workers)
-        .shutdown_timeout(settings.shutdown_drain.as_secs().max(1))
+        .workers(settings.server.workers)
+        .shutdown_timeout(settings.server.shutdown_drain.as_secs().max(1))
         // Signals are ours: SIGTERM first turns /ready to 503, then stops gracefully.
         .disable_signals()
         .listen(listener)
@@ -155,9 +158,9 @@ impl Application {
             source,
         })?
         .run();
-        log::info!("listening on {}:{port}", settings.host);
-        let metrics = match settings.metrics_port {
-            Some(wanted) => Some(metrics_server(&settings.host, wanted)?),
+        log::info!("listening on {}:{port}", settings.server.host);
+        let metrics = match settings.server.metrics_port {
+            Some(wanted) => Some(metrics_server(&settings.server.host, wanted)?),
             None => None,
         };
         Ok(Application {
@@ -165,7 +168,7 @@ impl Application {
             server,
             metrics,
             draining,
-            shutdown_delay: settings.shutdown_delay,
+            shutdown_delay: settings.server.shutdown_delay,
         })
     }
 
@@ -251,7 +254,8 @@ fn metrics_server(host: &str, port: u16) -> Result<(Server, u16), StartupError> 
 /// The Redis connection the settings name, or `None` for the embedded store. Connects lazily,
 /// so this succeeds while Redis is down.
 pub fn redis_connection(settings: &Settings) -> Result<Option<RedisConn>, StartupError> {
-    let ca = match &settings.redis_tls_ca_file {
+    let redis = &settings.redis;
+    let ca = match &redis.tls_ca_file {
         Some(path) => Some(std::fs::read(path).map_err(|e| {
             StartupError::Config(format!(
                 "cannot read REDIS_TLS_CA_FILE {}: {e}",
@@ -260,53 +264,45 @@ pub fn redis_connection(settings: &Settings) -> Result<Option<RedisConn>, Startu
         })?),
         None => None,
     };
-    let conn = if !settings.redis_cluster_nodes.is_empty() {
-        let nodes: Vec<String> = settings
-            .redis_cluster_nodes
-            .iter()
-            .map(|u| u.expose().to_string())
-            .collect();
-        let conn = RedisConn::cluster(&nodes, settings.redis_timeout, ca.as_deref())
-            .map_err(|e| StartupError::Config(format!("REDIS_CLUSTER_NODES: {e}")))?;
-        log::info!(
-            "session store: redis cluster at {} node(s) given, key prefix {:?}",
-            nodes.len(),
-            settings.redis_key_prefix
-        );
-        Some(conn)
-    } else if let Some(sentinel) = &settings.redis_sentinel {
-        let sentinels: Vec<String> = sentinel
-            .sentinels
-            .iter()
-            .map(|u| u.expose().to_string())
-            .collect();
-        let conn = RedisConn::sentinel(
-            &sentinels,
-            &sentinel.master,
-            sentinel.master_password.as_ref().map(|p| p.expose()),
-            settings.redis_timeout,
-            ca.as_deref(),
-        )
-        .map_err(|e| StartupError::Config(format!("REDIS_SENTINELS: {e}")))?;
-        log::info!(
-            "session store: redis master {:?} via {} sentinel(s), key prefix {:?}",
-            sentinel.master,
-            sentinels.len(),
-            settings.redis_key_prefix
-        );
-        Some(conn)
-    } else if let Some(url) = &settings.redis_url {
-        let conn = RedisConn::single(url.expose(), settings.redis_timeout, ca.as_deref())
-            .map_err(|e| StartupError::Config(format!("REDIS_URL {url}: {e}")))?;
-        log::info!(
-            "session store: redis at {url}, key prefix {:?}",
-            settings.redis_key_prefix
-        );
-        Some(conn)
-    } else {
-        None
+    let ca = ca.as_deref();
+    let prefix = &redis.key_prefix;
+    let conn = match &redis.target {
+        RedisTarget::Embedded => return Ok(None),
+        RedisTarget::Cluster(urls) => {
+            let nodes: Vec<String> = urls.iter().map(|u| u.expose().to_string()).collect();
+            let conn = RedisConn::cluster(&nodes, redis.timeout, ca)
+                .map_err(|e| StartupError::Config(format!("REDIS_CLUSTER_NODES: {e}")))?;
+            log::info!(
+                "session store: redis cluster at {} node(s) given, key prefix {prefix:?}",
+                nodes.len()
+            );
+            conn
+        }
+        RedisTarget::Sentinel(sentinel) => {
+            let sentinels: Vec<String> = sentinel
+                .sentinels
+                .iter()
+                .map(|u| u.expose().to_string())
+                .collect();
+            let password = sentinel.master_password.as_ref().map(|p| p.expose());
+            let conn =
+                RedisConn::sentinel(&sentinels, &sentinel.master, password, redis.timeout, ca)
+                    .map_err(|e| StartupError::Config(format!("REDIS_SENTINELS: {e}")))?;
+            log::info!(
+                "session store: redis master {:?} via {} sentinel(s), key prefix {prefix:?}",
+                sentinel.master,
+                sentinels.len()
+            );
+            conn
+        }
+        RedisTarget::Single(url) => {
+            let conn = RedisConn::single(url.expose(), redis.timeout, ca)
+                .map_err(|e| StartupError::Config(format!("REDIS_URL {url}: {e}")))?;
+            log::info!("session store: redis at {url}, key prefix {prefix:?}");
+            conn
+        }
     };
-    Ok(conn)
+    Ok(Some(conn))
 }
 
 async fn wait_for_signal() {

@@ -10,23 +10,23 @@ use crate::users::seed::SeedUsers;
 pub async fn check() -> CliResult {
     let settings = Settings::from_env().map_err(|e| CliError::Usage(e.to_string()))?;
     println!("settings: ok");
-    if let Some(path) = &settings.users_file {
+    if let Some(path) = &settings.accounts.users_file {
         let seed = SeedUsers::load(path).map_err(CliError::Usage)?;
         println!("USERS_FILE: {} user(s)", seed.len());
     }
     Clients::load(
-        settings.clients_file.as_deref(),
-        settings.default_client_enabled,
+        settings.accounts.clients_file.as_deref(),
+        settings.accounts.default_client_enabled,
     )
     .map_err(CliError::Usage)?;
-    if settings.clients_file.is_some() {
+    if settings.accounts.clients_file.is_some() {
         println!("CLIENTS_FILE: ok");
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
     match redis_connection(&settings)? {
         None => println!("store: embedded (in-process; nothing to reach)"),
         Some(conn) => {
-            let store = RedisStore::new(conn, &settings.redis_key_prefix);
+            let store = RedisStore::new(conn, &settings.redis.key_prefix);
             store.ping().await.map_err(|e| {
                 CliError::Usage(format!(
                     "store: {} unreachable: {}",
@@ -37,7 +37,7 @@ pub async fn check() -> CliResult {
             println!(
                 "store: {} reachable, key prefix {:?}",
                 store.kind(),
-                settings.redis_key_prefix
+                settings.redis.key_prefix
             );
         }
     }

@@ -250,14 +250,14 @@ impl Admin {
                 "no Redis is configured: set REDIS_URL (or REDIS_CLUSTER_NODES or REDIS_SENTINELS) as the server has it; the embedded store lives inside one server process and cannot be administered".into(),
             ));
         };
-        let seed = match &settings.users_file {
+        let seed = match &settings.accounts.users_file {
             Some(path) => SeedUsers::load(path).map_err(CliError::Usage)?,
             None => SeedUsers::default(),
         };
-        let keys = Keys::new(&settings.redis_key_prefix);
+        let keys = Keys::new(&settings.redis.key_prefix);
         let users = RedisUsers::new(conn.clone(), keys);
         Ok(Admin {
-            store: RedisStore::new(conn, &settings.redis_key_prefix),
+            store: RedisStore::new(conn, &settings.redis.key_prefix),
             directory: UserDirectory::new(seed, Some(users.clone())),
             users,
         })

@@ -1,0 +1,77 @@
+//! The HTTP side of one process: where it listens, how many workers, how it shuts down; and
+//! where its users and OAuth clients come from.
+
+use super::parse::{ConfigError, Given};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    /// Serve `/metrics` on this port (same host) instead of the API port.
+    pub metrics_port: Option<u16>,
+    pub workers: usize,
+    /// After SIGTERM: how long to keep serving with `/ready` at 503.
+    pub shutdown_delay: Duration,
+    /// Then: how long in-flight requests may take before the process exits.
+    pub shutdown_drain: Duration,
+}
+
+/// Where users and OAuth clients come from.
+#[derive(Clone, Debug)]
+pub struct AccountSettings {
+    pub users_file: Option<PathBuf>,
+    pub clients_file: Option<PathBuf>,
+    pub default_client_enabled: bool,
+}
+
+pub const KEYS: &[&str] = &[
+    "host",
+    "port",
+    "metrics_port",
+    "workers",
+    "shutdown_delay_seconds",
+    "shutdown_drain_seconds",
+    "users_file",
+    "clients_file",
+    "default_client_enabled",
+];
+
+impl ServerSettings {
+    pub fn parse(g: &Given, cores: u64) -> Result<Self, ConfigError> {
+        let port = g.number("port", 8080, 0, 65535)? as u16;
+        let metrics_port = match g.non_blank("metrics_port") {
+            None => None,
+            Some(v) => {
+                let m = g.number("metrics_port", 0, 0, 65535)? as u16;
+                if m != 0 && m == port {
+                    return Err(g.bad("metrics_port", &v, "a port other than PORT"));
+                }
+                Some(m)
+            }
+        };
+        let host = g.text("host").unwrap_or_else(|| "0.0.0.0".into());
+        if host.trim().is_empty() {
+            return Err(g.bad("host", &host, "an IP address or host name to listen on"));
+        }
+        Ok(ServerSettings {
+            host,
+            port,
+            metrics_port,
+            workers: g.number("workers", cores, 1, 1024)? as usize,
+            shutdown_delay: g.seconds("shutdown_delay_seconds", 0, 0, 600)?,
+            shutdown_drain: g.seconds("shutdown_drain_seconds", 10, 1, 3600)?,
+        })
+    }
+}
+
+impl AccountSettings {
+    pub fn parse(g: &Given) -> Result<Self, ConfigError> {
+        Ok(AccountSettings {
+            users_file: g.path("users_file"),
+            clients_file: g.path("clients_file"),
+            default_client_enabled: g.flag("default_client_enabled", true)?,
+        })
+    }
+}
