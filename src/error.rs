@@ -44,15 +44,21 @@ pub enum ApiError {
     Retry(&'static str),
     #[error("session store unavailable")]
     StoreUnavailable(#[from] StoreError),
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// A fault of the server's own; `source` goes to the log with its whole chain, clients
+    /// get a fixed message.
+    #[error("internal error: {context}")]
+    Internal {
+        context: &'static str,
+        #[source]
+        source: Option<BoxError>,
+    },
 }
 
 impl From<crate::password::VerifyError> for ApiError {
     fn from(e: crate::password::VerifyError) -> Self {
         match e {
             crate::password::VerifyError::Busy => ApiError::Busy,
-            crate::password::VerifyError::Stopped => ApiError::Internal(e.to_string()),
+            crate::password::VerifyError::Stopped => ApiError::internal("password check", e),
         }
     }
 }
@@ -73,7 +79,31 @@ impl From<crate::login::LoginError> for ApiError {
             }
             L::UserChanged => ApiError::Retry("the account changed during the login; retry"),
             L::Store(e) => ApiError::StoreUnavailable(e),
-            L::Internal(detail) => ApiError::Internal(detail),
+            L::Internal { context, source } => ApiError::Internal {
+                context,
+                source: Some(source),
+            },
+        }
+    }
+}
+
+/// Any error, as a cause kept for the log.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl ApiError {
+    /// An internal error caused by `source`.
+    pub fn internal(context: &'static str, source: impl Into<BoxError>) -> Self {
+        ApiError::Internal {
+            context,
+            source: Some(source.into()),
+        }
+    }
+
+    /// An internal error with no cause beyond itself: a state the code should never reach.
+    pub fn bug(context: &'static str) -> Self {
+        ApiError::Internal {
+            context,
+            source: None,
         }
     }
 }
@@ -132,13 +162,10 @@ pub struct InvalidTokenDetail {
 }
 
 fn oauth(status: StatusCode, error: ErrorCode, description: &str) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .json(OAuthError {
-            error,
-            error_description: description,
-        })
+    HttpResponse::build(status).json(OAuthError {
+        error,
+        error_description: description,
+    })
 }
 
 fn retry_after(mut res: HttpResponse, value: HeaderValue) -> HttpResponse {
@@ -174,7 +201,7 @@ impl ResponseError for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -211,7 +238,6 @@ impl ResponseError for ApiError {
                 res
             }
             ApiError::InvalidAccessToken => HttpResponse::Unauthorized()
-                .insert_header((header::CACHE_CONTROL, "no-store"))
                 .insert_header((header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""))
                 .json(InvalidTokenBody {
                     response_info: None,
@@ -276,8 +302,8 @@ impl ResponseError for ApiError {
                     HeaderValue::from_static("1"),
                 )
             }
-            ApiError::Internal(detail) => {
-                log::error!("internal error: {detail}");
+            ApiError::Internal { .. } => {
+                log::error!("{}", cause_chain(self));
                 oauth(status, ErrorCode::ServerError, "internal server error")
             }
         }

@@ -62,15 +62,22 @@ pub enum LoginError {
     UserChanged,
     #[error("session store unavailable")]
     Store(#[from] StoreError),
-    #[error("{0}")]
-    Internal(String),
+    #[error("{context}")]
+    Internal {
+        context: &'static str,
+        #[source]
+        source: crate::error::BoxError,
+    },
 }
 
 impl From<VerifyError> for LoginError {
     fn from(e: VerifyError) -> Self {
         match e {
             VerifyError::Busy => LoginError::Busy,
-            VerifyError::Stopped => LoginError::Internal(e.to_string()),
+            VerifyError::Stopped => LoginError::Internal {
+                context: "password check",
+                source: Box::new(e),
+            },
         }
     }
 }
@@ -86,7 +93,7 @@ impl LoginError {
             LoginError::Busy | LoginError::AccountBusy => "busy",
             LoginError::UserChanged => "user_changed",
             LoginError::Store(_) => "store_error",
-            LoginError::Internal(_) => "error",
+            LoginError::Internal { .. } => "error",
         }
     }
 }
@@ -135,8 +142,10 @@ impl Login {
         if read_at.elapsed() > MAX_LOGIN {
             return Err(LoginError::UserChanged);
         }
-        let user_json = serde_json::to_string(&user.public)
-            .map_err(|e| LoginError::Internal(format!("cannot serialise user: {e}")))?;
+        let user_json = serde_json::to_string(&user.public).map_err(|e| LoginError::Internal {
+            context: "cannot serialise the user",
+            source: Box::new(e),
+        })?;
         let session = NewSession {
             user_uuid: user.public.uuid.clone(),
             user_json,

@@ -2,6 +2,7 @@
 //! repeated parameters, empty means absent, UTF-8 only) and the six places a client may put
 //! an access token.
 
+use crate::domain::token::{Token, TokenKind};
 use crate::error::ApiError;
 use actix_web::HttpRequest;
 use actix_web::http::header;
@@ -137,6 +138,19 @@ fn header_text<'a>(req: &'a HttpRequest, name: &str) -> Result<Option<&'a str>, 
 /// The access token of a logout or details request, from the first of: query `access_token`,
 /// `Authorization: Bearer`, header `auth-token`, form field `access_token`, JSON `access_token`,
 /// JSON `RequestInfo.authToken`.
+/// The access token a request presents (see [`access_token`]), read body and all; a missing,
+/// malformed or non-access token is an invalid access token.
+pub async fn presented_access_token(
+    req: &HttpRequest,
+    payload: Payload,
+) -> Result<Token, ApiError> {
+    let body = read_body(req, payload).await?;
+    access_token(req, &body)?
+        .and_then(|t| Token::parse(&t))
+        .filter(|t| t.kind() == TokenKind::Access)
+        .ok_or(ApiError::InvalidAccessToken)
+}
+
 pub fn access_token(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, ApiError> {
     let query = Form::parse(req.query_string().as_bytes())?;
     if let Some(t) = query.get("access_token") {

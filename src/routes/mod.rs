@@ -1,6 +1,7 @@
 //! The whole route table and the state every handler shares.
 
 mod client_ip;
+pub mod doc_types;
 mod extract;
 mod health;
 mod oauth;
@@ -21,9 +22,7 @@ use actix_web::{HttpResponse, web};
 
 pub use extract::MAX_BODY;
 
-/// Header values of the hot paths, made once: from a `&str` each response would check and copy.
-pub const NO_STORE: header::HeaderValue = header::HeaderValue::from_static("no-store");
-pub const NO_CACHE: header::HeaderValue = header::HeaderValue::from_static("no-cache");
+/// A header value of the hot paths, made once: from a `&str` each response would check and copy.
 pub const JSON: header::HeaderValue = header::HeaderValue::from_static("application/json");
 
 pub struct AppState {

@@ -7,7 +7,6 @@ use crate::clients::Client;
 use crate::domain::token::{Token, TokenKind};
 use crate::domain::user::Role;
 use crate::error::ApiError;
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -57,17 +56,17 @@ fn hinted(form: &Form) -> Result<Option<Token>, ApiError> {
     path = "/oauth/revoke",
     tag = "oauth",
     request_body(
-        content = super::openapi::TokenForm,
+        content = super::doc_types::TokenForm,
         content_type = "application/x-www-form-urlencoded",
     ),
     security(("clientBasic" = []), ()),
     responses(
         (status = 200, description = "The token's session has ended, or the token was not live",
             headers(("Cache-Control" = String, description = "no-store"))),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::InvalidClient),
-        (status = 413, response = super::openapi::PayloadTooLarge),
-        (status = 503, response = super::openapi::Unavailable),
+        (status = 400, response = super::doc_types::BadRequest),
+        (status = 401, response = super::doc_types::InvalidClient),
+        (status = 413, response = super::doc_types::PayloadTooLarge),
+        (status = 503, response = super::doc_types::Unavailable),
     ),
 )]
 pub async fn revoke(
@@ -81,9 +80,7 @@ pub async fn revoke(
     {
         crate::metrics::logout("revoke");
     }
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish())
+    Ok(HttpResponse::Ok().finish())
 }
 
 #[derive(Serialize, ToSchema)]
@@ -137,7 +134,7 @@ struct Subject {
     path = "/oauth/introspect",
     tag = "oauth",
     request_body(
-        content = super::openapi::TokenForm,
+        content = super::doc_types::TokenForm,
         content_type = "application/x-www-form-urlencoded",
     ),
     security(("clientBasic" = []), ()),
@@ -145,10 +142,10 @@ struct Subject {
         (status = 200, description = "What the token stands for, or only `active: false`",
             body = IntrospectionResponse,
             headers(("Cache-Control" = String, description = "no-store"))),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::InvalidClient),
-        (status = 413, response = super::openapi::PayloadTooLarge),
-        (status = 503, response = super::openapi::Unavailable),
+        (status = 400, response = super::doc_types::BadRequest),
+        (status = 401, response = super::doc_types::InvalidClient),
+        (status = 413, response = super::doc_types::PayloadTooLarge),
+        (status = 503, response = super::doc_types::Unavailable),
     ),
 )]
 pub async fn introspect(
@@ -179,7 +176,7 @@ pub async fn introspect(
         },
         Some((token, i)) => {
             let user: Subject = serde_json::from_str(&i.user_json)
-                .map_err(|_| ApiError::Internal("stored user record is not JSON".into()))?;
+                .map_err(|e| ApiError::internal("stored user record is not JSON", e))?;
             let issued_ms = match token.kind() {
                 TokenKind::Refresh if !state.store.policy().rotation => i.created_ms,
                 _ => i.refreshed_ms,
@@ -201,7 +198,5 @@ pub async fn introspect(
             }
         }
     };
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(body))
+    Ok(HttpResponse::Ok().json(body))
 }

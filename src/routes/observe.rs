@@ -1,12 +1,16 @@
 //! The one middleware every request passes: it gives the request its id (echoed as
-//! `X-Request-Id`) and counts and times it for `/metrics`. Written out rather than with
+//! `X-Request-Id`), counts and times it for `/metrics`, and marks every answer
+//! `Cache-Control: no-store`. Written out rather than with
 //! `from_fn`, which boxes a future and a service handle per request and layer.
 
 use super::request_id;
 use crate::metrics::RoutePattern;
 use actix_web::Error;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
-use actix_web::http::header::HeaderValue;
+use actix_web::http::header::{self, HeaderValue};
+
+const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -88,8 +92,15 @@ where
             res.status().as_u16(),
             this.start.elapsed(),
         );
+        let headers = res.headers_mut();
         if let Some(id) = this.id.take() {
-            res.headers_mut().insert(request_id::HEADER, id);
+            headers.insert(request_id::HEADER, id);
+        }
+        // Every answer may carry a token, a user or a session: no cache keeps one
+        // (RFC 6749 §5.1 asks this of token responses; here it holds for all).
+        if !headers.contains_key(header::CACHE_CONTROL) {
+            headers.insert(header::CACHE_CONTROL, NO_STORE);
+            headers.insert(header::PRAGMA, NO_CACHE);
         }
         Poll::Ready(Ok(res))
     }

@@ -2,18 +2,19 @@
 //! types they answer with, served at `/openapi.json`; and Swagger UI at `/docs`, its assets
 //! compiled into the binary so the page works offline.
 
-use crate::domain::user::UserType;
+use super::doc_types::{
+    BadRequest, InvalidAccessToken, InvalidClient, PayloadTooLarge, TooManyRequests, Unavailable,
+};
 use crate::error::{ApiError, InvalidTokenBody, OAuthError};
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
 use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::schema::{Schema, SchemaType};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{HeaderBuilder, ObjectBuilder, OpenApi as Document, RefOr, Type};
-use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
+use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -183,139 +184,6 @@ impl Modify for OptionalBodies {
     }
 }
 
-// Request bodies. The handlers parse forms by hand (strictly: repeated or non-UTF-8
-// parameters are refused), so these types only describe what they accept.
-
-/// `grant_type` selects the fields. Client credentials go in HTTP Basic or in
-/// `client_id`/`client_secret`.
-#[derive(Deserialize, ToSchema)]
-#[serde(tag = "grant_type", rename_all = "snake_case")]
-pub enum TokenRequest {
-    /// Starts a new session.
-    #[schema(title = "password grant")]
-    Password {
-        username: String,
-        password: String,
-        /// Must match the user's record when given.
-        #[serde(rename = "tenantId")]
-        #[schema(nullable = false)]
-        tenant_id: Option<String>,
-        /// Must match the user's type (any letter case) when given.
-        #[serde(rename = "userType")]
-        #[schema(nullable = false)]
-        user_type: Option<UserType>,
-        /// Space-separated; at most the client's scopes, which are the default.
-        #[schema(nullable = false)]
-        scope: Option<String>,
-        #[schema(nullable = false)]
-        client_id: Option<String>,
-        #[schema(nullable = false)]
-        client_secret: Option<String>,
-    },
-    /// Rotates the session's pair.
-    #[schema(title = "refresh_token grant")]
-    RefreshToken {
-        refresh_token: String,
-        /// At most the session's scope.
-        #[schema(nullable = false)]
-        scope: Option<String>,
-        #[schema(nullable = false)]
-        client_id: Option<String>,
-        #[schema(nullable = false)]
-        client_secret: Option<String>,
-    },
-}
-
-/// A token to revoke or introspect; client credentials in HTTP Basic or in the form.
-#[derive(Deserialize, ToSchema)]
-pub struct TokenForm {
-    pub token: String,
-    /// Not needed: a token names its own kind.
-    #[schema(nullable = false)]
-    pub token_type_hint: Option<TokenTypeHint>,
-    #[schema(nullable = false)]
-    pub client_id: Option<String>,
-    #[schema(nullable = false)]
-    pub client_secret: Option<String>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenTypeHint {
-    AccessToken,
-    RefreshToken,
-}
-
-/// The access token as a form field, when no query parameter or header carries it.
-#[derive(Deserialize, ToSchema)]
-pub struct AccessTokenForm {
-    #[schema(nullable = false)]
-    pub access_token: Option<String>,
-}
-
-/// The access token in a JSON body: `access_token`, else DIGIT's `RequestInfo.authToken`.
-#[derive(Deserialize, ToSchema)]
-pub struct AccessTokenJson {
-    pub access_token: Option<String>,
-    #[serde(rename = "RequestInfo")]
-    pub request_info: Option<RequestInfo>,
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct RequestInfo {
-    #[serde(rename = "authToken")]
-    pub auth_token: Option<String>,
-}
-
-// Error responses, one per status and header set; the bodies are the types `error.rs` sends.
-
-/// A malformed request (`invalid_request`, naming the problem) or a refused grant
-/// (`invalid_grant`, `unsupported_grant_type`, `unauthorized_client`, `invalid_scope`).
-#[derive(ToResponse)]
-#[response(headers(
-    ("Cache-Control" = String, description = "no-store"),
-    ("Pragma" = String, description = "no-cache"),
-))]
-pub struct BadRequest(pub OAuthError<'static>);
-
-/// Client authentication failed (`invalid_client`).
-#[derive(ToResponse)]
-#[response(headers(
-    ("WWW-Authenticate" = String, description = "`Basic realm=\"oauth2/client\"`"),
-    ("Cache-Control" = String, description = "no-store"),
-))]
-pub struct InvalidClient(pub OAuthError<'static>);
-
-/// The access token is missing, unknown, expired or ended (DIGIT's `Errors` shape).
-#[derive(ToResponse)]
-#[response(headers(
-    ("WWW-Authenticate" = String, description = "`Bearer error=\"invalid_token\"`"),
-    ("Cache-Control" = String, description = "no-store"),
-))]
-pub struct InvalidAccessToken(pub InvalidTokenBody);
-
-/// The body is larger than 64 KiB (`invalid_request`).
-#[derive(ToResponse)]
-#[response(headers(("Cache-Control" = String, description = "no-store")))]
-pub struct PayloadTooLarge(pub OAuthError<'static>);
-
-/// Too many password attempts from this address (`too_many_requests`).
-#[derive(ToResponse)]
-#[response(headers(
-    ("Retry-After" = u64, description = "seconds until the next attempt counts"),
-    ("Cache-Control" = String, description = "no-store"),
-))]
-pub struct TooManyRequests(pub OAuthError<'static>);
-
-/// The session store is unreachable, or too many logins wait for password hashing
-/// (`temporarily_unavailable`). Never a 401: a gateway would log its user out.
-#[derive(ToResponse)]
-#[response(headers(
-    ("Retry-After" = u64, description = "seconds"),
-    ("Cache-Control" = String, description = "no-store"),
-))]
-pub struct Unavailable(pub OAuthError<'static>);
-
 static DOCUMENT: LazyLock<Result<String, String>> =
     LazyLock::new(|| ApiDoc::openapi().to_json().map_err(|e| e.to_string()));
 
@@ -329,7 +197,7 @@ static DOCUMENT: LazyLock<Result<String, String>> =
 pub async fn document() -> Result<HttpResponse, ApiError> {
     let json = DOCUMENT
         .as_ref()
-        .map_err(|e| ApiError::Internal(format!("cannot serialise the OpenAPI document: {e}")))?;
+        .map_err(|e| ApiError::internal("cannot serialise the OpenAPI document", e.clone()))?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(json.as_str()))
@@ -370,7 +238,7 @@ static SWAGGER_CONFIG: LazyLock<Arc<utoipa_swagger_ui::Config<'static>>> = LazyL
 )]
 pub async fn docs_file(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let found = utoipa_swagger_ui::serve(&file, SWAGGER_CONFIG.clone())
-        .map_err(|e| ApiError::Internal(format!("cannot render Swagger UI's {file}: {e}")))?
+        .map_err(|e| ApiError::internal("cannot render a Swagger UI file", e.to_string()))?
         .ok_or(ApiError::NotFound)?;
     let mut res = HttpResponse::Ok();
     res.content_type(found.content_type);

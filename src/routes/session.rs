@@ -3,7 +3,7 @@
 
 use super::AppState;
 use super::extract;
-use crate::domain::token::{Token, TokenKind};
+use crate::domain::token::Token;
 use crate::domain::user::PublicUser;
 use crate::error::ApiError;
 use actix_web::http::header;
@@ -51,8 +51,8 @@ impl LogoutResponse {
     request_body(
         description = "The access token may also come in the body",
         content(
-            (Option<super::openapi::AccessTokenForm> = "application/x-www-form-urlencoded"),
-            (Option<super::openapi::AccessTokenJson> = "application/json"),
+            (Option<super::doc_types::AccessTokenForm> = "application/x-www-form-urlencoded"),
+            (Option<super::doc_types::AccessTokenJson> = "application/json"),
         ),
     ),
     security(("bearerToken" = []), ("accessTokenQuery" = []), ("authTokenHeader" = []), ()),
@@ -60,9 +60,9 @@ impl LogoutResponse {
         (status = 200, description = "The session has ended (or the token was not live)",
             body = LogoutResponse,
             headers(("Cache-Control" = String, description = "no-store"))),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 413, response = super::openapi::PayloadTooLarge),
-        (status = 503, response = super::openapi::Unavailable),
+        (status = 400, response = super::doc_types::BadRequest),
+        (status = 413, response = super::doc_types::PayloadTooLarge),
+        (status = 503, response = super::doc_types::Unavailable),
     ),
 )]
 pub async fn logout(
@@ -78,9 +78,7 @@ pub async fn logout(
     {
         crate::metrics::logout("logout");
     }
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(LogoutResponse::now()))
+    Ok(HttpResponse::Ok().json(LogoutResponse::now()))
 }
 
 /// The user of a live access token, what gateways call on every request. A store outage is
@@ -94,10 +92,10 @@ pub async fn logout(
     responses(
         (status = 200, description = "The token's user", body = PublicUser,
             headers(("Cache-Control" = String, description = "no-store"))),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::InvalidAccessToken),
-        (status = 413, response = super::openapi::PayloadTooLarge),
-        (status = 503, response = super::openapi::Unavailable),
+        (status = 400, response = super::doc_types::BadRequest),
+        (status = 401, response = super::doc_types::InvalidAccessToken),
+        (status = 413, response = super::doc_types::PayloadTooLarge),
+        (status = 503, response = super::doc_types::Unavailable),
     ),
 )]
 pub async fn details_get(
@@ -117,18 +115,18 @@ pub async fn details_get(
     request_body(
         description = "The access token may also come in the body",
         content(
-            (Option<super::openapi::AccessTokenForm> = "application/x-www-form-urlencoded"),
-            (Option<super::openapi::AccessTokenJson> = "application/json"),
+            (Option<super::doc_types::AccessTokenForm> = "application/x-www-form-urlencoded"),
+            (Option<super::doc_types::AccessTokenJson> = "application/json"),
         ),
     ),
     security(("bearerToken" = []), ("accessTokenQuery" = []), ("authTokenHeader" = []), ()),
     responses(
         (status = 200, description = "The token's user", body = PublicUser,
             headers(("Cache-Control" = String, description = "no-store"))),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::InvalidAccessToken),
-        (status = 413, response = super::openapi::PayloadTooLarge),
-        (status = 503, response = super::openapi::Unavailable),
+        (status = 400, response = super::doc_types::BadRequest),
+        (status = 401, response = super::doc_types::InvalidAccessToken),
+        (status = 413, response = super::doc_types::PayloadTooLarge),
+        (status = 503, response = super::doc_types::Unavailable),
     ),
 )]
 pub async fn details_post(
@@ -144,18 +142,13 @@ async fn details(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = extract::read_body(&req, payload).await?;
-    let token = extract::access_token(&req, &body)?
-        .and_then(|t| Token::parse(&t))
-        .filter(|t| t.kind() == TokenKind::Access)
-        .ok_or(ApiError::InvalidAccessToken)?;
+    let token = extract::presented_access_token(&req, payload).await?;
     let user = state
         .store
         .validate_access(&token)
         .await?
         .ok_or(ApiError::InvalidAccessToken)?;
     Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, super::NO_STORE))
         .insert_header((header::CONTENT_TYPE, super::JSON))
         .body(user))
 }

@@ -5,9 +5,8 @@ use super::AppState;
 use super::extract;
 use super::session::LogoutResponse;
 use crate::domain::session::{SessionInfo, SessionsOp, SessionsOutcome};
-use crate::domain::token::{SessionId, Token, TokenKind};
+use crate::domain::token::{SessionId, Token};
 use crate::error::{ApiError, OAuthError};
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -25,14 +24,6 @@ pub struct LogoutAllResponse {
     logout: LogoutResponse,
     #[serde(rename = "sessionsEnded")]
     sessions_ended: u32,
-}
-
-async fn caller(req: &HttpRequest, payload: web::Payload) -> Result<Token, ApiError> {
-    let body = extract::read_body(req, payload).await?;
-    extract::access_token(req, &body)?
-        .and_then(|t| Token::parse(&t))
-        .filter(|t| t.kind() == TokenKind::Access)
-        .ok_or(ApiError::InvalidAccessToken)
 }
 
 async fn run(
@@ -56,10 +47,10 @@ async fn run(
     responses(
         (status = 200, description = "The caller's user's live sessions", body = SessionList,
             headers(("Cache-Control" = String, description = "no-store"))),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::InvalidAccessToken),
-        (status = 413, response = super::openapi::PayloadTooLarge),
-        (status = 503, response = super::openapi::Unavailable),
+        (status = 400, response = super::doc_types::BadRequest),
+        (status = 401, response = super::doc_types::InvalidAccessToken),
+        (status = 413, response = super::doc_types::PayloadTooLarge),
+        (status = 503, response = super::doc_types::Unavailable),
     ),
 )]
 pub async fn list(
@@ -67,17 +58,13 @@ pub async fn list(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = caller(&req, payload).await?;
+    let caller = extract::presented_access_token(&req, payload).await?;
     let SessionsOutcome::Listed(mut sessions) = run(&state, &caller, SessionsOp::List).await?
     else {
-        return Err(ApiError::Internal(
-            "session listing answered something else".into(),
-        ));
+        return Err(ApiError::bug("session listing answered something else"));
     };
     sessions.sort_by_key(|s| std::cmp::Reverse(s.created));
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(SessionList { sessions }))
+    Ok(HttpResponse::Ok().json(SessionList { sessions }))
 }
 
 /// Ends one of the caller's own sessions.
@@ -89,12 +76,12 @@ pub async fn list(
     security(("bearerToken" = []), ("accessTokenQuery" = []), ("authTokenHeader" = [])),
     responses(
         (status = 204, description = "The session has ended"),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::InvalidAccessToken),
+        (status = 400, response = super::doc_types::BadRequest),
+        (status = 401, response = super::doc_types::InvalidAccessToken),
         (status = 404, description = "No such session of the caller's user", body = OAuthError,
             headers(("Cache-Control" = String, description = "no-store"))),
-        (status = 413, response = super::openapi::PayloadTooLarge),
-        (status = 503, response = super::openapi::Unavailable),
+        (status = 413, response = super::doc_types::PayloadTooLarge),
+        (status = 503, response = super::doc_types::Unavailable),
     ),
 )]
 pub async fn end_one(
@@ -103,7 +90,7 @@ pub async fn end_one(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = caller(&req, payload).await?;
+    let caller = extract::presented_access_token(&req, payload).await?;
     // A malformed id is as unknown as another user's session.
     let target = SessionId::parse(&path.into_inner()).ok_or(ApiError::NoSuchSession)?;
     match run(&state, &caller, SessionsOp::End(target)).await? {
@@ -123,8 +110,8 @@ pub async fn end_one(
     request_body(
         description = "The access token may also come in the body",
         content(
-            (Option<super::openapi::AccessTokenForm> = "application/x-www-form-urlencoded"),
-            (Option<super::openapi::AccessTokenJson> = "application/json"),
+            (Option<super::doc_types::AccessTokenForm> = "application/x-www-form-urlencoded"),
+            (Option<super::doc_types::AccessTokenJson> = "application/json"),
         ),
     ),
     security(("bearerToken" = []), ("accessTokenQuery" = []), ("authTokenHeader" = []), ()),
@@ -132,10 +119,10 @@ pub async fn end_one(
         (status = 200, description = "Every session of the user has ended",
             body = LogoutAllResponse,
             headers(("Cache-Control" = String, description = "no-store"))),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::InvalidAccessToken),
-        (status = 413, response = super::openapi::PayloadTooLarge),
-        (status = 503, response = super::openapi::Unavailable),
+        (status = 400, response = super::doc_types::BadRequest),
+        (status = 401, response = super::doc_types::InvalidAccessToken),
+        (status = 413, response = super::doc_types::PayloadTooLarge),
+        (status = 503, response = super::doc_types::Unavailable),
     ),
 )]
 pub async fn end_all(
@@ -143,11 +130,9 @@ pub async fn end_all(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = caller(&req, payload).await?;
+    let caller = extract::presented_access_token(&req, payload).await?;
     let SessionsOutcome::Ended(n) = run(&state, &caller, SessionsOp::EndAll).await? else {
-        return Err(ApiError::Internal(
-            "logout-all answered something else".into(),
-        ));
+        return Err(ApiError::bug("logout-all answered something else"));
     };
     metrics::counter!(crate::metrics::LOGOUTS, "kind" => "logout_all").increment(u64::from(n));
     log::info!(
@@ -155,10 +140,8 @@ pub async fn end_all(
         "logout of all sessions: {n} session(s) ended, requested by session {}",
         caller.session().id.uuid()
     );
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(LogoutAllResponse {
-            logout: LogoutResponse::now(),
-            sessions_ended: n,
-        }))
+    Ok(HttpResponse::Ok().json(LogoutAllResponse {
+        logout: LogoutResponse::now(),
+        sessions_ended: n,
+    }))
 }

@@ -77,7 +77,7 @@ pub struct TokenResponse<'a> {
 
 fn respond(issued: Issued, scope: &str, user_json: String) -> Result<HttpResponse, ApiError> {
     let user = RawValue::from_string(user_json)
-        .map_err(|_| ApiError::Internal("stored user record is not JSON".into()))?;
+        .map_err(|e| ApiError::internal("stored user record is not JSON", e))?;
     // Sized for the whole body up front: growing it costs more than writing it.
     let mut body = Vec::with_capacity(user.get().len() + 2 * TOKEN_LEN + 320);
     serde_json::to_writer(
@@ -100,10 +100,8 @@ fn respond(issued: Issued, scope: &str, user_json: String) -> Result<HttpRespons
             user: &user,
         },
     )
-    .map_err(|e| ApiError::Internal(format!("cannot serialise the token response: {e}")))?;
+    .map_err(|e| ApiError::internal("cannot serialise the token response", e))?;
     Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, super::NO_STORE))
-        .insert_header((header::PRAGMA, super::NO_CACHE))
         .insert_header((header::CONTENT_TYPE, super::JSON))
         .body(body))
 }
@@ -115,7 +113,7 @@ fn respond(issued: Issued, scope: &str, user_json: String) -> Result<HttpRespons
     path = "/user/oauth/token",
     tag = "tokens",
     request_body(
-        content = super::openapi::TokenRequest,
+        content = super::doc_types::TokenRequest,
         content_type = "application/x-www-form-urlencoded",
     ),
     security(("clientBasic" = []), ()),
@@ -125,11 +123,11 @@ fn respond(issued: Issued, scope: &str, user_json: String) -> Result<HttpRespons
                 ("Cache-Control" = String, description = "no-store"),
                 ("Pragma" = String, description = "no-cache"),
             )),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::InvalidClient),
-        (status = 413, response = super::openapi::PayloadTooLarge),
-        (status = 429, response = super::openapi::TooManyRequests),
-        (status = 503, response = super::openapi::Unavailable),
+        (status = 400, response = super::doc_types::BadRequest),
+        (status = 401, response = super::doc_types::InvalidClient),
+        (status = 413, response = super::doc_types::PayloadTooLarge),
+        (status = 429, response = super::doc_types::TooManyRequests),
+        (status = 503, response = super::doc_types::Unavailable),
     ),
 )]
 pub async fn token(
