@@ -7,13 +7,14 @@
 //! them) and reserves a check of the client's lockout budget (refused while locked).
 
 use crate::config::Lockout;
+use crate::domain::account::Account;
 use crate::domain::address::throttle_key;
 use crate::domain::credentials::{Password, Scope};
 use crate::domain::user::PasswordHash;
 use crate::error::ApiError;
 use crate::password::PasswordVerifier;
 use crate::store::Store;
-use crate::store::guard::{Account, Reservation};
+use crate::store::guard::Reservation;
 use actix_web::HttpRequest;
 use actix_web::http::header;
 use base64::Engine;

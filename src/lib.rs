@@ -9,6 +9,7 @@ pub mod error;
 pub mod login;
 pub mod metrics;
 pub mod password;
+pub mod redis_io;
 pub mod routes;
 pub mod startup;
 pub mod store;

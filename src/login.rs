@@ -3,13 +3,14 @@
 //! token endpoint parses the request into an [`Attempt`] and turns the outcome into an answer.
 
 use crate::config::Lockout;
+use crate::domain::account::Account;
 use crate::domain::address::throttle_key;
 use crate::domain::credentials::{Password, Scope, TenantId, Username};
 use crate::domain::session::{Generation, Issued, MAX_LOGIN, NewSession, Started};
 use crate::domain::token::UserTag;
 use crate::domain::user::{User, UserType};
 use crate::password::{PasswordVerifier, VerifyError};
-use crate::store::guard::{Account, Reservation, Ticket};
+use crate::store::guard::{Reservation, Ticket};
 use crate::store::{Store, StoreError};
 use crate::users::UserDirectory;
 use std::net::IpAddr;

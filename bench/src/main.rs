@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use token_server::config::TokenSecret;
 use token_server::domain::session::{Generation, NewSession, SessionPolicy, Started};
+use token_server::redis_io::RedisConn;
 use token_server::store::Store;
-use token_server::store::conn::RedisConn;
 use token_server::store::redis::RedisStore;
 use workloads::*;
 

@@ -1,5 +1,6 @@
 //! Types that cannot hold invalid values: tokens, credentials, users and sessions.
 
+pub mod account;
 pub mod address;
 pub mod credentials;
 pub mod session;

@@ -121,6 +121,11 @@ impl TokenDigest {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The first 32 bits, in hex: how older ancestors of a refresh token are remembered.
+    pub fn prefix(&self) -> &str {
+        &self.0[..8]
+    }
 }
 
 impl fmt::Debug for TokenDigest {

@@ -4,30 +4,12 @@
 //! the budget allows, and the failure that spends it locks the account. A reservation is held
 //! for at most [`HOLD`], so one lost with its request frees itself. Every key has a TTL.
 
-use super::keys::Keys;
 use super::{StoreError, ms};
+use crate::domain::account::Account;
+use crate::redis_io::{Keys, Lua, RedisConn};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
-
-/// Whose password budget an attempt spends. A user account is its user name as typed, whatever
-/// tenant or user type the login names and whether or not such a user exists: every spelling
-/// of one account counts together, and the answers never depend on the user existing.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Account {
-    User(String),
-    /// A confidential OAuth client, by client id.
-    Client(String),
-}
-
-impl std::fmt::Display for Account {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Account::User(name) => write!(f, "account {name:?}"),
-            Account::Client(id) => write!(f, "client {id:?}"),
-        }
-    }
-}
 
 /// One reserved check, to be settled as failed, succeeded or released.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -62,18 +44,14 @@ pub enum Reservation {
 /// The longest a reservation is held if its check never settles it.
 pub const HOLD: Duration = Duration::from_secs(30);
 
-static COUNT: LazyLock<redis::Script> =
-    LazyLock::new(|| redis::Script::new(include_str!("lua/count.lua")));
-static RESERVE: LazyLock<redis::Script> =
-    LazyLock::new(|| redis::Script::new(include_str!("lua/reserve.lua")));
-static FAIL: LazyLock<redis::Script> =
-    LazyLock::new(|| redis::Script::new(include_str!("lua/fail.lua")));
-static SETTLE: LazyLock<redis::Script> =
-    LazyLock::new(|| redis::Script::new(include_str!("lua/settle.lua")));
+static COUNT: LazyLock<Lua> = LazyLock::new(|| Lua::new(include_str!("lua/count.lua")));
+static RESERVE: LazyLock<Lua> = LazyLock::new(|| Lua::new(include_str!("lua/reserve.lua")));
+static FAIL: LazyLock<Lua> = LazyLock::new(|| Lua::new(include_str!("lua/fail.lua")));
+static SETTLE: LazyLock<Lua> = LazyLock::new(|| Lua::new(include_str!("lua/settle.lua")));
 
 /// Redis side: one script or command each, on one key or one hash-tagged pair.
 pub struct RedisGuard<'a> {
-    pub conn: super::conn::RedisConn,
+    pub conn: RedisConn,
     pub keys: &'a Keys,
 }
 
@@ -83,27 +61,23 @@ impl RedisGuard<'_> {
         address: &str,
         limit: u32,
     ) -> Result<Option<Duration>, StoreError> {
-        let mut conn = self.conn.get().await?;
-        let (n, left): (u64, u64) = COUNT
-            .key(self.keys.ip_attempts(address))
-            .arg(ms(Duration::from_secs(60)))
-            .invoke_async(&mut conn)
-            .await?;
+        let mut cmd = COUNT.cmd(1);
+        cmd.arg(self.keys.ip_attempts(address))
+            .arg(ms(Duration::from_secs(60)));
+        let (n, left): (u64, u64) = COUNT.run(&cmd, &mut self.conn.get().await?).await?;
         Ok((n > u64::from(limit)).then(|| Duration::from_millis(left)))
     }
 
     pub async fn reserve(&mut self, a: &Account, max: u32) -> Result<Reservation, StoreError> {
         let ticket = Ticket::new();
-        let mut conn = self.conn.get().await?;
-        let answer: i64 = RESERVE
-            .key(self.keys.login_failures(a))
-            .key(self.keys.account_lock(a))
-            .key(self.keys.account_checks(a))
+        let mut cmd = RESERVE.cmd(3);
+        cmd.arg(self.keys.login_failures(a))
+            .arg(self.keys.account_lock(a))
+            .arg(self.keys.account_checks(a))
             .arg(max)
             .arg(ticket.id())
-            .arg(ms(HOLD))
-            .invoke_async(&mut conn)
-            .await?;
+            .arg(ms(HOLD));
+        let answer: i64 = RESERVE.run(&cmd, &mut self.conn.get().await?).await?;
         Ok(match answer {
             1 => Reservation::Granted(ticket),
             0 => Reservation::Locked,
@@ -119,17 +93,15 @@ impl RedisGuard<'_> {
         period: Duration,
         cool_down: Duration,
     ) -> Result<bool, StoreError> {
-        let mut conn = self.conn.get().await?;
-        let locked: i64 = FAIL
-            .key(self.keys.login_failures(a))
-            .key(self.keys.account_lock(a))
-            .key(self.keys.account_checks(a))
+        let mut cmd = FAIL.cmd(3);
+        cmd.arg(self.keys.login_failures(a))
+            .arg(self.keys.account_lock(a))
+            .arg(self.keys.account_checks(a))
             .arg(ticket.id())
             .arg(max)
             .arg(ms(period))
-            .arg(ms(cool_down))
-            .invoke_async(&mut conn)
-            .await?;
+            .arg(ms(cool_down));
+        let locked: i64 = FAIL.run(&cmd, &mut self.conn.get().await?).await?;
         Ok(locked == 1)
     }
 
@@ -140,14 +112,12 @@ impl RedisGuard<'_> {
         ticket: Ticket,
         correct: bool,
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn.get().await?;
-        let _: i64 = SETTLE
-            .key(self.keys.login_failures(a))
-            .key(self.keys.account_checks(a))
+        let mut cmd = SETTLE.cmd(2);
+        cmd.arg(self.keys.login_failures(a))
+            .arg(self.keys.account_checks(a))
             .arg(ticket.id())
-            .arg(if correct { "1" } else { "0" })
-            .invoke_async(&mut conn)
-            .await?;
+            .arg(if correct { "1" } else { "0" });
+        let _: i64 = SETTLE.run(&cmd, &mut self.conn.get().await?).await?;
         Ok(())
     }
 }

@@ -26,7 +26,8 @@ struct Session {
     access: Option<(TokenDigest, Instant)>,
     /// The redeemed predecessor of `refresh` and when it was redeemed.
     previous: Option<(TokenDigest, Instant)>,
-    ancestors: VecDeque<TokenDigest>,
+    /// 32-bit digest prefixes of the tokens before `previous`, oldest first.
+    ancestors: VecDeque<String>,
     user_json: String,
     client_id: String,
     scope: String,
@@ -103,6 +104,21 @@ fn epoch_ms() -> u64 {
 
 fn left(until: Instant, now: Instant) -> u64 {
     until.saturating_duration_since(now).as_secs()
+}
+
+/// The answer of a rotation (or a retry of one) of `s` to `pair`.
+fn rotated(s: &Session, pair: TokenPair, access: u64, refresh: u64, retried: bool) -> Refresh {
+    Refresh::Rotated {
+        issued: Box::new(Issued {
+            pair,
+            access_expires_in: access,
+            refresh_expires_in: refresh,
+        }),
+        user_json: s.user_json.clone(),
+        client_id: s.client_id.clone(),
+        scope: s.scope.clone(),
+        retried,
+    }
 }
 
 #[derive(Clone, Default)]
@@ -215,6 +231,7 @@ impl MemoryStore {
         Ok(self.lock().generation(tag, Instant::now()))
     }
 
+    /// Redeems `presented` for `pair`: the rule of `lua/refresh.lua`, in its sections.
     pub fn rotate_refresh(
         &self,
         presented: &Token,
@@ -231,32 +248,31 @@ impl MemoryStore {
         };
         let digest = presented.digest();
         if s.refresh != digest {
-            let is_previous = s.previous.as_ref().is_some_and(|(d, _)| *d == digest);
-            if policy.rotation && is_previous {
-                let in_window = s
-                    .previous
-                    .as_ref()
-                    .is_some_and(|(_, when)| now.duration_since(*when) <= policy.reuse_grace);
+            let is_previous =
+                policy.rotation && s.previous.as_ref().is_some_and(|(d, _)| *d == digest);
+            // Retry: the immediate predecessor inside the window gets the same successor.
+            if is_previous {
+                let in_window = !policy.reuse_grace.is_zero()
+                    && s.previous
+                        .as_ref()
+                        .is_some_and(|(_, when)| now.duration_since(*when) <= policy.reuse_grace);
                 if in_window && s.refresh == pair.refresh.digest() {
                     if s.client_id != client_id {
                         return Ok(Refresh::InvalidToken);
                     }
                     let access_left = s.access.as_ref().map_or(0, |(_, exp)| left(*exp, now));
-                    let refresh_left = left(s.refresh_expires, now);
-                    return Ok(Refresh::Rotated {
-                        issued: Box::new(Issued {
-                            pair,
-                            access_expires_in: access_left,
-                            refresh_expires_in: refresh_left,
-                        }),
-                        user_json: s.user_json.clone(),
-                        client_id: s.client_id.clone(),
-                        scope: s.scope.clone(),
-                        retried: true,
-                    });
+                    return Ok(rotated(
+                        s,
+                        pair,
+                        access_left,
+                        left(s.refresh_expires, now),
+                        true,
+                    ));
                 }
             }
-            if (policy.rotation && is_previous) || s.ancestors.contains(&digest) {
+            // Reuse: the predecessor after the window, or an older ancestor (by its 32-bit
+            // prefix, as the script keeps them) ends the session.
+            if is_previous || s.ancestors.iter().any(|a| a == digest.prefix()) {
                 let user_uuid = s.user_uuid.clone();
                 state.remove(&at.id);
                 return Ok(Refresh::ReuseDetected { user_uuid });
@@ -273,13 +289,14 @@ impl MemoryStore {
             }
             s.scope = requested.to_string();
         }
+        // Rotate: the predecessor joins the ancestors, the presented token becomes it.
         if policy.rotation {
             let mut expires = now + policy.refresh;
             if let Some(max) = s.max_expires {
                 expires = expires.min(max);
             }
             if let Some((old, _)) = s.previous.take() {
-                s.ancestors.push_back(old);
+                s.ancestors.push_back(old.prefix().to_string());
                 if s.ancestors.len() > ANCESTORS {
                     s.ancestors.pop_front();
                 }
@@ -293,17 +310,8 @@ impl MemoryStore {
             .min(s.refresh_expires.saturating_duration_since(now));
         s.access = Some((pair.access.digest(), now + access));
         s.refreshed_ms = epoch_ms();
-        Ok(Refresh::Rotated {
-            issued: Box::new(Issued {
-                pair,
-                access_expires_in: access.as_secs(),
-                refresh_expires_in: left(s.refresh_expires, now),
-            }),
-            user_json: s.user_json.clone(),
-            client_id: s.client_id.clone(),
-            scope: s.scope.clone(),
-            retried: false,
-        })
+        let refresh_left = left(s.refresh_expires, now);
+        Ok(rotated(s, pair, access.as_secs(), refresh_left, false))
     }
 
     pub fn validate_access(&self, token: &Token) -> Result<Option<String>, StoreError> {

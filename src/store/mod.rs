@@ -1,19 +1,18 @@
 //! The session store: Redis for real deployments, the embedded one for a single instance. Both
 //! speak the same domain operations; routes never see which one is in use.
 
-pub mod conn;
 pub mod guard;
-pub mod keys;
 pub mod memory;
 pub mod redis;
 
 use crate::config::{Lockout, TokenSecret};
+use crate::domain::account::Account;
 use crate::domain::session::{
     Generation, Introspection, NewSession, Refresh, SessionPolicy, SessionsOp, SessionsOutcome,
     Started, TokenPair,
 };
 use crate::domain::token::{HmacKey, Token, TokenKind, UserTag};
-use guard::{Account, Reservation, Ticket};
+use guard::{Reservation, Ticket};
 use memory::MemoryStore;
 use redis::RedisStore;
 use std::time::Duration;

@@ -5,16 +5,15 @@
 
 use crate::domain::credentials::TenantId;
 use crate::domain::user::{PasswordHash, PublicUser, User, UserType};
+use crate::redis_io::{Keys, Lua, RedisConn};
 use crate::store::StoreError;
-use crate::store::conn::RedisConn;
-use crate::store::keys::Keys;
 use std::collections::HashMap;
 
 #[derive(Clone)]
 pub struct RedisUsers {
     conn: RedisConn,
     keys: Keys,
-    put: std::sync::Arc<redis::Script>,
+    put: std::sync::Arc<Lua>,
 }
 
 /// How [`RedisUsers::write`] treats an existing record.
@@ -31,7 +30,7 @@ impl RedisUsers {
         RedisUsers {
             conn,
             keys,
-            put: std::sync::Arc::new(redis::Script::new(include_str!("lua/put.lua"))),
+            put: std::sync::Arc::new(Lua::new(include_str!("lua/put.lua"))),
         }
     }
 
@@ -88,24 +87,19 @@ impl RedisUsers {
         mode: &str,
         fields: &[(&'static str, String)],
     ) -> Result<bool, StoreError> {
-        let mut invocation = self.put.key(self.keys.user(tenant, user_name));
-        invocation.arg(mode);
+        let mut cmd = self.put.cmd(1);
+        cmd.arg(self.keys.user(tenant, user_name)).arg(mode);
         for (name, value) in fields {
-            invocation.arg(*name).arg(value);
+            cmd.arg(*name).arg(value);
         }
-        let mut conn = self.conn.get().await?;
-        let written: i64 = invocation.invoke_async(&mut conn).await?;
+        let written: i64 = self.put.run(&cmd, &mut self.conn.get().await?).await?;
         Ok(written == 1)
     }
 
     /// Every user record, sorted by tenant and name; malformed ones are named in the second
     /// list by key (admin use only: it scans the keyspace).
     pub async fn all(&self) -> Result<(Vec<User>, Vec<String>), StoreError> {
-        let pattern = format!(
-            "{}:user:*",
-            crate::store::redis::glob_escape(self.keys.prefix())
-        );
-        let keys = self.conn.scan(&pattern).await?;
+        let keys = self.conn.scan(&self.keys.users_pattern()).await?;
         let mut users = Vec::with_capacity(keys.len());
         let mut malformed = Vec::new();
         for chunk in keys.chunks(256) {

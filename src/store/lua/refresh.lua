@@ -60,7 +60,9 @@ end
 if f[1] ~= presented then
   if rotate and f[4] == presented then
     local pt = tonumber(redis.call('HGET', KEYS[1], 'pt'))
-    if now - pt <= tonumber(ARGV[10]) and f[1] == ARGV[4] then
+    -- A window of 0 allows no retry, even within the same millisecond.
+    local window = tonumber(ARGV[10])
+    if window > 0 and now - pt <= window and f[1] == ARGV[4] then
       if f[2] ~= ARGV[8] then
         return {0}
       end

@@ -16,8 +16,8 @@
 //! | `P:user:<tenant>:<userName>` | hash | a user record (written by operators); tenants hold no `:` | none |
 //! | `P:user-tenants:<userName>` | set | tenants that have a user of that name | none |
 
-use super::guard::Account;
-use crate::domain::token::{SessionRef, UserTag};
+use crate::domain::account::Account;
+use crate::domain::token::{SessionId, SessionRef, UserTag};
 
 #[derive(Clone, Debug)]
 pub struct Keys {
@@ -114,12 +114,33 @@ impl Keys {
     pub fn user_tenants(&self, user_name: &str) -> String {
         format!("{}:user-tenants:{user_name}", self.prefix)
     }
+
+    /// The SCAN pattern of the session `id`'s hash, whatever its user.
+    pub fn session_pattern(&self, id: &SessionId) -> String {
+        format!("{}:{{*}}:s:{}", glob_escape(&self.prefix), id.key_part())
+    }
+
+    /// The SCAN pattern of every user record.
+    pub fn users_pattern(&self) -> String {
+        format!("{}:user:*", glob_escape(&self.prefix))
+    }
+}
+
+/// `text` with Redis glob's special characters escaped.
+fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::token::SessionId;
 
     #[test]
     fn session_keys_of_one_user_share_a_hash_tag() {

@@ -6,7 +6,6 @@
 //! again). All connect lazily, so the server starts while Redis is down and reports it on
 //! `/ready`.
 
-use super::StoreError;
 use redis::AsyncConnectionConfig;
 use redis::IntoConnectionInfo;
 use redis::aio::{
@@ -16,7 +15,7 @@ use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
-use redis::{Cmd, Pipeline, RedisFuture, Value};
+use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OnceCell;
@@ -80,9 +79,9 @@ thread_local! {
 }
 
 impl Node {
-    fn local(&self) -> Result<ConnectionManager, StoreError> {
+    fn local(&self) -> RedisResult<ConnectionManager> {
         let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|e| StoreError::Redis(redis::RedisError::from(std::io::Error::other(e))))?
+            .map_err(|e| redis::RedisError::from(std::io::Error::other(e)))?
             .id();
         NODE_CONNS.with_borrow_mut(|conns| {
             if let Some((.., c)) = conns
@@ -197,7 +196,7 @@ impl RedisConn {
 
     /// A handle for one operation; cheap: a clone of this thread's (single node) or the
     /// process's (cluster, Sentinel) multiplexed connection.
-    pub async fn get(&self) -> Result<Conn, StoreError> {
+    pub async fn get(&self) -> RedisResult<Conn> {
         match self {
             RedisConn::Single(node) => Ok(Conn::Single(node.local()?)),
             RedisConn::Cluster { client, conn } => {
@@ -280,7 +279,7 @@ impl ConnectionLike for Conn {
 impl RedisConn {
     /// Every key matching `pattern`, on every master (for the admin commands; never on a
     /// request path: SCAN walks the whole keyspace).
-    pub async fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
+    pub async fn scan(&self, pattern: &str) -> RedisResult<Vec<String>> {
         let scan = |cursor: u64| {
             let mut cmd = redis::cmd("SCAN");
             cmd.arg(cursor)

@@ -1,0 +1,244 @@
+//! The session store on Redis (one node or a cluster). Every operation is one round trip: a Lua
+//! script where several keys change together, one `MGET` for validation. All keys a step
+//! touches share the user's hash tag, so each step runs on one cluster slot.
+
+mod refresh;
+mod sessions;
+
+use super::{StoreError, ms};
+use crate::domain::session::{
+    Generation, Introspection, Issued, NewSession, Refresh, SessionPolicy, Started, TokenPair,
+};
+use crate::domain::token::{Token, TokenKind, UserTag};
+use crate::redis_io::{Keys, Lua, RedisConn};
+
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: RedisConn,
+    keys: Keys,
+    scripts: std::sync::Arc<Scripts>,
+}
+
+struct Scripts {
+    issue: Lua,
+    refresh: Lua,
+    end: Lua,
+    own_sessions: Lua,
+    sessions: Lua,
+    introspect: Lua,
+}
+
+fn secs(ms: i64) -> u64 {
+    (ms.max(0) / 1000) as u64
+}
+
+impl RedisStore {
+    /// The store on `conn`, every key under `prefix`.
+    pub fn new(conn: RedisConn, prefix: &str) -> Self {
+        RedisStore {
+            conn,
+            keys: Keys::new(prefix),
+            scripts: std::sync::Arc::new(Scripts {
+                issue: Lua::new(include_str!("../lua/issue.lua")),
+                refresh: Lua::new(include_str!("../lua/refresh.lua")),
+                end: Lua::new(include_str!("../lua/end.lua")),
+                own_sessions: Lua::new(concat!(
+                    include_str!("../lua/caller.lua"),
+                    include_str!("../lua/sessions.lua")
+                )),
+                sessions: Lua::new(include_str!("../lua/sessions.lua")),
+                introspect: Lua::new(include_str!("../lua/introspect.lua")),
+            }),
+        }
+    }
+
+    /// The login guards' side of this store.
+    pub fn guard(&self) -> super::guard::RedisGuard<'_> {
+        super::guard::RedisGuard {
+            conn: self.conn.clone(),
+            keys: &self.keys,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self.conn {
+            RedisConn::Single(_) => "redis",
+            RedisConn::Cluster { .. } => "redis-cluster",
+            RedisConn::Sentinel(_) => "redis-sentinel",
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn.get().await?;
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    /// Starts a session with `pair` unless the user's generation has changed (see
+    /// `lua/issue.lua`).
+    pub async fn issue_session(
+        &self,
+        s: &NewSession,
+        pair: TokenPair,
+        policy: &SessionPolicy,
+    ) -> Result<Started, StoreError> {
+        let session = pair.session();
+        let mut cmd = self.scripts.issue.call(5, 15, 512 + s.user_json.len());
+        cmd.arg(self.keys.session(&session))
+            .arg(self.keys.access(&session))
+            .arg(self.keys.user_sessions(&session.tag))
+            .arg(self.keys.user_snapshot(&session.tag))
+            .arg(self.keys.user_generation(&session.tag))
+            .arg(pair.access.digest().as_str())
+            .arg(ms(policy.access))
+            .arg(pair.refresh.digest().as_str())
+            .arg(ms(policy.refresh))
+            .arg(session.id.key_part())
+            .arg(&s.user_uuid)
+            .arg(&s.user_json)
+            .arg(&s.client_id)
+            .arg(&s.scope)
+            .arg(&s.ip)
+            .arg(&s.user_agent)
+            .arg(policy.max_lifetime.map_or(0, ms))
+            .arg(policy.max_sessions_per_user)
+            .arg(self.keys.tag_base(&session.tag))
+            .arg(&s.generation.0);
+        let reply: Option<(i64, i64, u32)> = self
+            .scripts
+            .issue
+            .run(&cmd, &mut self.conn.get().await?)
+            .await?;
+        let Some((attl, rttl, ended)) = reply else {
+            return Ok(Started::UserChanged);
+        };
+        let issued = Issued {
+            pair,
+            access_expires_in: secs(attl),
+            refresh_expires_in: secs(rttl),
+        };
+        Ok(Started::Issued(issued, ended))
+    }
+
+    /// The user's generation now.
+    pub async fn user_generation(&self, tag: &UserTag) -> Result<Generation, StoreError> {
+        let mut conn = self.conn.get().await?;
+        let current: Option<String> = redis::cmd("GET")
+            .arg(self.keys.user_generation(tag))
+            .query_async(&mut conn)
+            .await?;
+        Ok(Generation(current.unwrap_or_default()))
+    }
+
+    /// Redeems `presented` for `pair` (see `lua/refresh.lua`).
+    pub async fn rotate_refresh(
+        &self,
+        presented: &Token,
+        pair: TokenPair,
+        scope: Option<&str>,
+        client_id: &str,
+        policy: &SessionPolicy,
+    ) -> Result<Refresh, StoreError> {
+        let session = presented.session();
+        let mut conn = self.conn.get().await?;
+        let mut cmd = self.scripts.refresh.call(4, 10, 4 * 64 + 3 * 64 + 128);
+        cmd.arg(self.keys.session(&session))
+            .arg(self.keys.access(&session))
+            .arg(self.keys.user_sessions(&session.tag))
+            .arg(self.keys.user_snapshot(&session.tag))
+            .arg(presented.digest().as_str())
+            .arg(pair.access.digest().as_str())
+            .arg(ms(policy.access))
+            .arg(pair.refresh.digest().as_str())
+            .arg(ms(policy.refresh))
+            .arg(session.id.key_part())
+            .arg(scope.unwrap_or(""))
+            .arg(client_id)
+            .arg(if policy.rotation { "1" } else { "0" })
+            .arg(policy.reuse_grace.as_millis() as u64);
+        let reply: refresh::Reply = self.scripts.refresh.run(&cmd, &mut conn).await?;
+        Ok(reply.into_refresh(pair))
+    }
+
+    /// The session's user JSON if `token` is its live access token.
+    pub async fn validate_access(&self, token: &Token) -> Result<Option<String>, StoreError> {
+        let session = token.session();
+        // One command: both keys share the user's hash slot.
+        let mut mget = redis::cmd("MGET");
+        mget.arg(self.keys.access(&session))
+            .arg(self.keys.user_snapshot(&session.tag));
+        let mut conn = self.conn.get().await?;
+        let reply = match mget.query_async(&mut conn).await {
+            // A connection that died while idle (Redis restarted) fails its next command and
+            // reconnects; a read can safely be sent again, so gateways see no 503 for it.
+            Err(e) if e.is_connection_dropped() || e.is_io_error() => {
+                let mut conn = self.conn.get().await?;
+                mget.query_async(&mut conn).await
+            }
+            reply => reply,
+        };
+        let (digest, user): (Option<String>, Option<String>) = reply?;
+        Ok(match (digest, user) {
+            (Some(d), Some(u)) if d == token.digest().as_str() => Some(u),
+            _ => None,
+        })
+    }
+
+    /// Ends the session `token` belongs to if the token is live (and, with `client`, was
+    /// issued to that client); false otherwise.
+    pub async fn end_session(
+        &self,
+        token: &Token,
+        client: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let session = token.session();
+        let kind = match token.kind() {
+            TokenKind::Access => "a",
+            TokenKind::Refresh => "r",
+        };
+        let mut cmd = self.scripts.end.cmd(4);
+        cmd.arg(self.keys.session(&session))
+            .arg(self.keys.access(&session))
+            .arg(self.keys.user_sessions(&session.tag))
+            .arg(self.keys.user_snapshot(&session.tag))
+            .arg(kind)
+            .arg(token.digest().as_str())
+            .arg(session.id.key_part())
+            .arg(client.unwrap_or(""));
+        let ended: i64 = self
+            .scripts
+            .end
+            .run(&cmd, &mut self.conn.get().await?)
+            .await?;
+        Ok(ended == 1)
+    }
+
+    pub async fn introspect(&self, token: &Token) -> Result<Option<Introspection>, StoreError> {
+        let at = token.session();
+        let kind = match token.kind() {
+            TokenKind::Access => "a",
+            TokenKind::Refresh => "r",
+        };
+        let mut cmd = self.scripts.introspect.cmd(3);
+        cmd.arg(self.keys.session(&at))
+            .arg(self.keys.access(&at))
+            .arg(self.keys.user_snapshot(&at.tag))
+            .arg(kind)
+            .arg(token.digest().as_str());
+        let reply: Option<(String, String, String, u64, u64, u64)> = self
+            .scripts
+            .introspect
+            .run(&cmd, &mut self.conn.get().await?)
+            .await?;
+        Ok(reply.map(
+            |(user_json, client_id, scope, created_ms, refreshed_ms, expires_ms)| Introspection {
+                user_json,
+                client_id,
+                scope,
+                created_ms,
+                refreshed_ms,
+                expires_ms,
+            },
+        ))
+    }
+}
