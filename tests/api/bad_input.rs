@@ -6,7 +6,11 @@ use crate::helpers::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-both_stores!(bad_requests_get_a_clear_4xx_and_the_server_keeps_serving);
+both_stores!(
+    bad_requests_get_a_clear_4xx_and_the_server_keeps_serving,
+    values_at_their_length_limit_are_login_attempts_and_one_past_is_refused,
+    credentials_in_the_token_endpoints_url_are_refused,
+);
 
 struct Case {
     what: &'static str,
@@ -262,18 +266,6 @@ async fn bad_requests_get_a_clear_4xx_and_the_server_keeps_serving(kind: StoreKi
         );
     }
 
-    // Credentials in the URL are refused, so they never reach access logs or proxies.
-    let url = app
-        .url("/user/oauth/token?grant_type=password&username=EMP-0001&password=Emp-Secret-Pass-1");
-    let res = app
-        .client
-        .post(url)
-        .header("Authorization", BASIC_DIGIT)
-        .form(&[("tenantId", "pb")])
-        .send()
-        .await
-        .unwrap();
-    assert_oauth_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
     // A method the endpoint does not serve.
     let res = app
         .client
@@ -301,4 +293,120 @@ async fn bad_requests_get_a_clear_4xx_and_the_server_keeps_serving(kind: StoreKi
 
     let tokens = app.login_ok(&EMPLOYEE).await;
     assert_eq!(app.details_status(&tokens.access).await, StatusCode::OK);
+}
+
+async fn values_at_their_length_limit_are_login_attempts_and_one_past_is_refused(kind: StoreKind) {
+    let app = TestApp::spawn(&kind).await;
+    let wrong_password = assert_oauth_error(
+        app.password_login(EMPLOYEE.name, "wrong", [("tenantId", "pb")])
+            .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    )
+    .await;
+    assert_eq!(
+        wrong_password["error_description"],
+        "Invalid login credentials"
+    );
+    // Names and tenants are limited in characters, passwords in bytes ('é' is two).
+    let (long_name, longer_name) = ("é".repeat(256), "u".repeat(257));
+    let (long_tenant, longer_tenant) = ("é".repeat(256), "t".repeat(257));
+    let (long_password, longer_password) = ("é".repeat(512), format!("{}p", "é".repeat(512)));
+    let attempt = |user: &str, tenant: &str, password: &str| {
+        let form = [
+            ("grant_type", "password".to_string()),
+            ("username", user.to_string()),
+            ("password", password.to_string()),
+            ("tenantId", tenant.to_string()),
+        ];
+        let req = app
+            .client
+            .post(app.url("/user/oauth/token"))
+            .header("Authorization", BASIC_DIGIT)
+            .form(&form);
+        async move { req.send().await.unwrap() }
+    };
+    // At the limit: an ordinary login attempt, answered like any wrong password.
+    for (what, res) in [
+        ("username", attempt(&long_name, "pb", "wrong").await),
+        (
+            "tenantId",
+            attempt(EMPLOYEE.name, &long_tenant, EMPLOYEE.password).await,
+        ),
+        (
+            "password",
+            attempt(EMPLOYEE.name, "pb", &long_password).await,
+        ),
+    ] {
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{what} at the limit");
+        assert_eq!(res.json::<Value>().await.unwrap(), wrong_password, "{what}");
+    }
+    // One past it: refused before any check, naming the parameter.
+    for (what, res) in [
+        ("username", attempt(&longer_name, "pb", "wrong").await),
+        (
+            "tenantId",
+            attempt(EMPLOYEE.name, &longer_tenant, EMPLOYEE.password).await,
+        ),
+        (
+            "password",
+            attempt(EMPLOYEE.name, "pb", &longer_password).await,
+        ),
+    ] {
+        let body = assert_oauth_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
+        let description = body["error_description"].as_str().unwrap();
+        assert!(description.contains(what), "{what}: {body}");
+    }
+    app.login_ok(&EMPLOYEE).await;
+}
+
+async fn credentials_in_the_token_endpoints_url_are_refused(kind: StoreKind) {
+    // They would end up in the access logs of proxies. Each request below is complete and
+    // valid in its body; only the copy in the URL makes it fail.
+    let app = TestApp::spawn(&kind).await;
+    let tokens = app.login_ok(&EMPLOYEE).await;
+    let password_grant = [
+        ("grant_type", "password"),
+        ("username", EMPLOYEE.name),
+        ("password", EMPLOYEE.password),
+        ("tenantId", EMPLOYEE.tenant),
+    ];
+    let mut confidential = password_grant.to_vec();
+    confidential.extend([("client_id", "gateway"), ("client_secret", GATEWAY_SECRET)]);
+    let cases = [
+        (
+            "refresh_token",
+            tokens.refresh.as_str(),
+            Some(BASIC_DIGIT),
+            vec![
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &tokens.refresh),
+            ],
+        ),
+        ("client_secret", GATEWAY_SECRET, None, confidential),
+        (
+            "password",
+            EMPLOYEE.password,
+            Some(BASIC_DIGIT),
+            password_grant.to_vec(),
+        ),
+    ];
+    for (param, value, authorization, form) in cases {
+        let mut req = app
+            .client
+            .post(app.url(&format!("/user/oauth/token?{param}={value}")))
+            .form(&form);
+        if let Some(a) = authorization {
+            req = req.header("Authorization", a);
+        }
+        let res = req.send().await.unwrap();
+        let body = assert_oauth_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
+        assert!(
+            body["error_description"].as_str().unwrap().contains("URL"),
+            "{param}: {body}"
+        );
+    }
+    // The refresh token sent in the URL was not redeemed: it rotates as usual.
+    let renewed = app.refresh_ok(&tokens.refresh).await;
+    assert_eq!(app.details_status(&renewed.access).await, StatusCode::OK);
 }

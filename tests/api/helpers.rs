@@ -886,3 +886,51 @@ pub async fn details_status_at(
         .unwrap()
         .status()
 }
+
+/// Asserts the documented answer of a request the store could not serve: 503
+/// `temporarily_unavailable` in the RFC 6749 error shape, with `Retry-After: 1`. `what` names
+/// the request in the failure message.
+pub async fn assert_unavailable(res: Response, what: &str) {
+    let status = res.status();
+    let retry_after = res
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = res.text().await.unwrap_or_default();
+    assert_eq!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{what}: only 503s while the store is away, never a 401 or 400: {body}"
+    );
+    let json: Value = serde_json::from_str(&body)
+        .unwrap_or_else(|e| panic!("{what}: the 503 body is not JSON ({e}): {body}"));
+    assert_eq!(json["error"], "temporarily_unavailable", "{what}: {body}");
+    assert!(json["error_description"].is_string(), "{what}: {body}");
+    assert_eq!(retry_after.as_deref(), Some("1"), "{what}: Retry-After");
+}
+
+/// The answer if it is a 200; otherwise asserts it is the documented outage answer (see
+/// [`assert_unavailable`]) and gives `None`.
+pub async fn ok_or_unavailable(res: Response, what: &str) -> Option<Response> {
+    if res.status() == StatusCode::OK {
+        return Some(res);
+    }
+    assert_unavailable(res, what).await;
+    None
+}
+
+/// One login, validation and refresh of `seed` while the store may be away: true if all three
+/// answered 200. Any other answer must be the documented 503 (see [`assert_unavailable`]).
+pub async fn full_cycle_or_unavailable(app: &TestApp, seed: &Seed) -> bool {
+    let Some(res) = ok_or_unavailable(app.login(seed).await, "login").await else {
+        return false;
+    };
+    let t = Tokens::from(res.json::<Value>().await.unwrap());
+    ok_or_unavailable(app.details(&t.access).await, "details of a new session")
+        .await
+        .is_some()
+        && ok_or_unavailable(app.refresh(&t.refresh).await, "refresh")
+            .await
+            .is_some()
+}

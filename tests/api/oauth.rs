@@ -12,6 +12,7 @@ both_stores!(
     a_client_may_use_only_its_grant_types,
     revoking_either_token_ends_the_session,
     introspection_describes_live_tokens_to_confidential_clients,
+    with_the_default_client_disabled_only_configured_clients_work,
 );
 
 fn login_form(seed: &Seed) -> Vec<(&'static str, &str)> {
@@ -257,4 +258,45 @@ async fn introspection_describes_live_tokens_to_confidential_clients(kind: Store
             .unwrap();
         assert_eq!(body, serde_json::json!({"active": false}));
     }
+}
+
+async fn with_the_default_client_disabled_only_configured_clients_work(kind: StoreKind) {
+    let options = Options::default().with("default.client.enabled", false);
+    let app = TestApp::spawn_with(&kind, options).await;
+    let gateway = basic("gateway", GATEWAY_SECRET);
+    let tokens = login_as(&app, &gateway, &EMPLOYEE).await;
+    // DIGIT's public client is unknown, by header or by form field, for either grant.
+    let refresh = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", tokens.refresh.as_str()),
+    ];
+    for form in [login_form(&EMPLOYEE), refresh.to_vec()] {
+        let res = app
+            .post_form_as("/user/oauth/token", BASIC_DIGIT, &form)
+            .await;
+        let challenge = res.headers().get("www-authenticate").cloned();
+        assert_oauth_error(res, StatusCode::UNAUTHORIZED, "invalid_client").await;
+        assert_eq!(
+            challenge.as_ref().and_then(|v| v.to_str().ok()),
+            Some("Basic realm=\"oauth2/client\"")
+        );
+        let mut fields = form.clone();
+        fields.push(("client_id", "egov-user-client"));
+        let res = app
+            .client
+            .post(app.url("/user/oauth/token"))
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        assert_oauth_error(res, StatusCode::UNAUTHORIZED, "invalid_client").await;
+    }
+    // The clients of CLIENTS_FILE work as before.
+    assert_eq!(app.details_status(&tokens.access).await, StatusCode::OK);
+    let res = app
+        .post_form_as("/user/oauth/token", &gateway, &refresh)
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let mobile = login_as(&app, &basic("mobile", ""), &CITIZEN).await;
+    assert_eq!(app.details_status(&mobile.access).await, StatusCode::OK);
 }

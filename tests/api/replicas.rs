@@ -141,10 +141,33 @@ async fn lockout_counts_across_replicas() {
         .await;
         assert_eq!(body["error_description"], "Account locked");
     }
-    // The lock and the counter expire by themselves.
+    // The lock is keyed by the user name alone (whatever tenant the logins named); the
+    // failure that locked the account started its count over.
+    let lockout_keys = |app: &TestApp, name: &str| -> Vec<String> {
+        let mut keys: Vec<String> = app
+            .keys()
+            .into_iter()
+            .filter(|k| k.contains(&format!("{{lo:{name}}}")))
+            .collect();
+        keys.sort();
+        keys
+    };
+    let lock = format!("{}:{{lo:{}}}:l", a.prefix, CITIZEN.name);
+    assert_eq!(lockout_keys(&a, CITIZEN.name), [lock.as_str()]);
+    // A wrong password of another user starts that user's count.
+    let res = b
+        .password_login(EMPLOYEE.name, "wrong", [("tenantId", "pb")])
+        .await;
+    assert_oauth_error(res, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    let counter = format!("{}:{{lo:{}}}:n", a.prefix, EMPLOYEE.name);
+    assert_eq!(lockout_keys(&a, EMPLOYEE.name), [counter.as_str()]);
+    // Both expire by themselves: the lock after the cool-down, the count after the period
+    // (by default 60 and 30 minutes).
     let mut conn = a.redis().conn();
-    for key in a.keys().into_iter().filter(|k| k.contains("{lo:")) {
-        let ttl: i64 = redis::cmd("PTTL").arg(&key).query(&mut conn).unwrap();
-        assert!(ttl > 0, "{key} has no TTL");
+    for (key, most) in [(&lock, 60 * 60_000), (&counter, 30 * 60_000)] {
+        let ttl: i64 = redis::cmd("PTTL").arg(key).query(&mut conn).unwrap();
+        assert!(ttl > 0 && ttl <= most, "{key}: TTL {ttl} ms");
     }
+    let counted: u32 = redis::cmd("GET").arg(&counter).query(&mut conn).unwrap();
+    assert_eq!(counted, 1);
 }

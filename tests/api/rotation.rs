@@ -10,6 +10,8 @@ both_stores!(
     a_retry_inside_the_window_returns_the_same_pair,
     a_replay_after_the_window_ends_the_whole_session,
     an_older_ancestor_is_reuse_even_inside_the_window,
+    the_eight_tokens_before_the_predecessor_are_reuse_and_older_ones_only_invalid,
+    with_no_retry_window_an_immediate_retry_is_reuse,
     without_rotation_the_refresh_token_stays_with_its_expiry,
     the_session_lifetime_caps_every_expiry,
     past_the_session_cap_a_login_ends_the_session_expiring_first,
@@ -67,6 +69,119 @@ async fn an_older_ancestor_is_reuse_even_inside_the_window(kind: StoreKind) {
     )
     .await;
     app.assert_session_ended(&third).await;
+}
+
+/// A login of `seed` and `refreshes` rotations of its session: every pair, oldest first.
+async fn lineage(app: &TestApp, seed: &Seed, refreshes: usize) -> Vec<Tokens> {
+    let mut pairs = vec![app.login_ok(seed).await];
+    for _ in 0..refreshes {
+        let next = app.refresh_ok(&pairs.last().unwrap().refresh).await;
+        pairs.push(next);
+    }
+    pairs
+}
+
+async fn the_eight_tokens_before_the_predecessor_are_reuse_and_older_ones_only_invalid(
+    kind: StoreKind,
+) {
+    let app = TestApp::spawn(&kind).await;
+    // pairs[10] is current and pairs[9] its predecessor (a retry inside the window); the
+    // session remembers the 8 before that, pairs[1] to pairs[8].
+    let pairs = lineage(&app, &EMPLOYEE, 10).await;
+    // pairs[0] is past that memory: refused, and the session goes on.
+    let body = assert_oauth_error(
+        app.refresh(&pairs[0].refresh).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    )
+    .await;
+    assert_eq!(body["error_description"], "Invalid refresh token");
+    assert_eq!(app.details_status(&pairs[10].access).await, StatusCode::OK);
+    // Each of the remembered ones is reuse and ends its session.
+    for back in 1..=8 {
+        let pairs = if back == 1 {
+            pairs.clone()
+        } else {
+            lineage(&app, &EMPLOYEE, 10).await
+        };
+        let body = assert_oauth_error(
+            app.refresh(&pairs[back].refresh).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+        )
+        .await;
+        assert_eq!(body["error_description"], "Invalid refresh token");
+        app.assert_session_ended(&pairs[10]).await;
+    }
+}
+
+async fn with_no_retry_window_an_immediate_retry_is_reuse(kind: StoreKind) {
+    let options = Options::default().with("refresh.token.reuse.grace.seconds", 0);
+    let app = TestApp::spawn_with(&kind, options).await;
+    let first = app.login_ok(&EMPLOYEE).await;
+    let second = app.refresh_ok(&first.refresh).await;
+    let body = assert_oauth_error(
+        app.refresh(&first.refresh).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    )
+    .await;
+    assert_eq!(body["error_description"], "Invalid refresh token");
+    app.assert_session_ended(&second).await;
+}
+
+#[tokio::test]
+async fn refresh_token_reuse_is_logged_as_an_audit_event() {
+    let server =
+        crate::process::ServerProcess::start(&[("LOG_FORMAT", "json"), ("BCRYPT_COST", "4")]);
+    let (client, base) = (reqwest::Client::new(), server.address.as_str());
+    let res = password_grant(&client, base, EMPLOYEE.name, EMPLOYEE.password).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let first = Tokens::from(res.json::<serde_json::Value>().await.unwrap());
+    let rotate = |token: String| {
+        let client = client.clone();
+        async move {
+            let res = refresh_grant(&client, base, &token).await;
+            (res.status(), res.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (status, second) = rotate(first.refresh.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    // A retry inside the window and a rotation are not reuse.
+    assert_eq!(rotate(first.refresh.clone()).await.0, StatusCode::OK);
+    let second = Tokens::from(second);
+    assert_eq!(rotate(second.refresh.clone()).await.0, StatusCode::OK);
+    let reuse_lines = || -> Vec<serde_json::Value> {
+        server
+            .log()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|l| {
+                l["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("refresh token reuse"))
+            })
+            .collect()
+    };
+    assert_eq!(reuse_lines(), Vec::<serde_json::Value>::new());
+
+    // `first` is now two generations old.
+    let (status, body) = rotate(first.refresh.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let logged = eventually(Duration::from_secs(5), || async {
+        !reuse_lines().is_empty()
+    })
+    .await;
+    assert!(logged, "no reuse event in the log:\n{}", server.log());
+    let lines = reuse_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["target"], "audit", "{lines:?}");
+    let message = lines[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("uuid-pb-EMP-0001"),
+        "names the user: {message}"
+    );
+    assert!(!message.contains(&first.refresh), "{message}");
 }
 
 async fn without_rotation_the_refresh_token_stays_with_its_expiry(kind: StoreKind) {

@@ -147,6 +147,29 @@ impl TestSentinel {
             .collect::<Vec<_>>()
             .join(",")
     }
+
+    /// Waits until the replica has applied everything the master has written so far.
+    fn wait_for_replication(&self, limit: Duration) {
+        let master = self.master.as_ref().expect("the master runs");
+        let offset = |url: &str| -> Option<i64> {
+            match query(url, self.tls.as_deref(), &["INFO", "replication"]) {
+                Ok(redis::Value::BulkString(info)) => String::from_utf8_lossy(&info)
+                    .lines()
+                    .find_map(|l| l.strip_prefix("master_repl_offset:"))
+                    .and_then(|v| v.trim().parse().ok()),
+                _ => None,
+            }
+        };
+        let deadline = Instant::now() + limit;
+        loop {
+            let written = offset(&master.url());
+            if written.is_some() && written == offset(&self.replica.url()) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the replica did not catch up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for TestSentinel {
@@ -173,16 +196,34 @@ async fn token_server_follows_the_new_master_after_a_failover() {
         .with("REDIS_SENTINEL_PASSWORD", PASSWORD);
     let app = TestApp::spawn_on(None, options).await;
     let before = app.login_ok(&EMPLOYEE).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Replication is asynchronous: let the replica catch up, so this session must survive.
+    setup.wait_for_replication(Duration::from_secs(10));
 
     setup.master.take();
     let started = Instant::now();
-    let recovered = eventually(Duration::from_secs(30), || app.full_cycle_works(&CITIZEN)).await;
+    // Until the replica is promoted, a gateway validating the session from before, and new
+    // logins, validations and refreshes, get a 200 or the documented 503: never a 401 that
+    // would log a user out.
+    let unavailable = std::cell::Cell::new(0u32);
+    let recovered = eventually(Duration::from_secs(30), || async {
+        let validated = ok_or_unavailable(app.details(&before.access).await, "details")
+            .await
+            .is_some();
+        let cycled = full_cycle_or_unavailable(&app, &CITIZEN).await;
+        let works = validated && cycled;
+        if !works {
+            unavailable.set(unavailable.get() + 1);
+        }
+        works
+    })
+    .await;
     assert!(
         recovered,
         "logins, validation and refresh work on the promoted replica, without a restart"
     );
     eprintln!("followed the new master after {:?}", started.elapsed());
+    // Else the failover went unseen and the checks above proved nothing.
+    assert!(unavailable.get() > 0, "the failover was answered with 503s");
     let res = app.client.get(app.url("/ready")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     // A session from before the failover still works on the new master.
@@ -195,7 +236,29 @@ async fn sentinel_over_tls_with_a_private_ca_serves_sessions() {
     let material = tempfile::tempdir().unwrap();
     tls_material(material.path());
     let setup = TestSentinel::start_tls(material.path());
-    assert!(setup.sentinels_setting().starts_with("rediss://"));
+    // Master, replica and sentinels speak TLS only: each answers a client with the CA, and a
+    // plain client gets nothing, so a server that works through them talks TLS.
+    let master = setup.master.as_ref().unwrap();
+    let tls = Some(material.path());
+    let nodes = [(master.port, master.url(), Some(PASSWORD))]
+        .into_iter()
+        .chain([(setup.replica.port, setup.replica.url(), Some(PASSWORD))])
+        .chain(
+            setup
+                .sentinels
+                .iter()
+                .map(|(p, _, _)| (*p, setup.sentinel_url(*p), None)),
+        );
+    for (port, url, password) in nodes {
+        assert!(
+            matches!(query(&url, tls, &["PING"]), Ok(redis::Value::SimpleString(ref s)) if s == "PONG"),
+            "{url} answers PING over TLS"
+        );
+        assert!(
+            !crate::cluster::answers_plain_ping(port, password),
+            "port {port} answers without TLS"
+        );
+    }
     let (sentinels, ca) = (
         setup.sentinels_setting(),
         material.path().join("ca.crt").display().to_string(),
