@@ -12,6 +12,7 @@ both_stores!(
     an_older_ancestor_is_reuse_even_inside_the_window,
     the_eight_tokens_before_the_predecessor_are_reuse_and_older_ones_only_invalid,
     with_no_retry_window_an_immediate_retry_is_reuse,
+    with_no_retry_window_concurrent_refreshes_never_both_succeed,
     without_rotation_the_refresh_token_stays_with_its_expiry,
     the_session_lifetime_caps_every_expiry,
     past_the_session_cap_a_login_ends_the_session_expiring_first,
@@ -128,6 +129,23 @@ async fn with_no_retry_window_an_immediate_retry_is_reuse(kind: StoreKind) {
     .await;
     assert_eq!(body["error_description"], "Invalid refresh token");
     app.assert_session_ended(&second).await;
+}
+
+/// Two refreshes of one token sent at once, often within one millisecond: with no window the
+/// second is reuse, never a retry.
+async fn with_no_retry_window_concurrent_refreshes_never_both_succeed(kind: StoreKind) {
+    let options = Options::default()
+        .with("refresh.token.reuse.grace.seconds", 0)
+        .with("login.max.attempts.per.ip.per.minute", 0);
+    let app = TestApp::spawn_with(&kind, options).await;
+    for _ in 0..40 {
+        let t = app.login_ok(&EMPLOYEE).await;
+        let (a, b) = tokio::join!(app.refresh(&t.refresh), app.refresh(&t.refresh));
+        assert!(
+            !(a.status() == StatusCode::OK && b.status() == StatusCode::OK),
+            "both refreshes of one token succeeded"
+        );
+    }
 }
 
 #[tokio::test]
