@@ -8,6 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use std::borrow::Cow;
 use utoipa::ToSchema;
 
 #[derive(Debug, thiserror::Error)]
@@ -161,18 +162,6 @@ pub struct InvalidTokenDetail {
     pub params: Option<Vec<String>>,
 }
 
-fn oauth(status: StatusCode, error: ErrorCode, description: &str) -> HttpResponse {
-    HttpResponse::build(status).json(OAuthError {
-        error,
-        error_description: description,
-    })
-}
-
-fn retry_after(mut res: HttpResponse, value: HeaderValue) -> HttpResponse {
-    res.headers_mut().insert(header::RETRY_AFTER, value);
-    res
-}
-
 /// An error and all its sources, for logs.
 pub fn cause_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
@@ -207,37 +196,8 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        match self {
-            ApiError::InvalidRequest(d) => oauth(status, ErrorCode::InvalidRequest, d),
-            ApiError::InvalidGrant(d) => oauth(status, ErrorCode::InvalidGrant, d),
-            ApiError::UnsupportedGrantType => oauth(
-                status,
-                ErrorCode::UnsupportedGrantType,
-                "grant_type must be password or refresh_token",
-            ),
-            ApiError::UnauthorizedClient => oauth(
-                status,
-                ErrorCode::UnauthorizedClient,
-                "this client may not use this grant type",
-            ),
-            ApiError::InvalidScope => oauth(
-                status,
-                ErrorCode::InvalidScope,
-                "the requested scope exceeds what was granted",
-            ),
-            ApiError::InvalidClient => {
-                let mut res = oauth(
-                    status,
-                    ErrorCode::InvalidClient,
-                    "Client authentication failed",
-                );
-                res.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Basic realm=\"oauth2/client\""),
-                );
-                res
-            }
-            ApiError::InvalidAccessToken => HttpResponse::Unauthorized()
+        if let ApiError::InvalidAccessToken = self {
+            return HttpResponse::build(status)
                 .insert_header((header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""))
                 .json(InvalidTokenBody {
                     response_info: None,
@@ -247,65 +207,94 @@ impl ResponseError for ApiError {
                         description: "Invalid Access Token Exception",
                         params: None,
                     }],
-                }),
-            ApiError::PayloadTooLarge(limit) => oauth(
-                status,
-                ErrorCode::InvalidRequest,
-                &format!("request body is larger than {limit} bytes"),
-            ),
-            ApiError::NotFound => oauth(status, ErrorCode::NotFound, "no such endpoint"),
-            ApiError::NoSuchSession => oauth(status, ErrorCode::NotFound, "no such session"),
-            ApiError::MethodNotAllowed { allow } => {
-                let mut res = oauth(
-                    status,
-                    ErrorCode::InvalidRequest,
-                    "this method is not allowed on this endpoint",
-                );
-                if let Ok(v) = HeaderValue::from_str(allow) {
-                    res.headers_mut().insert(header::ALLOW, v);
-                }
-                res
-            }
-            ApiError::TooManyAttempts { retry_after_secs } => {
-                let res = oauth(
-                    status,
-                    ErrorCode::TooManyRequests,
-                    &format!(
-                        "too many login attempts from this address; retry in {retry_after_secs} s"
-                    ),
-                );
-                match HeaderValue::from_str(&retry_after_secs.to_string()) {
-                    Ok(v) => retry_after(res, v),
-                    Err(_) => res,
-                }
-            }
-            ApiError::Busy => retry_after(
-                oauth(
-                    status,
-                    ErrorCode::TemporarilyUnavailable,
-                    "too many logins at once; retry shortly",
-                ),
-                HeaderValue::from_static("1"),
-            ),
-            ApiError::Retry(description) => retry_after(
-                oauth(status, ErrorCode::TemporarilyUnavailable, description),
-                HeaderValue::from_static("1"),
-            ),
+                });
+        }
+        match self {
             ApiError::StoreUnavailable(e) => {
                 log::error!("session store unavailable: {}", cause_chain(e));
-                retry_after(
-                    oauth(
-                        status,
-                        ErrorCode::TemporarilyUnavailable,
-                        "the session store is unavailable; retry shortly",
-                    ),
-                    HeaderValue::from_static("1"),
-                )
             }
-            ApiError::Internal { .. } => {
-                log::error!("{}", cause_chain(self));
-                oauth(status, ErrorCode::ServerError, "internal server error")
-            }
+            ApiError::Internal { .. } => log::error!("{}", cause_chain(self)),
+            _ => {}
         }
+        let (error, description) = self.described();
+        let mut res = HttpResponse::build(status).json(OAuthError {
+            error,
+            error_description: &description,
+        });
+        let headers = res.headers_mut();
+        match self {
+            ApiError::InvalidClient => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"oauth2/client\""),
+                );
+            }
+            ApiError::MethodNotAllowed { allow } => {
+                if let Ok(v) = HeaderValue::from_str(allow) {
+                    headers.insert(header::ALLOW, v);
+                }
+            }
+            ApiError::TooManyAttempts { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            ApiError::Busy | ApiError::Retry(_) | ApiError::StoreUnavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        res
+    }
+}
+
+impl ApiError {
+    /// The RFC 6749 §5.2 `error` and `error_description` of every error but an invalid access
+    /// token; internal errors are described by a fixed text, never by their cause.
+    fn described(&self) -> (ErrorCode, Cow<'_, str>) {
+        use ErrorCode as E;
+        let (code, text): (ErrorCode, Cow<'_, str>) = match self {
+            ApiError::InvalidRequest(d) => (E::InvalidRequest, d.as_str().into()),
+            ApiError::InvalidGrant(d) => (E::InvalidGrant, (*d).into()),
+            ApiError::UnsupportedGrantType => (
+                E::UnsupportedGrantType,
+                "grant_type must be password or refresh_token".into(),
+            ),
+            ApiError::UnauthorizedClient => (
+                E::UnauthorizedClient,
+                "this client may not use this grant type".into(),
+            ),
+            ApiError::InvalidScope => (
+                E::InvalidScope,
+                "the requested scope exceeds what was granted".into(),
+            ),
+            ApiError::InvalidClient => (E::InvalidClient, "Client authentication failed".into()),
+            ApiError::PayloadTooLarge(limit) => (
+                E::InvalidRequest,
+                format!("request body is larger than {limit} bytes").into(),
+            ),
+            ApiError::NotFound => (E::NotFound, "no such endpoint".into()),
+            ApiError::NoSuchSession => (E::NotFound, "no such session".into()),
+            ApiError::MethodNotAllowed { .. } => (
+                E::InvalidRequest,
+                "this method is not allowed on this endpoint".into(),
+            ),
+            ApiError::TooManyAttempts { retry_after_secs } => (
+                E::TooManyRequests,
+                format!("too many login attempts from this address; retry in {retry_after_secs} s")
+                    .into(),
+            ),
+            ApiError::Busy => (
+                E::TemporarilyUnavailable,
+                "too many logins at once; retry shortly".into(),
+            ),
+            ApiError::Retry(d) => (E::TemporarilyUnavailable, (*d).into()),
+            ApiError::StoreUnavailable(_) => (
+                E::TemporarilyUnavailable,
+                "the session store is unavailable; retry shortly".into(),
+            ),
+            ApiError::Internal { .. } | ApiError::InvalidAccessToken => {
+                (E::ServerError, "internal server error".into())
+            }
+        };
+        (code, text)
     }
 }

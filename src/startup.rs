@@ -50,114 +50,16 @@ const DEMO_USERS: &str = include_str!("../demo/users.json");
 const CLIENT_QUEUE: usize = 16;
 
 impl Application {
+    /// Everything the settings describe, listening (on a free port when `PORT` is 0) but not
+    /// yet serving: `run_until_stopped` or `run_until_signalled` does that.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let seed = match (&settings.accounts.users_file, settings.redis.uses_redis()) {
-            (Some(path), _) => SeedUsers::load(path).map_err(StartupError::Config)?,
-            (None, true) => SeedUsers::default(),
-            // Nothing configured at all: a developer's first run, so a login works at once.
-            (None, false) => {
-                log::warn!("USERS_FILE is not set: serving the demo users of demo/users.json");
-                SeedUsers::parse(DEMO_USERS).map_err(StartupError::Config)?
-            }
-        };
-        let policy = SessionPolicy {
-            access: settings.sessions.access_validity,
-            refresh: settings.sessions.refresh_validity,
-            rotation: settings.sessions.rotation,
-            reuse_grace: settings.sessions.reuse_grace,
-            max_lifetime: settings.sessions.max_lifetime,
-            max_sessions_per_user: settings.sessions.max_sessions_per_user,
-        };
-        // Only one instance uses the embedded store, so a random secret serves it.
-        let secret = settings
-            .sessions
-            .token_secret
-            .clone()
-            .unwrap_or_else(TokenSecret::random);
-        let redis_conn = redis_connection(&settings)?;
-        let (store, redis_users) = match redis_conn {
-            Some(conn) => {
-                let redis = RedisStore::new(conn.clone(), &settings.redis.key_prefix);
-                let users = RedisUsers::new(conn, Keys::new(&settings.redis.key_prefix));
-                (Store::redis(redis, policy, &secret), Some(users))
-            }
-            None => {
-                log::warn!(
-                    "REDIS_URL is not set: using the embedded in-process store; tokens are neither shared between replicas nor kept across restarts"
-                );
-                let memory = MemoryStore::new();
-                memory.spawn_sweeper(Duration::from_secs(30));
-                (Store::memory(memory, policy, &secret), None)
-            }
-        };
-        log::info!("{} users from the seed file", seed.len());
-        // Every check costs at least what the admin commands hash at, or the seed file's
-        // dearest hash: a name that finds nobody must cost what a real user does.
-        let cost = seed
-            .max_cost()
-            .unwrap_or(0)
-            .max(settings.guards.bcrypt_cost);
-        let verifier = PasswordVerifier::new(
-            settings.guards.bcrypt_max_concurrent,
-            settings.guards.bcrypt_max_queue,
-            cost,
-        )
-        .map_err(StartupError::Config)?;
-        // Client secrets have a pool of their own, so a flood of them cannot crowd out logins.
-        let client_verifier =
-            PasswordVerifier::new(1, CLIENT_QUEUE, 4).map_err(StartupError::Config)?;
-        let clients = Clients::load(
-            settings.accounts.clients_file.as_deref(),
-            settings.accounts.default_client_enabled,
-        )
-        .map_err(StartupError::Config)?;
-        let draining = Arc::new(AtomicBool::new(false));
-        let login = Login {
-            store: store.clone(),
-            users: UserDirectory::new(seed, redis_users),
-            verifier: verifier.clone(),
-            lockout: settings.guards.lockout,
-            attempts_per_ip_per_minute: settings.guards.attempts_per_ip_per_minute,
-        };
-        let state = web::Data::new(AppState {
-            store,
-            login,
-            clients,
-            verifier: client_verifier,
-            trusted_proxies: settings.guards.trusted_proxies.clone(),
-            draining: draining.clone(),
-            metrics_on_api_port: settings.server.metrics_port.is_none(),
-        });
-
+        let state = web::Data::new(app_state(&settings)?);
+        let draining = state.draining.clone();
         let (listener, port) = bind(&settings.server.host, settings.server.port)?;
         // Installs the process's recorder before the first request.
         crate::metrics::handle();
-        // The access log formats every request before knowing whether the line is wanted;
-        // with info off for its target it is left out.
-        let access_log =
-            log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
-        let proxies = settings.guards.trusted_proxies.clone();
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .wrap(routes::observe::Observe)
-                .wrap(Condition::new(
-                    access_log,
-                    routes::access_log(proxies.clone()),
-                ))
-                .configure(routes::configure)
-        })
-        .workers(settings.server.workers)
-        .shutdown_timeout(settings.server.shutdown_drain.as_secs().max(1))
-        // Signals are ours: SIGTERM first turns /ready to 503, then stops gracefully.
-        .disable_signals()
-        .listen(listener)
-        .map_err(|source| StartupError::Bind {
-            address: format!("port {port}"),
-            source,
-        })?
-        .run();
+        let server = api_server(&settings, state, listener, port)?;
         log::info!("listening on {}:{port}", settings.server.host);
         let metrics = match settings.server.metrics_port {
             Some(wanted) => Some(metrics_server(&settings.server.host, wanted)?),
@@ -206,6 +108,123 @@ impl Application {
         });
         serve_both(self.server, self.metrics.map(|(server, _)| server)).await
     }
+}
+
+/// The seed users the settings name: the file, none (Redis users only), or the demo users
+/// when nothing at all is configured.
+fn seed_users(settings: &Settings) -> Result<SeedUsers, StartupError> {
+    let seed = match (&settings.accounts.users_file, settings.redis.uses_redis()) {
+        (Some(path), _) => SeedUsers::load(path).map_err(StartupError::Config)?,
+        (None, true) => SeedUsers::default(),
+        // Nothing configured at all: a developer's first run, so a login works at once.
+        (None, false) => {
+            log::warn!("USERS_FILE is not set: serving the demo users of demo/users.json");
+            SeedUsers::parse(DEMO_USERS).map_err(StartupError::Config)?
+        }
+    };
+    log::info!("{} users from the seed file", seed.len());
+    Ok(seed)
+}
+
+/// The session store, and the Redis user records when there is a Redis.
+fn stores(settings: &Settings) -> Result<(Store, Option<RedisUsers>), StartupError> {
+    let s = &settings.sessions;
+    let policy = SessionPolicy {
+        access: s.access_validity,
+        refresh: s.refresh_validity,
+        rotation: s.rotation,
+        reuse_grace: s.reuse_grace,
+        max_lifetime: s.max_lifetime,
+        max_sessions_per_user: s.max_sessions_per_user,
+    };
+    // Only one instance uses the embedded store, so a random secret serves it.
+    let secret = s.token_secret.clone().unwrap_or_else(TokenSecret::random);
+    Ok(match redis_connection(settings)? {
+        Some(conn) => {
+            let prefix = &settings.redis.key_prefix;
+            let redis = RedisStore::new(conn.clone(), prefix);
+            let users = RedisUsers::new(conn, Keys::new(prefix));
+            (Store::redis(redis, policy, &secret), Some(users))
+        }
+        None => {
+            log::warn!(
+                "REDIS_URL is not set: using the embedded in-process store; tokens are neither shared between replicas nor kept across restarts"
+            );
+            let memory = MemoryStore::new();
+            memory.spawn_sweeper(Duration::from_secs(30));
+            (Store::memory(memory, policy, &secret), None)
+        }
+    })
+}
+
+/// What every handler shares.
+fn app_state(settings: &Settings) -> Result<AppState, StartupError> {
+    let seed = seed_users(settings)?;
+    let (store, redis_users) = stores(settings)?;
+    let guards = &settings.guards;
+    // Every check costs at least what the admin commands hash at, or the seed file's dearest
+    // hash: a name that finds nobody must cost what a real user does.
+    let cost = seed.max_cost().unwrap_or(0).max(guards.bcrypt_cost);
+    let verifier =
+        PasswordVerifier::new(guards.bcrypt_max_concurrent, guards.bcrypt_max_queue, cost)
+            .map_err(StartupError::Config)?;
+    // Client secrets have a pool of their own, so a flood of them cannot crowd out logins.
+    let client_verifier =
+        PasswordVerifier::new(1, CLIENT_QUEUE, 4).map_err(StartupError::Config)?;
+    let clients = Clients::load(
+        settings.accounts.clients_file.as_deref(),
+        settings.accounts.default_client_enabled,
+    )
+    .map_err(StartupError::Config)?;
+    let login = Login {
+        store: store.clone(),
+        users: UserDirectory::new(seed, redis_users),
+        verifier,
+        lockout: guards.lockout,
+        attempts_per_ip_per_minute: guards.attempts_per_ip_per_minute,
+    };
+    Ok(AppState {
+        store,
+        login,
+        clients,
+        verifier: client_verifier,
+        trusted_proxies: guards.trusted_proxies.clone(),
+        draining: Arc::new(AtomicBool::new(false)),
+        metrics_on_api_port: settings.server.metrics_port.is_none(),
+    })
+}
+
+/// The API's HTTP server on `listener`, started.
+fn api_server(
+    settings: &Settings,
+    state: web::Data<AppState>,
+    listener: TcpListener,
+    port: u16,
+) -> Result<Server, StartupError> {
+    // The access log formats every request before knowing whether the line is wanted; with
+    // info off for its target it is left out.
+    let access_log = log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
+    let proxies = settings.guards.trusted_proxies.clone();
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(routes::observe::Observe)
+            .wrap(Condition::new(
+                access_log,
+                routes::access_log(proxies.clone()),
+            ))
+            .configure(routes::configure)
+    })
+    .workers(settings.server.workers)
+    .shutdown_timeout(settings.server.shutdown_drain.as_secs().max(1))
+    // Signals are ours: SIGTERM first turns /ready to 503, then stops gracefully.
+    .disable_signals()
+    .listen(listener)
+    .map_err(|source| StartupError::Bind {
+        address: format!("port {port}"),
+        source,
+    })?
+    .run())
 }
 
 /// Runs the API server; the metrics server, if any, stops with it.

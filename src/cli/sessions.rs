@@ -2,7 +2,7 @@
 
 use super::users::end_all;
 use super::{Admin, CliError, CliResult, SessionsCommand, table, utc};
-use crate::domain::session::{SessionsOp, SessionsOutcome};
+use crate::domain::session::{SessionInfo, SessionsOp, SessionsOutcome};
 use crate::domain::token::{SessionId, UserTag};
 
 pub async fn run(admin: &Admin, command: SessionsCommand) -> CliResult {
@@ -10,75 +10,14 @@ pub async fn run(admin: &Admin, command: SessionsCommand) -> CliResult {
         SessionsCommand::List { user, tenant, json } => {
             let user = admin.resolve(&user, tenant.as_deref()).await?;
             let tag = UserTag::for_user(&user.public.uuid);
-            let SessionsOutcome::Listed(sessions) =
+            if let SessionsOutcome::Listed(sessions) =
                 admin.store.admin_sessions(&tag, SessionsOp::List).await?
-            else {
-                return Ok(());
-            };
-            if json {
-                let list: Vec<_> = sessions
-                    .iter()
-                    .map(|s| {
-                        serde_json::json!({
-                            "id": s.id,
-                            "clientId": s.client_id,
-                            "created": s.created,
-                            "lastRefreshed": s.last_refreshed,
-                            "ip": s.ip,
-                            "userAgent": s.user_agent,
-                        })
-                    })
-                    .collect();
-                println!("{}", serde_json::Value::Array(list));
-                return Ok(());
+            {
+                print!("{}", listing(&sessions, json));
             }
-            let rows: Vec<Vec<String>> = sessions
-                .iter()
-                .map(|s| {
-                    vec![
-                        s.id.to_string(),
-                        s.client_id.clone(),
-                        utc(s.created),
-                        utc(s.last_refreshed),
-                        s.ip.clone(),
-                        s.user_agent.clone(),
-                    ]
-                })
-                .collect();
-            print!(
-                "{}",
-                table(
-                    &[
-                        "ID",
-                        "CLIENT",
-                        "CREATED",
-                        "REFRESHED",
-                        "ADDRESS",
-                        "USER AGENT"
-                    ],
-                    &rows
-                )
-            );
             Ok(())
         }
-        SessionsCommand::End { id: Some(id), .. } => {
-            let id = SessionId::parse(&id)
-                .ok_or_else(|| CliError::Usage(format!("invalid session id {id:?}: a uuid")))?;
-            let Some(at) = admin.store.find_session(id).await? else {
-                return Err(CliError::Failed(format!("no live session {}", id.uuid())));
-            };
-            match admin
-                .store
-                .admin_sessions(&at.tag, SessionsOp::End(id))
-                .await?
-            {
-                SessionsOutcome::Ended(1) => {
-                    println!("session {} ended", id.uuid());
-                    Ok(())
-                }
-                _ => Err(CliError::Failed(format!("no live session {}", id.uuid()))),
-            }
-        }
+        SessionsCommand::End { id: Some(id), .. } => end_one(admin, &id).await,
         SessionsCommand::End {
             user: Some(user),
             tenant,
@@ -97,5 +36,66 @@ pub async fn run(admin: &Admin, command: SessionsCommand) -> CliResult {
             id: None,
             ..
         } => Err(CliError::Usage("pass --user or --id".into())),
+    }
+}
+
+/// The sessions as a table, or one JSON array.
+fn listing(sessions: &[SessionInfo], json: bool) -> String {
+    if json {
+        let list: Vec<_> = sessions
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "id": s.id,
+                    "clientId": s.client_id,
+                    "created": s.created,
+                    "lastRefreshed": s.last_refreshed,
+                    "ip": s.ip,
+                    "userAgent": s.user_agent,
+                })
+            })
+            .collect();
+        return format!("{}\n", serde_json::Value::Array(list));
+    }
+    let rows: Vec<Vec<String>> = sessions
+        .iter()
+        .map(|s| {
+            vec![
+                s.id.to_string(),
+                s.client_id.clone(),
+                utc(s.created),
+                utc(s.last_refreshed),
+                s.ip.clone(),
+                s.user_agent.clone(),
+            ]
+        })
+        .collect();
+    let header = [
+        "ID",
+        "CLIENT",
+        "CREATED",
+        "REFRESHED",
+        "ADDRESS",
+        "USER AGENT",
+    ];
+    table(&header, &rows)
+}
+
+async fn end_one(admin: &Admin, id: &str) -> CliResult {
+    let id = SessionId::parse(id)
+        .ok_or_else(|| CliError::Usage(format!("invalid session id {id:?}: a uuid")))?;
+    let Some(at) = admin.store.find_session(id).await? else {
+        return Err(CliError::Failed(format!("no live session {}", id.uuid())));
+    };
+    match admin
+        .store
+        .admin_sessions(&at.tag, SessionsOp::End(id))
+        .await?
+    {
+        SessionsOutcome::Ended(1) => {
+            println!("session {} ended", id.uuid());
+            Ok(())
+        }
+        _ => Err(CliError::Failed(format!("no live session {}", id.uuid()))),
     }
 }

@@ -3,11 +3,13 @@
 //! mutex for its whole step, which is what makes it atomic; expired entries are dropped when
 //! touched and by a periodic sweep, so memory stays bounded.
 
+mod refresh;
+mod sessions;
+
 use super::StoreError;
 use super::guard::MemoryGuard;
 use crate::domain::session::{
-    GENERATION_TTL, Generation, Introspection, Issued, NewSession, Refresh, SESSIONS_PER_CALL,
-    SessionInfo, SessionPolicy, SessionsOp, SessionsOutcome, Started, TokenPair,
+    Generation, Introspection, Issued, NewSession, SessionPolicy, Started, TokenPair,
 };
 use crate::domain::token::{SessionId, Token, TokenDigest, TokenKind, UserTag};
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -104,21 +106,6 @@ fn epoch_ms() -> u64 {
 
 fn left(until: Instant, now: Instant) -> u64 {
     until.saturating_duration_since(now).as_secs()
-}
-
-/// The answer of a rotation (or a retry of one) of `s` to `pair`.
-fn rotated(s: &Session, pair: TokenPair, access: u64, refresh: u64, retried: bool) -> Refresh {
-    Refresh::Rotated {
-        issued: Box::new(Issued {
-            pair,
-            access_expires_in: access,
-            refresh_expires_in: refresh,
-        }),
-        user_json: s.user_json.clone(),
-        client_id: s.client_id.clone(),
-        scope: s.scope.clone(),
-        retried,
-    }
 }
 
 #[derive(Clone, Default)]
@@ -231,89 +218,6 @@ impl MemoryStore {
         Ok(self.lock().generation(tag, Instant::now()))
     }
 
-    /// Redeems `presented` for `pair`: the rule of `lua/refresh.lua`, in its sections.
-    pub fn rotate_refresh(
-        &self,
-        presented: &Token,
-        pair: TokenPair,
-        scope: Option<&str>,
-        client_id: &str,
-        policy: &SessionPolicy,
-    ) -> Result<Refresh, StoreError> {
-        let at = presented.session();
-        let now = Instant::now();
-        let mut state = self.lock();
-        let Some(s) = state.live(&at.tag, &at.id, now) else {
-            return Ok(Refresh::InvalidToken);
-        };
-        let digest = presented.digest();
-        if s.refresh != digest {
-            let is_previous =
-                policy.rotation && s.previous.as_ref().is_some_and(|(d, _)| *d == digest);
-            // Retry: the immediate predecessor inside the window gets the same successor.
-            if is_previous {
-                let in_window = !policy.reuse_grace.is_zero()
-                    && s.previous
-                        .as_ref()
-                        .is_some_and(|(_, when)| now.duration_since(*when) <= policy.reuse_grace);
-                if in_window && s.refresh == pair.refresh.digest() {
-                    if s.client_id != client_id {
-                        return Ok(Refresh::InvalidToken);
-                    }
-                    let access_left = s.access.as_ref().map_or(0, |(_, exp)| left(*exp, now));
-                    return Ok(rotated(
-                        s,
-                        pair,
-                        access_left,
-                        left(s.refresh_expires, now),
-                        true,
-                    ));
-                }
-            }
-            // Reuse: the predecessor after the window, or an older ancestor (by its 32-bit
-            // prefix, as the script keeps them) ends the session.
-            if is_previous || s.ancestors.iter().any(|a| a == digest.prefix()) {
-                let user_uuid = s.user_uuid.clone();
-                state.remove(&at.id);
-                return Ok(Refresh::ReuseDetected { user_uuid });
-            }
-            return Ok(Refresh::InvalidToken);
-        }
-        if s.client_id != client_id {
-            return Ok(Refresh::InvalidToken);
-        }
-        if let Some(requested) = scope {
-            let have: Vec<&str> = s.scope.split(' ').collect();
-            if !requested.split(' ').all(|r| have.contains(&r)) {
-                return Ok(Refresh::ScopeTooWide);
-            }
-            s.scope = requested.to_string();
-        }
-        // Rotate: the predecessor joins the ancestors, the presented token becomes it.
-        if policy.rotation {
-            let mut expires = now + policy.refresh;
-            if let Some(max) = s.max_expires {
-                expires = expires.min(max);
-            }
-            if let Some((old, _)) = s.previous.take() {
-                s.ancestors.push_back(old.prefix().to_string());
-                if s.ancestors.len() > ANCESTORS {
-                    s.ancestors.pop_front();
-                }
-            }
-            s.previous = Some((digest, now));
-            s.refresh = pair.refresh.digest();
-            s.refresh_expires = expires;
-        }
-        let access = policy
-            .access
-            .min(s.refresh_expires.saturating_duration_since(now));
-        s.access = Some((pair.access.digest(), now + access));
-        s.refreshed_ms = epoch_ms();
-        let refresh_left = left(s.refresh_expires, now);
-        Ok(rotated(s, pair, access.as_secs(), refresh_left, false))
-    }
-
     pub fn validate_access(&self, token: &Token) -> Result<Option<String>, StoreError> {
         let at = token.session();
         let now = Instant::now();
@@ -350,71 +254,6 @@ impl MemoryStore {
             state.remove(&at.id);
         }
         Ok(live)
-    }
-
-    pub fn user_sessions(
-        &self,
-        caller: &Token,
-        op: SessionsOp,
-    ) -> Result<Option<SessionsOutcome>, StoreError> {
-        let at = caller.session();
-        let now = Instant::now();
-        let mut state = self.lock();
-        let live = state.live(&at.tag, &at.id, now).is_some_and(|s| {
-            s.access
-                .as_ref()
-                .is_some_and(|(d, exp)| *exp > now && *d == caller.digest())
-        });
-        if !live {
-            return Ok(None);
-        }
-        let ids: Vec<SessionId> = state
-            .by_user
-            .get(&at.tag)
-            .map(|ids| ids.iter().copied().collect())
-            .unwrap_or_default();
-        let mut ids: Vec<(Instant, SessionId)> = ids
-            .into_iter()
-            .filter_map(|id| Some((state.live(&at.tag, &id, now)?.refresh_expires, id)))
-            .collect();
-        // The latest first, as many as the Redis store lists.
-        ids.sort_by(|a, b| b.cmp(a));
-        let ids: Vec<SessionId> = ids.into_iter().map(|(_, id)| id).collect();
-        Ok(Some(match op {
-            SessionsOp::List => SessionsOutcome::Listed(
-                ids.iter()
-                    .take(SESSIONS_PER_CALL as usize)
-                    .filter_map(|id| {
-                        let s = state.sessions.get(id)?;
-                        Some(SessionInfo {
-                            id: id.uuid(),
-                            created: s.created_ms,
-                            last_refreshed: s.refreshed_ms,
-                            client_id: s.client_id.clone(),
-                            ip: s.ip.clone(),
-                            user_agent: s.user_agent.clone(),
-                            current: *id == at.id,
-                        })
-                    })
-                    .collect(),
-            ),
-            SessionsOp::End(target) => {
-                let found = ids.contains(&target);
-                if found {
-                    state.remove(&target);
-                }
-                SessionsOutcome::Ended(u32::from(found))
-            }
-            SessionsOp::EndAll => {
-                state
-                    .generations
-                    .insert(at.tag, (Generation::fresh(), now + GENERATION_TTL));
-                for id in &ids {
-                    state.remove(id);
-                }
-                SessionsOutcome::Ended(ids.len() as u32)
-            }
-        }))
     }
 
     pub fn introspect(&self, token: &Token) -> Result<Option<Introspection>, StoreError> {
