@@ -136,6 +136,24 @@ impl Clients {
         })
     }
 
+    /// Every scope some client may be granted, sorted.
+    pub fn scopes(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .clients
+            .values()
+            .flat_map(|c| {
+                c.scope
+                    .to_param()
+                    .split(' ')
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
     /// The client a request authenticates as.
     pub async fn authenticate(
         &self,

@@ -189,6 +189,7 @@ fn app_state(settings: &Settings) -> Result<AppState, StartupError> {
         clients,
         verifier: client_verifier,
         trusted_proxies: guards.trusted_proxies.clone(),
+        public_url: settings.server.public_url.clone(),
         draining: Arc::new(AtomicBool::new(false)),
         metrics_on_api_port: settings.server.metrics_port.is_none(),
     })

@@ -16,6 +16,8 @@ pub struct ServerSettings {
     pub shutdown_delay: Duration,
     /// Then: how long in-flight requests may take before the process exits.
     pub shutdown_drain: Duration,
+    /// The base URL clients reach this server under (`PUBLIC_URL`), without a trailing `/`.
+    pub public_url: Option<String>,
 }
 
 /// Where users and OAuth clients come from.
@@ -33,6 +35,7 @@ pub const KEYS: &[&str] = &[
     "workers",
     "shutdown_delay_seconds",
     "shutdown_drain_seconds",
+    "public_url",
     "users_file",
     "clients_file",
     "default_client_enabled",
@@ -62,8 +65,35 @@ impl ServerSettings {
             workers: g.number("workers", cores, 1, 1024)? as usize,
             shutdown_delay: g.seconds("shutdown_delay_seconds", 0, 0, 600)?,
             shutdown_drain: g.seconds("shutdown_drain_seconds", 10, 1, 3600)?,
+            public_url: public_url(g)?,
         })
     }
+}
+
+/// `PUBLIC_URL`: an absolute http(s) URL with a host and no query or fragment (RFC 8414's
+/// issuer identifier).
+fn public_url(g: &Given) -> Result<Option<String>, ConfigError> {
+    let Some(v) = g.non_blank("public_url") else {
+        return Ok(None);
+    };
+    let url = v.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    let ok = rest.is_some_and(|r| {
+        let host = r.split('/').next().unwrap_or_default();
+        !host.is_empty()
+            && !r.contains(['?', '#', ' ', '@'])
+            && r.bytes().all(|b| b.is_ascii_graphic())
+    });
+    if !ok {
+        return Err(g.bad(
+            "public_url",
+            &v,
+            "an absolute http:// or https:// URL without query or fragment, e.g. https://auth.example.org",
+        ));
+    }
+    Ok(Some(url.to_string()))
 }
 
 impl AccountSettings {

@@ -17,6 +17,13 @@ fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
     proxies.iter().any(|net| net.contains(&ip))
 }
 
+/// True if the request came straight from a trusted proxy, whose forwarded headers count.
+pub fn from_trusted_proxy(req: &HttpRequest, proxies: &[IpNet]) -> bool {
+    req.peer_addr()
+        .is_some_and(|peer| trusted(canonical(peer.ip()), proxies))
+}
+
+/// The client's address (see the module comment); `None` only without a peer address.
 pub fn client_ip(req: &HttpRequest, proxies: &[IpNet]) -> Option<IpAddr> {
     let peer = canonical(req.peer_addr()?.ip());
     if !trusted(peer, proxies) {

@@ -125,7 +125,8 @@ impl Form {
     }
 }
 
-fn header_text<'a>(req: &'a HttpRequest, name: &str) -> Result<Option<&'a str>, ApiError> {
+/// A header's value, trimmed; `None` if absent or blank, 400 if it is not visible ASCII.
+pub fn header_text<'a>(req: &'a HttpRequest, name: &str) -> Result<Option<&'a str>, ApiError> {
     match req.headers().get(name) {
         None => Ok(None),
         Some(v) => v

@@ -1,8 +1,10 @@
 //! The whole route table and the state every handler shares.
 
 mod client_ip;
+mod discovery;
 pub mod doc_types;
 mod extract;
+mod gateway;
 mod health;
 mod oauth;
 pub mod observe;
@@ -32,6 +34,8 @@ pub struct AppState {
     /// Verifies client secrets (a pool of its own, so client traffic cannot crowd out logins).
     pub verifier: PasswordVerifier,
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `PUBLIC_URL`: the base URL of this server as clients reach it, for RFC 8414 metadata.
+    pub public_url: Option<String>,
     /// Set when shutdown begins: `/ready` answers 503 so load balancers move away.
     pub draining: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// False when `METRICS_PORT` serves `/metrics` elsewhere.
@@ -104,8 +108,15 @@ routes! {
     "/user/sessions" => [GET => sessions::list],
     "/user/sessions/{id}" => [DELETE => sessions::end_one],
     "/user/_logout_all" => [POST => sessions::end_all],
+    "/auth" => [GET => gateway::auth, HEAD => gateway::auth, POST => gateway::auth,
+        PUT => gateway::auth, DELETE => gateway::auth, PATCH => gateway::auth,
+        OPTIONS => gateway::auth],
+    "/auth/{path:.*}" => [GET => gateway::auth_path, HEAD => gateway::auth_path,
+        POST => gateway::auth_path, PUT => gateway::auth_path, DELETE => gateway::auth_path,
+        PATCH => gateway::auth_path, OPTIONS => gateway::auth_path],
     "/oauth/revoke" => [POST => oauth::revoke],
     "/oauth/introspect" => [POST => oauth::introspect],
+    "/.well-known/oauth-authorization-server" => [GET => discovery::metadata],
     "/health" => [GET => health::health],
     "/ready" => [GET => health::ready],
     "/metrics" => [GET => health::metrics],

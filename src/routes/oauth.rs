@@ -83,9 +83,10 @@ pub async fn revoke(
     Ok(HttpResponse::Ok().finish())
 }
 
+/// Which of a session's tokens was introspected.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum TokenType {
+pub enum TokenUse {
     AccessToken,
     RefreshToken,
 }
@@ -94,8 +95,13 @@ pub enum TokenType {
 #[derive(Serialize, ToSchema)]
 pub struct IntrospectionResponse {
     active: bool,
+    /// RFC 6749's token type (RFC 7662 §2.2): `bearer`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    token_type: Option<TokenType>,
+    #[schema(example = "bearer")]
+    token_type: Option<&'static str>,
+    /// Which token of the session this is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_use: Option<TokenUse>,
     #[serde(skip_serializing_if = "Option::is_none")]
     scope: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -165,6 +171,7 @@ pub async fn introspect(
         None => IntrospectionResponse {
             active: false,
             token_type: None,
+            token_use: None,
             scope: None,
             client_id: None,
             username: None,
@@ -183,9 +190,10 @@ pub async fn introspect(
             };
             IntrospectionResponse {
                 active: true,
-                token_type: Some(match token.kind() {
-                    TokenKind::Access => TokenType::AccessToken,
-                    TokenKind::Refresh => TokenType::RefreshToken,
+                token_type: Some("bearer"),
+                token_use: Some(match token.kind() {
+                    TokenKind::Access => TokenUse::AccessToken,
+                    TokenKind::Refresh => TokenUse::RefreshToken,
                 }),
                 scope: Some(i.scope),
                 client_id: Some(i.client_id),

@@ -764,7 +764,8 @@ pub async fn run_behaviour_suite(kind: StoreKind) {
     crate::oauth::run_all(kind.clone()).await;
     crate::guards::run_all(kind.clone()).await;
     crate::bad_input::run_all(kind.clone()).await;
-    crate::abuse::run_all(kind).await;
+    crate::abuse::run_all(kind.clone()).await;
+    crate::gateway::run_all(kind).await;
 }
 
 /// A child process killed when this goes out of scope, even if a test fails first.

@@ -7,6 +7,7 @@ mod behaviour;
 mod cli;
 mod cluster;
 mod cluster_harness;
+mod gateway;
 mod guards;
 mod helpers;
 mod metrics;

@@ -229,7 +229,8 @@ async fn introspection_describes_live_tokens_to_confidential_clients(kind: Store
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["active"], true, "{body}");
-    assert_eq!(body["token_type"], "access_token");
+    assert_eq!(body["token_type"], "bearer");
+    assert_eq!(body["token_use"], "access_token");
     assert_eq!(body["scope"], "read");
     assert_eq!(body["client_id"], "egov-user-client");
     assert_eq!(body["username"], EMPLOYEE.name);
@@ -246,7 +247,8 @@ async fn introspection_describes_live_tokens_to_confidential_clients(kind: Store
         .await
         .unwrap();
     assert_eq!(body["active"], true);
-    assert_eq!(body["token_type"], "refresh_token");
+    assert_eq!(body["token_type"], "bearer");
+    assert_eq!(body["token_use"], "refresh_token");
     assert!(body["exp"].as_u64().unwrap().abs_diff(now + 7200) <= 5);
 
     app.logout(&tokens.access).await;

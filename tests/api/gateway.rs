@@ -1,0 +1,550 @@
+//! Gateways and discovery: `/auth` for nginx `auth_request`, Traefik `forwardAuth` and Envoy
+//! `ext_authz`, real nginx with deploy/nginx-gateway.conf in front of a backend, and RFC 8414
+//! metadata read by a real OAuth library.
+
+use crate::both_stores;
+use crate::helpers::*;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+both_stores!(
+    forward_auth_lets_a_live_access_token_through_with_its_user,
+    forward_auth_reads_the_token_where_each_gateway_puts_it,
+    forward_auth_refuses_missing_ended_and_refresh_tokens,
+    metadata_names_absolute_endpoints_under_the_public_url,
+    metadata_trusts_forwarded_headers_only_from_trusted_proxies,
+    introspection_names_the_token_type_bearer_and_its_use,
+);
+
+const USER_HEADERS: [&str; 5] = [
+    "x-user-id",
+    "x-user-name",
+    "x-tenant-id",
+    "x-user-type",
+    "x-user-roles",
+];
+
+async fn auth(app: &TestApp, method: Method, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut req = app.client.request(method, app.url("/auth"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.unwrap()
+}
+
+fn assert_refused(res: &reqwest::Response) {
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        res.headers()["www-authenticate"],
+        "Bearer error=\"invalid_token\""
+    );
+    for h in USER_HEADERS {
+        assert!(!res.headers().contains_key(h), "{h} on a refusal");
+    }
+}
+
+async fn forward_auth_lets_a_live_access_token_through_with_its_user(kind: StoreKind) {
+    let app = TestApp::spawn(&kind).await;
+    let t = app.login_ok(&EMPLOYEE).await;
+    let bearer = format!("Bearer {}", t.access);
+    for method in [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::OPTIONS,
+    ] {
+        let res = auth(&app, method.clone(), &[("authorization", &bearer)]).await;
+        assert_eq!(res.status(), StatusCode::OK, "{method}");
+        let h = res.headers().clone();
+        assert_eq!(h["cache-control"], "no-store");
+        assert_eq!(h["x-user-id"], format!("uuid-pb-{}", EMPLOYEE.name));
+        assert_eq!(h["x-user-name"], EMPLOYEE.name);
+        assert_eq!(h["x-tenant-id"], "pb");
+        assert_eq!(h["x-user-type"], "EMPLOYEE");
+        assert_eq!(h["x-user-roles"], "EMPLOYEE");
+        assert!(
+            res.bytes().await.unwrap().is_empty(),
+            "{method}: empty body"
+        );
+    }
+    // A body of any shape is ignored.
+    let res = app
+        .client
+        .post(app.url("/auth"))
+        .header("authorization", &bearer)
+        .header("content-type", "application/json")
+        .body("[null, {\"access_token\": 5}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+async fn forward_auth_reads_the_token_where_each_gateway_puts_it(kind: StoreKind) {
+    let app = TestApp::spawn(&kind).await;
+    let t = app.login_ok(&CITIZEN).await;
+    let in_uri = format!("/api/things?x=1&access_token={}", t.access);
+    for (name, value) in [
+        ("auth-token", t.access.clone()),
+        ("x-original-uri", in_uri.clone()),
+        ("x-forwarded-uri", in_uri.clone()),
+    ] {
+        let res = auth(&app, Method::GET, &[(name, &value)]).await;
+        assert_eq!(res.status(), StatusCode::OK, "{name}");
+        assert_eq!(res.headers()["x-user-name"], CITIZEN.name);
+    }
+    // Envoy appends the original path and query to its path prefix.
+    let res = app
+        .client
+        .get(app.url(&format!("/auth{in_uri}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["x-user-type"], "CITIZEN");
+}
+
+async fn forward_auth_refuses_missing_ended_and_refresh_tokens(kind: StoreKind) {
+    let app = TestApp::spawn(&kind).await;
+    assert_refused(&auth(&app, Method::GET, &[]).await);
+    let t = app.login_ok(&EMPLOYEE).await;
+    let refresh = format!("Bearer {}", t.refresh);
+    assert_refused(&auth(&app, Method::GET, &[("authorization", &refresh)]).await);
+    let garbage = format!("Bearer {}x", t.access);
+    assert_refused(&auth(&app, Method::GET, &[("authorization", &garbage)]).await);
+    assert_eq!(app.logout(&t.access).await.status(), StatusCode::OK);
+    let ended = format!("Bearer {}", t.access);
+    assert_refused(&auth(&app, Method::GET, &[("authorization", &ended)]).await);
+}
+
+#[tokio::test]
+async fn forward_auth_answers_503_never_401_while_the_store_is_down() {
+    let mut redis = TestRedis::start();
+    let url = redis.url();
+    let app = TestApp::spawn_on(None, Options::default().with("REDIS_URL", url)).await;
+    let t = app.login_ok(&EMPLOYEE).await;
+    redis.stop();
+    let bearer = format!("Bearer {}", t.access);
+    let res = auth(&app, Method::GET, &[("authorization", &bearer)]).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()["retry-after"], "1");
+    assert!(!res.headers().contains_key("x-user-id"));
+}
+
+#[tokio::test]
+async fn user_headers_carry_any_record_text_without_breaking_out() {
+    let app = TestApp::spawn(&StoreKind::Redis).await;
+    let hash = bcrypt::hash("odd-Pass-1", 4).unwrap();
+    let roles = r#"[{"name":"x","code":"ADMIN,SUPER","tenantId":"pb"},{"name":"y","code":"Ré 1","tenantId":"pb"}]"#;
+    let _: () = redis::cmd("HSET")
+        .arg(format!("{}:user:pb:odd", app.prefix))
+        .arg(&[
+            ("id", "7"),
+            ("uuid", "uuid\r\nX-User-Id: admin"),
+            ("userName", "odd"),
+            ("type", "EMPLOYEE"),
+            ("active", "true"),
+            ("tenantId", "pb"),
+            ("roles", roles),
+            ("password", hash.as_str()),
+        ])
+        .query(&mut app.redis().conn())
+        .unwrap();
+    let res = app
+        .password_login("odd", "odd-Pass-1", [("tenantId", "pb")])
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let t = Tokens::from(res.json::<Value>().await.unwrap());
+    let res = auth(&app, Method::GET, &[("auth-token", &t.access)]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let h = res.headers();
+    assert_eq!(h["x-user-id"], "uuid%0D%0AX-User-Id%3A%20admin");
+    assert_eq!(h.get_all("x-user-id").iter().count(), 1);
+    let roles: Vec<&str> = h["x-user-roles"].to_str().unwrap().split(',').collect();
+    assert_eq!(roles, ["ADMIN%2CSUPER", "R%C3%A9%201"]);
+}
+
+async fn metadata(app: &TestApp, headers: &[(&str, &str)]) -> Value {
+    let mut req = app
+        .client
+        .get(app.url("/.well-known/oauth-authorization-server"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = req.send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.unwrap()
+}
+
+async fn metadata_names_absolute_endpoints_under_the_public_url(kind: StoreKind) {
+    let options = Options::default().with("PUBLIC_URL", "https://auth.example.org/");
+    let app = TestApp::spawn_with(&kind, options).await;
+    let doc = metadata(&app, &[("x-forwarded-host", "evil.example")]).await;
+    assert_eq!(doc["issuer"], "https://auth.example.org");
+    assert_eq!(
+        doc["token_endpoint"],
+        "https://auth.example.org/user/oauth/token"
+    );
+    assert_eq!(
+        doc["revocation_endpoint"],
+        "https://auth.example.org/oauth/revoke"
+    );
+    assert_eq!(
+        doc["introspection_endpoint"],
+        "https://auth.example.org/oauth/introspect"
+    );
+    assert_eq!(
+        doc["grant_types_supported"],
+        serde_json::json!(["password", "refresh_token"])
+    );
+    assert_eq!(
+        doc["token_endpoint_auth_methods_supported"],
+        serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
+    );
+    assert_eq!(
+        doc["introspection_endpoint_auth_methods_supported"],
+        serde_json::json!(["client_secret_basic", "client_secret_post"])
+    );
+    assert_eq!(
+        doc["scopes_supported"],
+        serde_json::json!(["read", "write"])
+    );
+    assert!(doc["response_types_supported"].is_array());
+}
+
+async fn metadata_trusts_forwarded_headers_only_from_trusted_proxies(kind: StoreKind) {
+    let forwarded = [
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "auth.example.org"),
+    ];
+    let app = TestApp::spawn(&kind).await;
+    let port = app.address.rsplit(':').next().unwrap().to_string();
+    let doc = metadata(&app, &forwarded).await;
+    assert_eq!(doc["issuer"], format!("http://127.0.0.1:{port}"));
+    let behind = Options::default().with("TRUSTED_PROXIES", "127.0.0.1");
+    let app = TestApp::spawn_with(&kind, behind).await;
+    let doc = metadata(&app, &forwarded).await;
+    assert_eq!(doc["issuer"], "https://auth.example.org");
+    assert_eq!(
+        doc["token_endpoint"],
+        "https://auth.example.org/user/oauth/token"
+    );
+}
+
+async fn introspection_names_the_token_type_bearer_and_its_use(kind: StoreKind) {
+    let app = TestApp::spawn(&kind).await;
+    let t = app.login_ok(&EMPLOYEE).await;
+    for (token, used) in [(&t.access, "access_token"), (&t.refresh, "refresh_token")] {
+        let res = app
+            .post_form_as(
+                "/oauth/introspect",
+                &basic("gateway", GATEWAY_SECRET),
+                &[("token", token)],
+            )
+            .await;
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["active"], true, "{body}");
+        assert_eq!(body["token_type"], "bearer", "{body}");
+        assert_eq!(body["token_use"], used, "{body}");
+    }
+}
+
+/// authlib in a venv under target/, made on first use (pip from PyPI).
+fn authlib_python() -> std::path::PathBuf {
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/authlib-venv");
+    let python = venv.join("bin/python");
+    let ready = std::process::Command::new(&python)
+        .args(["-c", "import authlib, requests"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ready {
+        let made = std::process::Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(&venv)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            made,
+            "cannot make a Python venv: install python3 and python3-venv (Debian: apt-get install -y python3-venv)"
+        );
+        let installed = std::process::Command::new(venv.join("bin/pip"))
+            .args([
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "authlib==1.6.5",
+                "requests==2.32.5",
+            ])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(installed, "pip could not install authlib into {venv:?}");
+    }
+    python
+}
+
+#[tokio::test]
+async fn an_oauth_library_reads_the_metadata_and_uses_its_endpoints() {
+    let app = TestApp::spawn(&StoreKind::Redis).await;
+    let script = r#"
+import os, sys, requests
+from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
+from authlib.integrations.requests_client import OAuth2Session
+base, user, password, secret = sys.argv[1:5]
+doc = requests.get(base + "/.well-known/oauth-authorization-server").json()
+meta = AuthorizationServerMetadata(doc)
+meta.validate()
+assert meta["issuer"] == base, meta["issuer"]
+client = OAuth2Session("gateway", secret, scope="read")
+token = client.fetch_token(meta["token_endpoint"], username=user, password=password, tenantId="pb")
+assert token["token_type"] == "bearer", token
+seen = requests.post(meta["introspection_endpoint"], auth=("gateway", secret),
+                     data={"token": token["access_token"]}).json()
+assert seen["active"] is True and seen["token_type"] == "bearer", seen
+client.revoke_token(meta["revocation_endpoint"], token["refresh_token"])
+seen = requests.post(meta["introspection_endpoint"], auth=("gateway", secret),
+                     data={"token": token["access_token"]}).json()
+assert seen == {"active": False}, seen
+print("ok")
+"#;
+    let base = app.address.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(authlib_python())
+            .arg("-c")
+            .arg(script)
+            .arg(&base)
+            .arg(EMPLOYEE.name)
+            .arg(EMPLOYEE.password)
+            .arg(GATEWAY_SECRET)
+            // The test server speaks plain HTTP on loopback.
+            .env("AUTHLIB_INSECURE_TRANSPORT", "1")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.trim() == "ok",
+        "{stdout}\n{stderr}"
+    );
+}
+
+/// A backend that answers 200 to anything and records the headers of every request.
+struct Backend {
+    port: u16,
+    seen: Arc<Mutex<Vec<Vec<(String, String)>>>>,
+}
+
+impl Backend {
+    fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(vec![]));
+        let record = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                let text = String::from_utf8_lossy(&head).to_string();
+                let headers = text
+                    .lines()
+                    .skip(1)
+                    .filter_map(|l| l.split_once(": "))
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+                    .collect();
+                record.lock().unwrap().push(headers);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\nbackend",
+                );
+            }
+        });
+        Backend { port, seen }
+    }
+
+    fn requests(&self) -> Vec<Vec<(String, String)>> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// nginx with deploy/nginx-gateway.conf, its upstreams pointed at `backend` and `token_server`,
+/// and the port it listens on.
+fn gateway_nginx(backend: u16, token_server: u16) -> (GatewayNginx, u16) {
+    let template = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/nginx-gateway.conf"
+    ))
+    .unwrap();
+    let mut last = String::new();
+    // A free port may be taken before nginx binds it: then try another.
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let listen = free_port();
+        let conf = template
+            .replace(
+                "server backend:8000;",
+                &format!("server 127.0.0.1:{backend};"),
+            )
+            .replace(
+                "server token-server:8080;",
+                &format!("server 127.0.0.1:{token_server};"),
+            )
+            .replace("listen 8080;", &format!("listen 127.0.0.1:{listen};"))
+            .replace(
+                "pid /tmp/nginx-gateway.pid;",
+                &format!("pid {}/nginx.pid;\nuser root;", dir.path().display()),
+            );
+        let path = dir.path().join("nginx.conf");
+        std::fs::write(&path, conf).unwrap();
+        let log = std::fs::File::create(dir.path().join("nginx.log")).unwrap();
+        let child = std::process::Command::new(nginx_binary())
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&path)
+            .args(["-g", "daemon off;"])
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut nginx = GatewayNginx { child, _dir: dir };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", listen)).is_ok() {
+                return (nginx, listen);
+            }
+            if let Ok(Some(_)) = nginx.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        last = std::fs::read_to_string(nginx._dir.path().join("nginx.log")).unwrap_or_default();
+    }
+    panic!("nginx did not start; its last log:\n{last}");
+}
+
+fn nginx_binary() -> &'static str {
+    let found = |path: &str| {
+        std::process::Command::new(path)
+            .arg("-v")
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if found("nginx") {
+        return "nginx";
+    }
+    assert!(
+        found("/usr/sbin/nginx"),
+        "nginx is not installed: apt-get install -y nginx (it has the auth_request module)"
+    );
+    "/usr/sbin/nginx"
+}
+
+struct GatewayNginx {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for GatewayNginx {
+    fn drop(&mut self) {
+        // TERM, not KILL: the master then stops its workers too.
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn nginx_lets_only_live_tokens_reach_the_backend_with_their_user() {
+    let app = TestApp::spawn(&StoreKind::Redis).await;
+    let backend = Backend::start();
+    let port: u16 = app.address.rsplit(':').next().unwrap().parse().unwrap();
+    let (_nginx, listen) = gateway_nginx(backend.port, port);
+    let base = format!("http://127.0.0.1:{listen}");
+    let http = reqwest::Client::new();
+    let get = |path: &str, headers: Vec<(&'static str, String)>| {
+        let mut req = http.get(format!("{base}{path}"));
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        req.send()
+    };
+
+    let res = get("/api/things", vec![]).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(backend.requests().is_empty(), "the backend was reached");
+
+    let t = app.login_ok(&EMPLOYEE).await;
+    // A forged user header is replaced by the real one.
+    let res = get(
+        "/api/things",
+        vec![
+            ("authorization", format!("Bearer {}", t.access)),
+            ("x-user-id", "someone-else".into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.text().await.unwrap(), "backend");
+    let seen = backend.requests();
+    let header = |name: &str| {
+        seen[0]
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(header("x-user-id"), [format!("uuid-pb-{}", EMPLOYEE.name)]);
+    assert_eq!(header("x-user-name"), [EMPLOYEE.name]);
+    assert_eq!(header("x-tenant-id"), ["pb"]);
+    assert_eq!(header("x-user-type"), ["EMPLOYEE"]);
+    assert_eq!(header("x-user-roles"), ["EMPLOYEE"]);
+
+    let in_query = format!("/api/things?access_token={}", t.access);
+    assert_eq!(
+        get(&in_query, vec![]).await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    assert_eq!(app.logout(&t.access).await.status(), StatusCode::OK);
+    let before = backend.requests().len();
+    assert_eq!(
+        get(&in_query, vec![]).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        backend.requests().len(),
+        before,
+        "an ended token reached the backend"
+    );
+
+    // token-server's store down: 503 with Retry-After, never a 401 that logs users out.
+    let live = app.login_ok(&CITIZEN).await;
+    drop(app);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let res = get("/api/things", vec![("auth-token", live.access.clone())])
+            .await
+            .unwrap();
+        if res.status() == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(res.headers()["retry-after"], "1");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", res.status());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
