@@ -337,10 +337,13 @@ print("ok")
     );
 }
 
+/// The headers of one request, names in lower case.
+type Headers = Vec<(String, String)>;
+
 /// A backend that answers 200 to anything and records the headers of every request.
 struct Backend {
     port: u16,
-    seen: Arc<Mutex<Vec<Vec<(String, String)>>>>,
+    seen: Arc<Mutex<Vec<Headers>>>,
 }
 
 impl Backend {
@@ -373,7 +376,7 @@ impl Backend {
         Backend { port, seen }
     }
 
-    fn requests(&self) -> Vec<Vec<(String, String)>> {
+    fn requests(&self) -> Vec<Headers> {
         self.seen.lock().unwrap().clone()
     }
 }
