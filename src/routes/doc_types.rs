@@ -16,11 +16,23 @@ pub enum TokenRequest {
     /// Starts a new session.
     #[schema(title = "password grant")]
     Password {
+        #[schema(
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\x00-\x1F\x7F-\x9F]+$"
+        )]
         username: String,
+        /// At most 1024 bytes (256 characters of any script fit), no NUL.
+        #[schema(min_length = 1, max_length = 256, pattern = r"^[^\x00]+$")]
         password: String,
-        /// Must match the user's record when given.
+        /// Must match the user's record when given; no `:`.
         #[serde(rename = "tenantId")]
-        #[schema(nullable = false)]
+        #[schema(
+            nullable = false,
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\x00-\x1F\x7F-\x9F:]+$"
+        )]
         tenant_id: Option<String>,
         /// Must match the user's type (any letter case) when given.
         #[serde(rename = "userType")]
@@ -37,6 +49,7 @@ pub enum TokenRequest {
     /// Rotates the session's pair.
     #[schema(title = "refresh_token grant")]
     RefreshToken {
+        #[schema(min_length = 1, pattern = r"^[^\x00]+$")]
         refresh_token: String,
         /// At most the session's scope.
         #[schema(nullable = false)]
@@ -51,6 +64,8 @@ pub enum TokenRequest {
 /// A token to revoke or introspect; client credentials in HTTP Basic or in the form.
 #[derive(Deserialize, ToSchema)]
 pub struct TokenForm {
+    /// Any text: a token that is not live (or not a token at all) is answered as one.
+    #[schema(min_length = 1, pattern = r"^[^\x00]+$")]
     pub token: String,
     /// Not needed: a token names its own kind.
     #[schema(nullable = false)]

@@ -83,16 +83,24 @@ fn decode(part: &[u8], what: impl FnOnce() -> String) -> Result<String, ApiError
 }
 
 impl Form {
-    pub fn parse(input: &[u8]) -> Result<Self, ApiError> {
+    /// The `known` parameters of `input`. A known one that is repeated, not UTF-8 or holds a
+    /// NUL is refused (RFC 6749 §3.2: no parameter more than once); any other is ignored
+    /// unread, as RFC 6749 asks of unrecognized parameters.
+    pub fn parse(input: &[u8], known: &[&str]) -> Result<Self, ApiError> {
         let mut params = HashMap::new();
         for pair in input.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
             let (name, value) = match pair.iter().position(|&b| b == b'=') {
                 Some(i) => (&pair[..i], &pair[i + 1..]),
                 None => (pair, &b""[..]),
             };
-            let name = decode(name, || "a parameter name".into())?;
+            let Ok(name) = decode(name, String::new) else {
+                continue;
+            };
+            if !known.contains(&name.as_str()) {
+                continue;
+            }
             let value = decode(value, || format!("parameter {name}"))?;
-            if name.contains('\0') || value.contains('\0') {
+            if value.contains('\0') {
                 return Err(ApiError::InvalidRequest(format!(
                     "parameter {name} contains a NUL character"
                 )));
@@ -153,7 +161,10 @@ pub async fn presented_access_token(
 }
 
 pub fn access_token(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, ApiError> {
-    let query = Form::parse(req.query_string().as_bytes())?;
+    // The body is checked even when a header carries the token: a malformed one is refused
+    // whatever else the request holds.
+    let in_body = token_in_body(req, body)?;
+    let query = Form::parse(req.query_string().as_bytes(), &["access_token"])?;
     if let Some(t) = query.get("access_token") {
         return Ok(Some(t.to_string()));
     }
@@ -167,32 +178,59 @@ pub fn access_token(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, Ap
     if let Some(t) = header_text(req, "auth-token")? {
         return Ok(Some(t.to_string()));
     }
+    Ok(in_body)
+}
+
+/// The access token of a form or JSON body: form field `access_token`, JSON `access_token`,
+/// JSON `RequestInfo.authToken`. A JSON body must be an object whose `access_token` is a
+/// string and whose `RequestInfo` is an object with a string `authToken`, where present (null
+/// counts as absent; other members are DIGIT's and are ignored).
+fn token_in_body(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
     if is_form(req) {
-        return Ok(Form::parse(body)?.get("access_token").map(str::to_string));
-    }
-    if is_json(req) {
-        let json: serde_json::Value = serde_json::from_slice(body)
-            .map_err(|_| ApiError::InvalidRequest("the request body is not valid JSON".into()))?;
-        let found = json
+        return Ok(Form::parse(body, &["access_token"])?
             .get("access_token")
-            .or_else(|| json.get("RequestInfo").and_then(|r| r.get("authToken")))
-            .and_then(|v| v.as_str())
-            .filter(|s| !s.is_empty());
-        return Ok(found.map(str::to_string));
+            .map(str::to_string));
     }
-    Ok(None)
+    if !is_json(req) {
+        return Ok(None);
+    }
+    let shape = || {
+        ApiError::InvalidRequest(
+            "the JSON body must be an object with a string access_token or RequestInfo.authToken"
+                .into(),
+        )
+    };
+    let json: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|_| ApiError::InvalidRequest("the request body is not valid JSON".into()))?;
+    let object = json.as_object().ok_or_else(shape)?;
+    let text = |v: Option<&serde_json::Value>| -> Result<Option<String>, ApiError> {
+        match v {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone()).filter(|s| !s.is_empty())),
+            Some(_) => Err(shape()),
+        }
+    };
+    let direct = text(object.get("access_token"))?;
+    let info = match object.get("RequestInfo") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Object(info)) => text(info.get("authToken"))?,
+        Some(_) => return Err(shape()),
+    };
+    Ok(direct.or(info))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const KNOWN: [&str; 3] = ["username", "password", "scope"];
+
     #[test]
     fn form_values_are_decoded_and_empty_ones_are_absent() {
-        let f = Form::parse(b"username=a+b%40c&password=&scope=read").unwrap();
+        let f = Form::parse(b"username=a+b%40c&password=&scope=read", &KNOWN).unwrap();
         assert_eq!(f.get("username"), Some("a b@c"));
         assert_eq!(f.get("password"), None);
         assert!(f.contains("password"));
@@ -201,14 +239,21 @@ mod tests {
     #[test]
     fn repeated_non_utf8_and_nul_parameters_are_refused() {
         for (input, expected) in [
-            (&b"a=1&a=2"[..], "parameter a is repeated"),
-            (b"a=%ff", "parameter a is not valid UTF-8"),
-            (b"a=x%00y", "parameter a contains a NUL character"),
+            (&b"scope=1&scope=2"[..], "parameter scope is repeated"),
+            (b"scope=%ff", "parameter scope is not valid UTF-8"),
+            (b"scope=x%00y", "parameter scope contains a NUL character"),
         ] {
-            match Form::parse(input) {
+            match Form::parse(input, &KNOWN) {
                 Err(ApiError::InvalidRequest(m)) => assert_eq!(m, expected),
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn unknown_parameters_are_ignored_whatever_they_hold() {
+        let f = Form::parse(b"x=1&x=2&y=%ff&%ff=1&z=%00&scope=read", &KNOWN).unwrap();
+        assert_eq!(f.get("scope"), Some("read"));
+        assert!(!f.contains("x"));
     }
 }

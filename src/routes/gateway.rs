@@ -41,7 +41,7 @@ fn presented(req: &HttpRequest) -> Result<Option<String>, ApiError> {
         return Ok(Some(t.to_string()));
     }
     let from_query = |query: &str| -> Result<Option<String>, ApiError> {
-        Ok(Form::parse(query.as_bytes())?
+        Ok(Form::parse(query.as_bytes(), &["access_token"])?
             .get("access_token")
             .map(str::to_string))
     };

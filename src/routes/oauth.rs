@@ -22,7 +22,10 @@ async fn client_form<'a>(
         ));
     }
     let body = extract::read_body(req, payload).await?;
-    let form = Form::parse(&body)?;
+    let form = Form::parse(
+        &body,
+        &["token", "token_type_hint", "client_id", "client_secret"],
+    )?;
     let client = state
         .clients
         .authenticate(

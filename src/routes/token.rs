@@ -23,6 +23,22 @@ impl From<Rejected> for ApiError {
     }
 }
 
+/// What the token endpoint reads from its form; anything else is ignored.
+const PARAMETERS: [&str; 9] = [
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "scope",
+    "username",
+    "password",
+    "tenantId",
+    "userType",
+    "refresh_token",
+];
+
+/// Parameters refused in the URL: they would end up in proxies' access logs.
+const CREDENTIALS: [&str; 3] = ["password", "refresh_token", "client_secret"];
+
 /// Longest user agent kept with a session, in bytes: Redis keeps hashes whose values are at
 /// most 64 bytes in its compact encoding.
 const MAX_USER_AGENT: usize = 64;
@@ -135,11 +151,8 @@ pub async fn token(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = Form::parse(req.query_string().as_bytes())?;
-    if ["password", "refresh_token", "client_secret"]
-        .iter()
-        .any(|p| query.contains(p))
-    {
+    let query = Form::parse(req.query_string().as_bytes(), &CREDENTIALS)?;
+    if CREDENTIALS.iter().any(|p| query.contains(p)) {
         return Err(ApiError::InvalidRequest(
             "credentials belong in the application/x-www-form-urlencoded body, not the URL".into(),
         ));
@@ -150,7 +163,7 @@ pub async fn token(
         ));
     }
     let body = extract::read_body(&req, payload).await?;
-    let form = Form::parse(&body)?;
+    let form = Form::parse(&body, &PARAMETERS)?;
     let client = state
         .clients
         .authenticate(

@@ -10,6 +10,8 @@ both_stores!(
     bad_requests_get_a_clear_4xx_and_the_server_keeps_serving,
     values_at_their_length_limit_are_login_attempts_and_one_past_is_refused,
     credentials_in_the_token_endpoints_url_are_refused,
+    a_malformed_body_is_refused_even_when_a_header_carries_the_token,
+    unknown_form_fields_are_ignored_whatever_they_hold,
 );
 
 struct Case {
@@ -409,4 +411,70 @@ async fn credentials_in_the_token_endpoints_url_are_refused(kind: StoreKind) {
     // The refresh token sent in the URL was not redeemed: it rotates as usual.
     let renewed = app.refresh_ok(&tokens.refresh).await;
     assert_eq!(app.details_status(&renewed.access).await, StatusCode::OK);
+}
+
+async fn a_malformed_body_is_refused_even_when_a_header_carries_the_token(kind: StoreKind) {
+    let app = TestApp::spawn(&kind).await;
+    let t = app.login_ok(&EMPLOYEE).await;
+    for path in ["/user/_details", "/user/_logout"] {
+        for body in [
+            "[null, null]",
+            "null",
+            "{\"access_token\": 5}",
+            "{\"RequestInfo\": []}",
+            "{\"RequestInfo\": {\"authToken\": false}}",
+        ] {
+            let res = app
+                .client
+                .post(app.url(path))
+                .bearer_auth(&t.access)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_oauth_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
+        }
+    }
+    // DIGIT's envelope, with members of its own, is fine.
+    let res = app
+        .client
+        .post(app.url("/user/_details"))
+        .bearer_auth(&t.access)
+        .json(&serde_json::json!({"RequestInfo": {"apiId": "Rainmaker", "authToken": null}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(app.details_status(&t.access).await, StatusCode::OK);
+}
+
+async fn unknown_form_fields_are_ignored_whatever_they_hold(kind: StoreKind) {
+    let app = TestApp::spawn(&kind).await;
+    // RFC 6749: unrecognized parameters are ignored, even repeated or holding a NUL.
+    let body = format!(
+        "grant_type=password&username={}&password={}&tenantId=pb&x=1&x=2&y=%00&%ff=1",
+        EMPLOYEE.name, EMPLOYEE.password
+    );
+    let res = app
+        .client
+        .post(app.url("/user/oauth/token"))
+        .header("authorization", BASIC_DIGIT)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // A known one repeated is still refused.
+    let res = app
+        .client
+        .post(app.url("/user/oauth/token"))
+        .header("authorization", BASIC_DIGIT)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=password&grant_type=password&username=a&password=b")
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
 }
