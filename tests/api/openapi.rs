@@ -98,7 +98,7 @@ fn concrete(pattern: &str) -> String {
 #[tokio::test]
 async fn every_served_route_answers_and_other_methods_get_405_with_allow() {
     let app = TestApp::spawn(&StoreKind::Embedded).await;
-    let all = ["GET", "POST", "PUT", "DELETE", "PATCH"];
+    let all = ["GET", "POST", "PUT", "DELETE", "PATCH", "TRACE"];
     for (pattern, methods) in SERVED {
         let url = app.url(&concrete(pattern));
         for method in *methods {
