@@ -17,6 +17,8 @@ fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
     proxies.iter().any(|net| net.contains(&ip))
 }
 
+/// The client's address: the peer's, or, from a peer in `proxies`, the one the forwarding headers
+/// name; `None` without a peer.
 pub fn client_ip(req: &HttpRequest, proxies: &[IpNet]) -> Option<IpAddr> {
     let peer = canonical(req.peer_addr()?.ip());
     if !trusted(peer, proxies) {

@@ -83,6 +83,7 @@ pub async fn revoke(
     Ok(HttpResponse::Ok().finish())
 }
 
+/// Whether the token is an access or a refresh token.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenType {
