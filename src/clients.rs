@@ -27,8 +27,10 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
+/// The id of DIGIT's public client, which has an empty secret.
 pub const DEFAULT_CLIENT_ID: &str = "egov-user-client";
 
+/// A grant a client may use, as `CLIENTS_FILE` spells it (`password`, `refresh_token`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GrantType {
@@ -36,6 +38,7 @@ pub enum GrantType {
     RefreshToken,
 }
 
+/// A registered OAuth client: its id, the scope it may ask for and the grants it may use.
 #[derive(Clone, Debug)]
 pub struct Client {
     pub id: String,
@@ -46,6 +49,7 @@ pub struct Client {
 }
 
 impl Client {
+    /// Whether the client has a secret it must present; a public client has none.
     pub fn is_confidential(&self) -> bool {
         self.secret.is_some()
     }
@@ -72,6 +76,7 @@ fn default_scopes() -> Vec<String> {
     vec!["read".into()]
 }
 
+/// The registered clients, fixed at start-up; clones share them and the cache of verified secrets.
 #[derive(Clone)]
 pub struct Clients {
     clients: Arc<HashMap<String, Client>>,

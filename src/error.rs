@@ -11,6 +11,7 @@ use serde::Serialize;
 use std::borrow::Cow;
 use utoipa::ToSchema;
 
+/// Every way a request can fail; `ResponseError` maps each to its status, headers and body.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("invalid request: {0}")]
@@ -109,9 +110,13 @@ impl ApiError {
     }
 }
 
+/// The `error_description` of a failed login, whether the user is unknown or the password wrong.
 pub const INVALID_CREDENTIALS: &str = "Invalid login credentials";
+/// The `error_description` of a login to a disabled account with the right password.
 pub const INACTIVE_ACCOUNT: &str = "Please activate your account";
+/// The `error_description` of a refresh token that is not live or not the client's.
 pub const INVALID_REFRESH_TOKEN: &str = "Invalid refresh token";
+/// The `error_description` of a login to a locked account.
 pub const ACCOUNT_LOCKED: &str = "Account locked";
 
 /// The `error` code of an RFC 6749 §5.2 error body.
@@ -149,6 +154,7 @@ pub struct InvalidTokenBody {
     pub errors: [InvalidTokenDetail; 1],
 }
 
+/// The one entry of `Errors` in the answer to an invalid access token.
 #[derive(Serialize, ToSchema)]
 pub struct InvalidTokenDetail {
     #[schema(example = "InvalidAccessTokenException")]

@@ -1,3 +1,6 @@
+//! The `token-server` binary: reads `.env`, sets up logging, then serves or runs an admin
+//! command. Exits 0 on success, 2 on bad configuration or usage, 1 on any other failure.
+
 mod logging;
 
 use clap::Parser;

@@ -6,13 +6,21 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+/// Counter of HTTP requests, by `method`, `route` and `status`.
 pub const HTTP_REQUESTS: &str = "token_server_http_requests_total";
+/// Histogram of HTTP request latency in seconds, by `method`, `route` and `status`.
 pub const HTTP_DURATION: &str = "token_server_http_request_duration_seconds";
+/// Counter of password logins, by `outcome`.
 pub const LOGINS: &str = "token_server_logins_total";
+/// Counter of refresh grants, by `outcome`.
 pub const REFRESHES: &str = "token_server_refreshes_total";
+/// Counter of sessions ended on request, by `kind`.
 pub const LOGOUTS: &str = "token_server_logouts_total";
+/// Histogram of session store latency in seconds, by `op`.
 pub const STORE_DURATION: &str = "token_server_store_operation_duration_seconds";
+/// Counter of failed session store operations, by `op`.
 pub const STORE_ERRORS: &str = "token_server_store_errors_total";
+/// Gauge of password checks running or waiting for a bcrypt thread.
 pub const BCRYPT_QUEUE: &str = "token_server_bcrypt_queue_depth";
 
 /// Upper bounds of the latency buckets, in seconds: validation sits in the first few, logins
@@ -71,11 +79,11 @@ fn describe() {
     );
     describe_counter!(
         LOGINS,
-        "password logins by outcome: ok, bad_credentials, inactive, locked, throttled, busy, invalid_request, store_error, error"
+        "password logins by outcome: ok, bad_credentials, inactive, locked, throttled, busy, user_changed, invalid_request, store_error, error"
     );
     describe_counter!(
         REFRESHES,
-        "refresh grants by outcome: rotated, retried (inside the retry window), invalid, reuse_detected, scope_too_wide, store_error, error"
+        "refresh grants by outcome: rotated, retried (inside the retry window), invalid, reuse_detected, scope_too_wide, store_error"
     );
     describe_counter!(
         LOGOUTS,
@@ -93,13 +101,14 @@ fn describe() {
     );
 }
 
-const LOGIN_OUTCOMES: [&str; 9] = [
+const LOGIN_OUTCOMES: [&str; 10] = [
     "ok",
     "bad_credentials",
     "inactive",
     "locked",
     "throttled",
     "busy",
+    "user_changed",
     "invalid_request",
     "store_error",
     "error",
@@ -113,18 +122,19 @@ const REFRESH_OUTCOMES: [&str; 6] = [
     "store_error",
 ];
 const LOGOUT_KINDS: [&str; 4] = ["logout", "revoke", "session", "logout_all"];
-const STORE_OPS: [&str; 12] = [
+const STORE_OPS: [&str; 13] = [
     "ping",
     "issue",
+    "generation",
     "refresh",
     "validate",
     "end",
     "introspect",
     "sessions",
     "throttle",
-    "lockout_check",
+    "lockout_reserve",
     "lockout_fail",
-    "lockout_reset",
+    "lockout_settle",
     "users",
 ];
 
@@ -198,6 +208,7 @@ thread_local! {
     > = std::cell::RefCell::default();
 }
 
+/// The `method` label of a request: GET, POST, DELETE, PUT or HEAD, else `other`.
 pub fn method_label(method: &actix_web::http::Method) -> &'static str {
     use actix_web::http::Method;
     // Any other method would let clients mint label values.
@@ -221,18 +232,22 @@ fn count(name: &'static str, label: &'static str, value: &'static str) {
     });
 }
 
+/// Counts a password login by `outcome`, a value from a fixed set.
 pub fn login(outcome: &'static str) {
     count(LOGINS, "outcome", outcome);
 }
 
+/// Counts a refresh grant by `outcome`, a value from a fixed set.
 pub fn refresh(outcome: &'static str) {
     count(REFRESHES, "outcome", outcome);
 }
 
+/// Counts a session ended on request by `kind`, a value from a fixed set.
 pub fn logout(kind: &'static str) {
     count(LOGOUTS, "kind", kind);
 }
 
+/// Records how long store operation `op` took, and counts it as failed unless `ok`.
 pub fn store(op: &'static str, took: Duration, ok: bool) {
     STORE_HANDLES.with_borrow_mut(|handles| {
         handles
@@ -245,6 +260,7 @@ pub fn store(op: &'static str, took: Duration, ok: bool) {
     }
 }
 
+/// Sets the number of password checks running or waiting for a bcrypt thread.
 pub fn bcrypt_queue(depth: usize) {
     metrics::gauge!(BCRYPT_QUEUE).set(depth as f64);
 }

@@ -81,6 +81,8 @@ pub enum VerifyError {
     Stopped,
 }
 
+/// The bcrypt pool: password checks of equal cost off the async workers, `Busy` past its bounds.
+/// Clones share it.
 #[derive(Clone)]
 pub struct PasswordVerifier {
     jobs: mpsc::Sender<Job>,

@@ -35,6 +35,7 @@ pub enum StartupError {
     },
 }
 
+/// The server the settings describe: listening, and serving once run.
 pub struct Application {
     port: u16,
     server: Server,
@@ -74,6 +75,7 @@ impl Application {
         })
     }
 
+    /// The port the API listens on: the free one picked when `PORT` is 0.
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -88,6 +90,7 @@ impl Application {
         self.metrics.as_ref().map_or(self.port, |(_, port)| *port)
     }
 
+    /// Serves until stopped through [`Self::handle`]; signals do not stop it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         serve_both(self.server, self.metrics.map(|(server, _)| server)).await
     }

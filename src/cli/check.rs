@@ -7,6 +7,8 @@ use crate::startup::redis_connection;
 use crate::store::redis::RedisStore;
 use crate::users::seed::SeedUsers;
 
+/// Checks the settings, the users and clients files and that the store answers, printing each
+/// result; every failure is a `Usage` error.
 pub async fn check() -> CliResult {
     let settings = Settings::from_env().map_err(|e| CliError::Usage(e.to_string()))?;
     println!("settings: ok");

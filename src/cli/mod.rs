@@ -31,6 +31,7 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+/// The subcommands; none means `serve`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server (what `token-server` alone does).
@@ -47,6 +48,7 @@ pub enum Command {
     Check,
 }
 
+/// The `users` subcommands, on users kept in Redis.
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
     /// Add a user; fails if the tenant has a user of that name already.
@@ -82,6 +84,7 @@ pub enum UsersCommand {
     },
 }
 
+/// The `sessions` subcommands, on any user's sessions.
 #[derive(Debug, Subcommand)]
 pub enum SessionsCommand {
     /// List a user's live sessions.
@@ -125,6 +128,7 @@ pub struct UserRef {
     pub tenant: Option<String>,
 }
 
+/// How a command reads a new password and the bcrypt cost it hashes it with.
 #[derive(Debug, Args)]
 pub struct PasswordArgs {
     /// Read the password from the first line of standard input instead of prompting.
@@ -138,6 +142,7 @@ pub struct PasswordArgs {
     pub insecure_cost: bool,
 }
 
+/// The record `users add` writes, and the password it reads.
 #[derive(Debug, Args)]
 pub struct AddArgs {
     /// The user's userName (what the user logs in with).
@@ -186,6 +191,7 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// The text to print for the error, whichever kind it is.
     pub fn message(&self) -> &str {
         match self {
             CliError::Usage(m) | CliError::Failed(m) => m,
@@ -205,6 +211,7 @@ impl From<StartupError> for CliError {
     }
 }
 
+/// What a command returns: success (its output printed already) or why it failed.
 pub type CliResult = Result<(), CliError>;
 
 /// Runs an admin command (anything but `serve`).

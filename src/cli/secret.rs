@@ -10,6 +10,8 @@ const MIN_COST: u32 = 10;
 /// bcrypt uses only this many bytes of a password.
 const MAX_PASSWORD_BYTES: usize = 72;
 
+/// Reads a password as `args` say and prints its bcrypt hash; fails on a bad cost or an unreadable,
+/// empty or over-long password.
 pub fn hash_password(args: &PasswordArgs) -> CliResult {
     let hash = new_password_hash(args, "Password")?;
     println!("{}", hash.as_str());

@@ -5,6 +5,7 @@ use super::{Admin, CliError, CliResult, SessionsCommand, table, utc};
 use crate::domain::session::{SessionInfo, SessionsOp, SessionsOutcome};
 use crate::domain::token::{SessionId, UserTag};
 
+/// Runs a `sessions` command; fails if the user or session is not found or Redis fails.
 pub async fn run(admin: &Admin, command: SessionsCommand) -> CliResult {
     match command {
         SessionsCommand::List { user, tenant, json } => {

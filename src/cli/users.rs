@@ -11,6 +11,7 @@ use crate::users::seed::SeedUsers;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::Rng;
 
+/// Runs a `users` command; fails on bad input, an unknown user or a Redis error.
 pub async fn run(admin: &Admin, command: UsersCommand) -> CliResult {
     match command {
         UsersCommand::Add(args) => add(admin, args).await,
@@ -296,6 +297,7 @@ async fn stored_user(admin: &Admin, user: &UserRef) -> Result<User, CliError> {
     })
 }
 
+/// Ends every live session of `user`; returns how many ended.
 pub async fn end_all(admin: &Admin, user: &PublicUser) -> Result<u32, CliError> {
     let tag = UserTag::for_user(&user.uuid);
     match admin.store.admin_sessions(&tag, SessionsOp::EndAll).await? {

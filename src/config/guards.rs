@@ -13,6 +13,7 @@ pub struct Lockout {
     pub cool_down: Duration,
 }
 
+/// The brute-force guards: lockout, per-address throttle, trusted proxies, bcrypt pool bounds.
 #[derive(Clone, Debug)]
 pub struct GuardSettings {
     pub lockout: Lockout,
@@ -27,6 +28,7 @@ pub struct GuardSettings {
     pub bcrypt_cost: u32,
 }
 
+/// The settings this file reads, by normalised name.
 pub const KEYS: &[&str] = &[
     "max_invalid_login_attempts",
     "max_invalid_login_attempts_period_minutes",
@@ -39,6 +41,8 @@ pub const KEYS: &[&str] = &[
 ];
 
 impl GuardSettings {
+    /// The guard settings in `g`, with DIGIT's defaults and a bcrypt pool `cores` wide unless set;
+    /// fails on a value out of range or a bad proxy list.
     pub fn parse(g: &Given, cores: u64) -> Result<Self, ConfigError> {
         let bcrypt_max_concurrent = g.number("bcrypt_max_concurrent", cores, 1, 1024)?;
         Ok(GuardSettings {

@@ -114,6 +114,7 @@ impl Given {
             .map_err(|_| self.bad(key, &v, allowed))
     }
 
+    /// Minutes, decimals allowed; `None` if not given, an error outside 1 ms to 10 years.
     pub fn minutes(&self, key: &str) -> Result<Option<Duration>, ConfigError> {
         match self.typed::<f64>(key, MINUTES)? {
             None => Ok(None),
@@ -124,6 +125,7 @@ impl Given {
         }
     }
 
+    /// A whole-number setting; `default` if not given, an error outside `min..=max`.
     pub fn number(&self, key: &str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
         let allowed = format!("a whole number from {min} to {max}");
         match self.typed::<u64>(key, &allowed)? {
@@ -133,6 +135,7 @@ impl Given {
         }
     }
 
+    /// A setting in whole seconds; `default` if not given, an error outside `min..=max`.
     pub fn seconds(
         &self,
         key: &str,
@@ -143,6 +146,7 @@ impl Given {
         Ok(Duration::from_secs(self.number(key, default, min, max)?))
     }
 
+    /// A true/false setting (also 1/0, yes/no, on/off); `default` if not given.
     pub fn flag(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
         let Some(v) = self.text(key) else {
             return Ok(default);

@@ -19,6 +19,7 @@ pub enum RedisTarget {
     Sentinel(SentinelSettings),
 }
 
+/// Sentinel discovery: the sentinels to ask, the master they watch and the master's password.
 #[derive(Clone, Debug)]
 pub struct SentinelSettings {
     pub sentinels: Vec<RedisUrl>,
@@ -26,6 +27,7 @@ pub struct SentinelSettings {
     pub master_password: Option<SecretText>,
 }
 
+/// Where sessions live and how Redis is reached: target, TLS CA, key prefix, timeout.
 #[derive(Clone, Debug)]
 pub struct RedisSettings {
     pub target: RedisTarget,
@@ -36,6 +38,7 @@ pub struct RedisSettings {
     pub timeout: Duration,
 }
 
+/// The settings this file reads, by normalised name.
 pub const KEYS: &[&str] = &[
     "redis_url",
     "redis_cluster_nodes",
@@ -53,6 +56,7 @@ impl RedisSettings {
         !matches!(self.target, RedisTarget::Embedded)
     }
 
+    /// The Redis settings in `g`; fails on a bad URL or key prefix, or not exactly one target.
     pub fn parse(g: &Given) -> Result<Self, ConfigError> {
         let mut targets = vec![];
         if let Some(v) = g.non_blank("redis_url") {

@@ -8,6 +8,7 @@ use std::fmt;
 pub struct SecretText(pub(super) String);
 
 impl SecretText {
+    /// The secret itself; never log it.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -24,6 +25,7 @@ impl fmt::Debug for SecretText {
 pub struct TokenSecret(pub(super) Vec<u8>);
 
 impl TokenSecret {
+    /// The secret's bytes; never log them.
     pub fn expose(&self) -> &[u8] {
         &self.0
     }
@@ -48,6 +50,7 @@ impl fmt::Debug for TokenSecret {
 pub struct RedisUrl(pub(super) String);
 
 impl RedisUrl {
+    /// The URL with its password, for connecting only; never log it.
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -5,6 +5,7 @@ use super::parse::{ConfigError, Given};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Where the server listens, with how many workers, and how it shuts down.
 #[derive(Clone, Debug)]
 pub struct ServerSettings {
     pub host: String,
@@ -28,6 +29,7 @@ pub struct AccountSettings {
     pub default_client_enabled: bool,
 }
 
+/// The settings this file reads, by normalised name.
 pub const KEYS: &[&str] = &[
     "host",
     "port",
@@ -42,6 +44,8 @@ pub const KEYS: &[&str] = &[
 ];
 
 impl ServerSettings {
+    /// The server settings in `g`, one worker per core unless set; fails on a bad port, an empty
+    /// host or a metrics port equal to the API port.
     pub fn parse(g: &Given, cores: u64) -> Result<Self, ConfigError> {
         let port = g.number("port", 8080, 0, 65535)? as u16;
         let metrics_port = match g.non_blank("metrics_port") {
@@ -97,6 +101,7 @@ fn public_url(g: &Given) -> Result<Option<String>, ConfigError> {
 }
 
 impl AccountSettings {
+    /// The account settings in `g`; files are only named here, read at start-up.
     pub fn parse(g: &Given) -> Result<Self, ConfigError> {
         Ok(AccountSettings {
             users_file: g.path("users_file"),

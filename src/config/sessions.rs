@@ -8,6 +8,7 @@ use std::time::Duration;
 /// Sessions one user may have at once unless `max.sessions.per.user` says otherwise.
 pub const DEFAULT_MAX_SESSIONS_PER_USER: u64 = 100;
 
+/// How sessions behave: lifetimes, refresh rotation and its retry window, caps, token secret.
 #[derive(Clone, Debug)]
 pub struct SessionSettings {
     pub access_validity: Duration,
@@ -23,6 +24,7 @@ pub struct SessionSettings {
     pub token_secret: Option<TokenSecret>,
 }
 
+/// The settings this file reads, by normalised name.
 pub const KEYS: &[&str] = &[
     "access_token_validity_in_minutes",
     "refresh_token_validity_in_minutes",

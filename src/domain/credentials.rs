@@ -19,15 +19,18 @@ fn check_text(param: &str, value: &str, max: usize) -> Result<(), Rejected> {
     Ok(())
 }
 
+/// A user name as given: at most 256 characters, none of them control characters; may be empty.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Username(String);
 
 impl Username {
+    /// The name if at most 256 characters, none a control; else an error naming `username`.
     pub fn parse(value: &str) -> Result<Self, Rejected> {
         check_text("username", value, MAX_NAME_LEN)?;
         Ok(Username(value.to_string()))
     }
 
+    /// The name as given.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -39,6 +42,7 @@ impl Username {
 pub struct TenantId(String);
 
 impl TenantId {
+    /// The id if at most 256 characters, none a control or `:`; else an error naming `tenantId`.
     pub fn parse(value: &str) -> Result<Self, Rejected> {
         check_text("tenantId", value, MAX_NAME_LEN)?;
         if value.contains(':') {
@@ -47,6 +51,7 @@ impl TenantId {
         Ok(TenantId(value.to_string()))
     }
 
+    /// The tenant id as given.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -56,6 +61,7 @@ impl TenantId {
 pub struct Password(String);
 
 impl Password {
+    /// The password if it is at most 1024 bytes without NUL; the error names `password`.
     pub fn parse(value: &str) -> Result<Self, Rejected> {
         if value.len() > MAX_PASSWORD_LEN {
             return Err(Rejected(format!(
@@ -68,6 +74,7 @@ impl Password {
         Ok(Password(value.to_string()))
     }
 
+    /// The password itself, for hashing or checking only; never log it.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -103,6 +110,7 @@ impl Scope {
         Ok(Scope(items))
     }
 
+    /// A scope of `items` as given, unchecked: for scopes the server itself defines.
     pub fn from_list(items: &[&str]) -> Self {
         let mut items: Vec<String> = items.iter().map(|s| s.to_string()).collect();
         items.sort();
@@ -110,10 +118,12 @@ impl Scope {
         Scope(items)
     }
 
+    /// Whether every scope in `self` is also in `allowed`.
     pub fn is_within(&self, allowed: &Scope) -> bool {
         self.0.iter().all(|s| allowed.0.contains(s))
     }
 
+    /// The scopes space-separated in sorted order, as the `scope` parameter spells them.
     pub fn to_param(&self) -> String {
         self.0.join(" ")
     }

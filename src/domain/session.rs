@@ -70,6 +70,7 @@ pub struct TokenPair {
 }
 
 impl TokenPair {
+    /// A new random pair of `session`.
     pub fn generate(session: SessionRef) -> Self {
         TokenPair {
             access: Token::generate(TokenKind::Access, session),
@@ -77,6 +78,7 @@ impl TokenPair {
         }
     }
 
+    /// A new random pair that starts a new session of the user with `user_uuid`.
     pub fn for_new_session(user_uuid: &str) -> Self {
         Self::generate(SessionRef {
             tag: UserTag::for_user(user_uuid),
@@ -92,6 +94,7 @@ impl TokenPair {
         }
     }
 
+    /// The session both tokens belong to.
     pub fn session(&self) -> SessionRef {
         self.access.session()
     }
@@ -153,6 +156,7 @@ pub enum SessionsOp {
     EndAll,
 }
 
+/// What a [`SessionsOp`] did: the sessions it listed, or how many it ended.
 #[derive(Debug)]
 pub enum SessionsOutcome {
     Listed(Vec<SessionInfo>),

@@ -15,6 +15,7 @@ const RAW_LEN: usize = 1 + 16 + 16 + SECRET_LEN;
 /// Length of a token's text form.
 pub const TOKEN_LEN: usize = (RAW_LEN * 4).div_ceil(3);
 
+/// Whether a token grants access or refreshes its session; written into the token itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenKind {
     Access,
@@ -36,6 +37,7 @@ impl TokenKind {
 pub struct UserTag([u8; 16]);
 
 impl UserTag {
+    /// The tag of the user with `uuid`; one uuid always gives the same tag.
     pub fn for_user(uuid: &str) -> Self {
         let digest = Sha256::new()
             .chain_update(b"token-server/user-tag\0")
@@ -56,6 +58,7 @@ impl UserTag {
         URL_SAFE_NO_PAD.encode_string(self.0, out);
     }
 
+    /// The tag that [`Self::key_part`] spelled; `None` for any other text.
     pub fn from_key_part(text: &str) -> Option<Self> {
         URL_SAFE_NO_PAD
             .decode(text)
@@ -77,6 +80,7 @@ impl fmt::Debug for UserTag {
 pub struct SessionId(Uuid);
 
 impl SessionId {
+    /// A new random id.
     pub fn generate() -> Self {
         SessionId(Uuid::new_v4())
     }
@@ -96,11 +100,13 @@ impl SessionId {
         URL_SAFE_NO_PAD.encode_string(self.0.as_bytes(), out);
     }
 
+    /// The id that [`Self::key_part`] spelled; `None` for any other text.
     pub fn from_key_part(text: &str) -> Option<Self> {
         let bytes: [u8; 16] = URL_SAFE_NO_PAD.decode(text).ok()?.try_into().ok()?;
         Some(SessionId(Uuid::from_bytes(bytes)))
     }
 
+    /// The id as a uuid, the form the API and the admin commands show.
     pub fn uuid(&self) -> Uuid {
         self.0
     }
@@ -118,6 +124,7 @@ pub struct SessionRef {
 pub struct TokenDigest(String);
 
 impl TokenDigest {
+    /// The digest as 64 lowercase hex characters.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -148,6 +155,7 @@ pub struct Token {
 pub struct HmacKey([u8; 64]);
 
 impl HmacKey {
+    /// The key for a `secret` of any length.
     pub fn new(secret: &[u8]) -> Self {
         let mut key = [0u8; 64];
         if secret.len() > key.len() {
@@ -166,6 +174,7 @@ impl std::fmt::Debug for HmacKey {
 }
 
 impl Token {
+    /// A new token of `kind` for `session`, with a fresh 256-bit random secret.
     pub fn generate(kind: TokenKind, session: SessionRef) -> Self {
         let mut secret = [0u8; SECRET_LEN];
         // ThreadRng is a CSPRNG (ChaCha12) reseeded from the OS.
@@ -237,14 +246,17 @@ impl Token {
         URL_SAFE_NO_PAD.encode(self.raw())
     }
 
+    /// Whether this is an access or a refresh token.
     pub fn kind(&self) -> TokenKind {
         self.kind
     }
 
+    /// The session the token names; only a stored digest proves the token is live.
     pub fn session(&self) -> SessionRef {
         self.session
     }
 
+    /// SHA-256 of the whole token: the only form of it the store keeps.
     pub fn digest(&self) -> TokenDigest {
         TokenDigest(hex(&Sha256::digest(self.raw())))
     }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use utoipa::ToSchema;
 
+/// The kind of user, as DIGIT names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum UserType {
@@ -15,6 +16,7 @@ pub enum UserType {
 }
 
 impl UserType {
+    /// The type `s` names, in any letter case; `None` for anything else.
     pub fn parse(s: &str) -> Option<Self> {
         match s.to_ascii_uppercase().as_str() {
             "CITIZEN" => Some(UserType::Citizen),
@@ -26,6 +28,7 @@ impl UserType {
     }
 }
 
+/// A role the user holds in a tenant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Role {
     pub name: String,
@@ -40,6 +43,7 @@ pub struct Role {
 pub struct PasswordHash(String);
 
 impl PasswordHash {
+    /// `s` if it is a well-formed bcrypt hash of cost 4 to 31; else what a hash must be.
     pub fn parse(s: String) -> Result<Self, String> {
         let well_formed = s.len() == 60
             && ["$2a$", "$2b$", "$2y$"].iter().any(|p| s.starts_with(p))
@@ -52,10 +56,12 @@ impl PasswordHash {
         }
     }
 
+    /// The hash's text, 60 characters.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
+    /// The hash's bcrypt cost (work factor).
     pub fn cost(&self) -> u32 {
         self.0[4..6].parse().unwrap_or(10)
     }

@@ -27,6 +27,8 @@ fn certificates(ca: &[u8]) -> redis::TlsCertificates {
     }
 }
 
+/// How a process reaches Redis: one node, a cluster, or the master Sentinel names. Connects lazily;
+/// clones share the connections.
 #[derive(Clone)]
 pub enum RedisConn {
     Single(Arc<Node>),
@@ -37,6 +39,7 @@ pub enum RedisConn {
     Sentinel(Arc<SentinelState>),
 }
 
+/// The sentinels' client and the master connection, dropped on an error that may mean failover.
 pub struct SentinelState {
     client: tokio::sync::Mutex<SentinelClient>,
     /// The connection to the master last named; `None` after it failed.
@@ -125,6 +128,8 @@ impl RedisConn {
         })))
     }
 
+    /// A cluster found through some of its `nodes` (the rest are discovered), `ca` as for
+    /// [`Self::single`]; connects on first use, fails only on a bad URL.
     pub fn cluster(
         nodes: &[String],
         timeout: Duration,
@@ -227,6 +232,7 @@ impl RedisConn {
     }
 }
 
+/// A connection for one operation, from [`RedisConn::get`].
 pub enum Conn {
     Single(ConnectionManager),
     Cluster(ClusterConnection),

@@ -19,18 +19,21 @@
 use crate::domain::account::Account;
 use crate::domain::token::{SessionId, SessionRef, UserTag};
 
+/// The Redis key names under one prefix; the only place a key format is spelled.
 #[derive(Clone, Debug)]
 pub struct Keys {
     prefix: String,
 }
 
 impl Keys {
+    /// Keys under `prefix`, taken as given (the settings check it).
     pub fn new(prefix: &str) -> Self {
         Keys {
             prefix: prefix.to_string(),
         }
     }
 
+    /// The prefix every key starts with.
     pub fn prefix(&self) -> &str {
         &self.prefix
     }
@@ -51,26 +54,31 @@ impl Keys {
         key
     }
 
+    /// `P:{T}:s:<sid>`: the session's hash.
     pub fn session(&self, s: &SessionRef) -> String {
         let mut key = self.tag_key(&s.tag, "s:");
         s.id.push_key_part(&mut key);
         key
     }
 
+    /// `P:{T}:a:<sid>`: the digest of the session's current access token.
     pub fn access(&self, s: &SessionRef) -> String {
         let mut key = self.tag_key(&s.tag, "a:");
         s.id.push_key_part(&mut key);
         key
     }
 
+    /// `P:{T}:u`: the user's public JSON as of the latest login.
     pub fn user_snapshot(&self, tag: &UserTag) -> String {
         self.tag_key(tag, "u")
     }
 
+    /// `P:{T}:i`: the user's session ids, scored by horizon (ms).
     pub fn user_sessions(&self, tag: &UserTag) -> String {
         self.tag_key(tag, "i")
     }
 
+    /// `P:ip:<address>`: password attempts from `address` this minute.
     pub fn ip_attempts(&self, address: &str) -> String {
         format!("{}:ip:{address}", self.prefix)
     }
@@ -90,7 +98,7 @@ impl Keys {
         format!("{}:{{{kind}:{name}}}:{suffix}", self.prefix)
     }
 
-    /// Password checks of `account` in the current period.
+    /// Wrong passwords of `account` in the current period.
     pub fn login_failures(&self, account: &Account) -> String {
         self.account(account, "n")
     }
@@ -111,6 +119,7 @@ impl Keys {
         format!("{}:user:{tenant}:{user_name}", self.prefix)
     }
 
+    /// `P:user-tenants:<userName>`: the tenants that have a user named `user_name`.
     pub fn user_tenants(&self, user_name: &str) -> String {
         format!("{}:user-tenants:{user_name}", self.prefix)
     }

@@ -13,6 +13,7 @@ pub struct Lua {
 }
 
 impl Lua {
+    /// The script `code`, to be called by its SHA-1; nothing reaches Redis until it runs.
     pub fn new(code: &'static str) -> Self {
         Lua {
             hash: Script::new(code).get_hash().to_string(),

@@ -23,7 +23,8 @@ pub fn from_trusted_proxy(req: &HttpRequest, proxies: &[IpNet]) -> bool {
         .is_some_and(|peer| trusted(canonical(peer.ip()), proxies))
 }
 
-/// The client's address (see the module comment); `None` only without a peer address.
+/// The client's address: the peer's, or, from a peer in `proxies`, the one the forwarding headers
+/// name; `None` without a peer.
 pub fn client_ip(req: &HttpRequest, proxies: &[IpNet]) -> Option<IpAddr> {
     let peer = canonical(req.peer_addr()?.ip());
     if !trusted(peer, proxies) {

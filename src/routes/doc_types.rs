@@ -76,6 +76,7 @@ pub struct TokenForm {
     pub client_secret: Option<String>,
 }
 
+/// What kind the client says the token is (RFC 7009 §2.1); checked, but never needed.
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenTypeHint {
@@ -98,6 +99,7 @@ pub struct AccessTokenJson {
     pub request_info: Option<RequestInfo>,
 }
 
+/// DIGIT's request envelope; only `authToken` is read.
 #[derive(Deserialize, ToSchema)]
 pub struct RequestInfo {
     #[serde(rename = "authToken")]

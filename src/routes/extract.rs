@@ -13,6 +13,7 @@ use std::collections::HashMap;
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 64 * 1024;
 
+/// The request body, empty if none is declared; fails past [`MAX_BODY`] bytes or if unreadable.
 pub async fn read_body(req: &HttpRequest, payload: Payload) -> Result<Bytes, ApiError> {
     let headers = req.headers();
     let declared = headers
@@ -44,6 +45,7 @@ pub fn media_type(req: &HttpRequest) -> Option<String> {
     (!essence.is_empty()).then_some(essence)
 }
 
+/// Whether the body is `application/x-www-form-urlencoded`.
 pub fn is_form(req: &HttpRequest) -> bool {
     // Compared in place: this runs on every token request.
     req.headers()
@@ -56,6 +58,7 @@ pub fn is_form(req: &HttpRequest) -> bool {
         })
 }
 
+/// Whether the body is JSON: `application/json` or any `+json` type.
 pub fn is_json(req: &HttpRequest) -> bool {
     media_type(req).is_some_and(|m| m == "application/json" || m.ends_with("+json"))
 }
@@ -123,11 +126,13 @@ impl Form {
             .filter(|v| !v.is_empty())
     }
 
+    /// A parameter's value as [`Self::get`] gives it; absent, an `invalid_request` naming it.
     pub fn require(&self, name: &str) -> Result<&str, ApiError> {
         self.get(name)
             .ok_or_else(|| ApiError::InvalidRequest(format!("parameter {name} is required")))
     }
 
+    /// Whether the parameter was sent at all, even empty.
     pub fn contains(&self, name: &str) -> bool {
         self.0.contains_key(name)
     }
@@ -144,9 +149,6 @@ pub fn header_text<'a>(req: &'a HttpRequest, name: &str) -> Result<Option<&'a st
     }
 }
 
-/// The access token of a logout or details request, from the first of: query `access_token`,
-/// `Authorization: Bearer`, header `auth-token`, form field `access_token`, JSON `access_token`,
-/// JSON `RequestInfo.authToken`.
 /// The access token a request presents (see [`access_token`]), read body and all; a missing,
 /// malformed or non-access token is an invalid access token.
 pub async fn presented_access_token(
@@ -160,6 +162,9 @@ pub async fn presented_access_token(
         .ok_or(ApiError::InvalidAccessToken)
 }
 
+/// The access token from the first of: query `access_token`, `Authorization: Bearer`, header
+/// `auth-token`, form or JSON `access_token`, JSON `RequestInfo.authToken`; `None` if none has
+/// one. A malformed query, header or body is an `invalid_request`.
 pub fn access_token(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, ApiError> {
     // The body is checked even when a header carries the token: a malformed one is refused
     // whatever else the request holds.

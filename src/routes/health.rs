@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+/// `UP`; on `/ready` also `DOWN` (the store does not answer) or `DRAINING` (shutting down).
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Status {
@@ -13,11 +14,13 @@ pub enum Status {
     Draining,
 }
 
+/// Liveness: `UP` whenever the process answers.
 #[derive(Serialize, ToSchema)]
 pub struct Health {
     status: Status,
 }
 
+/// Whether this replica should get traffic, and which session store it uses.
 #[derive(Serialize, ToSchema)]
 pub struct Readiness {
     status: Status,

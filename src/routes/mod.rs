@@ -27,6 +27,7 @@ pub use extract::MAX_BODY;
 /// A header value of the hot paths, made once: from a `&str` each response would check and copy.
 pub const JSON: header::HeaderValue = header::HeaderValue::from_static("application/json");
 
+/// What every handler shares: the session store, the login, the OAuth clients, trusted proxies.
 pub struct AppState {
     pub store: Store,
     pub login: Login,
@@ -82,6 +83,7 @@ macro_rules! routes {
         /// Every path pattern the server serves, with its methods.
         pub const SERVED: &[(&str, &[&str])] = &[$(($path, &[$(stringify!($method)),+])),+];
 
+        /// Registers every route; other methods get 405 with `Allow`, other paths 404.
         pub fn configure(cfg: &mut web::ServiceConfig) {
             $(
                 let allow = [$(stringify!($method)),+].join(", ");

@@ -16,6 +16,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+/// Gives each request its id and metrics, and its answer `no-store` unless it has `Cache-Control`.
 pub struct Observe;
 
 impl<S, B> Transform<S, ServiceRequest> for Observe
@@ -33,6 +34,7 @@ where
     }
 }
 
+/// A service wrapped by [`Observe`].
 pub struct ObserveService<S> {
     service: S,
 }
@@ -60,6 +62,7 @@ where
 }
 
 pin_project_lite::pin_project! {
+    /// The answer of a service wrapped by [`Observe`]; it is counted, timed and stamped when ready.
     pub struct Observed<F> {
         #[pin]
         inner: F,

@@ -16,6 +16,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{HeaderBuilder, ObjectBuilder, OpenApi as Document, RefOr, Type};
 use utoipa::{Modify, OpenApi};
 
+/// The OpenAPI document of every route, with its security schemes and the `X-Request-Id` header.
 #[derive(OpenApi)]
 #[openapi(
     info(

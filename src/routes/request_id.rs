@@ -4,6 +4,7 @@
 use actix_web::dev::ServiceRequest;
 use actix_web::http::header::{HeaderName, HeaderValue};
 
+/// `X-Request-Id`: the header a request's id is read from and echoed in.
 pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 fn acceptable(id: &str) -> bool {

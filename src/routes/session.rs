@@ -27,6 +27,7 @@ pub struct LogoutResponse {
 }
 
 impl LogoutResponse {
+    /// The logout answer, stamped with the current time.
     pub fn now() -> Self {
         let ts = SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 pub struct Ticket(u64);
 
 impl Ticket {
+    /// A new random ticket.
     pub fn new() -> Self {
         Ticket(rand::random())
     }
@@ -56,6 +57,7 @@ pub struct RedisGuard<'a> {
 }
 
 impl RedisGuard<'_> {
+    /// Counts an attempt from `address`; past `limit` this minute, how long until the window ends.
     pub async fn hit_address(
         &mut self,
         address: &str,
@@ -68,6 +70,7 @@ impl RedisGuard<'_> {
         Ok((n > u64::from(limit)).then(|| Duration::from_millis(left)))
     }
 
+    /// Reserves one check of `a`'s budget of `max`, held for at most [`HOLD`] unless settled.
     pub async fn reserve(&mut self, a: &Account, max: u32) -> Result<Reservation, StoreError> {
         let ticket = Ticket::new();
         let mut cmd = RESERVE.cmd(3);
@@ -85,6 +88,7 @@ impl RedisGuard<'_> {
         })
     }
 
+    /// Settles `ticket` as a wrong password; true if that spent the budget and locked `a`.
     pub async fn fail(
         &mut self,
         a: &Account,
@@ -155,6 +159,7 @@ impl MemoryGuard {
         self.counters.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Counts an attempt from `address`; past `limit` this minute, how long until the window ends.
     pub fn hit_address(&self, address: &str, limit: u32) -> Option<Duration> {
         let now = Instant::now();
         let (n, until) = bump(
@@ -166,6 +171,7 @@ impl MemoryGuard {
         (n > u64::from(limit)).then(|| until - now)
     }
 
+    /// Reserves one check of `a`'s budget of `max`, held for at most [`HOLD`] unless settled.
     pub fn reserve(&self, a: &Account, max: u32) -> Reservation {
         let now = Instant::now();
         let mut c = self.lock();
@@ -190,6 +196,7 @@ impl MemoryGuard {
         Reservation::Granted(ticket)
     }
 
+    /// Settles `ticket` as a wrong password; true if that spent the budget and locked `a`.
     pub fn fail(
         &self,
         a: &Account,

@@ -17,6 +17,7 @@ use memory::MemoryStore;
 use redis::RedisStore;
 use std::time::Duration;
 
+/// Why a store operation failed: a Redis error or an unexpected reply; the embedded store has none.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("redis command failed")]
@@ -70,10 +71,12 @@ pub struct Store {
 }
 
 impl Store {
+    /// The store on Redis, with the policy and the successor-token secret.
     pub fn redis(redis: RedisStore, policy: SessionPolicy, secret: &TokenSecret) -> Self {
         Self::new(Backend::Redis(redis), policy, secret)
     }
 
+    /// The embedded store (one instance only), with the policy and the successor-token secret.
     pub fn memory(memory: MemoryStore, policy: SessionPolicy, secret: &TokenSecret) -> Self {
         Self::new(Backend::Memory(memory), policy, secret)
     }
@@ -86,7 +89,7 @@ impl Store {
         }
     }
 
-    /// `redis`, `redis-cluster` or `embedded`, as `/ready` reports it.
+    /// `redis`, `redis-cluster`, `redis-sentinel` or `embedded`, as `/ready` reports it.
     pub fn kind(&self) -> &'static str {
         match &self.backend {
             Backend::Redis(r) => r.kind(),
@@ -94,10 +97,12 @@ impl Store {
         }
     }
 
+    /// The session policy every operation applies.
     pub fn policy(&self) -> &SessionPolicy {
         &self.policy
     }
 
+    /// Succeeds if the store answers; the embedded store always does.
     pub async fn ping(&self) -> Result<(), StoreError> {
         on_backend!(self, "ping", |r| r.ping(), |_m| Ok(()))
     }

@@ -11,6 +11,8 @@ use crate::store::StoreError;
 use redis::RedisUsers;
 use seed::SeedUsers;
 
+/// Where logins find users: the seed file and, if configured, Redis records, which win over seed
+/// records of the same tenant and name.
 #[derive(Clone, Default)]
 pub struct UserDirectory {
     seed: SeedUsers,
@@ -18,6 +20,7 @@ pub struct UserDirectory {
 }
 
 impl UserDirectory {
+    /// A directory of `seed`, and of the Redis records too if `redis` is given.
     pub fn new(seed: SeedUsers, redis: Option<RedisUsers>) -> Self {
         UserDirectory { seed, redis }
     }

@@ -9,6 +9,7 @@ use crate::redis_io::{Keys, Lua, RedisConn};
 use crate::store::StoreError;
 use std::collections::HashMap;
 
+/// User records kept as Redis hashes: written by the admin commands, read at each login.
 #[derive(Clone)]
 pub struct RedisUsers {
     conn: RedisConn,
@@ -26,6 +27,7 @@ pub enum WriteMode {
 }
 
 impl RedisUsers {
+    /// The records on `conn`, under the prefix of `keys`.
     pub fn new(conn: RedisConn, keys: Keys) -> Self {
         RedisUsers {
             conn,

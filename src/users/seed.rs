@@ -6,18 +6,22 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
+/// The seed file's users by name, fixed once loaded; clones share them.
 #[derive(Clone, Debug, Default)]
 pub struct SeedUsers {
     by_name: Arc<HashMap<String, Vec<User>>>,
 }
 
 impl SeedUsers {
+    /// The users of the file at `path`; the error names `USERS_FILE`, the path and what is wrong.
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read USERS_FILE {}: {e}", path.display()))?;
         Self::parse(&text).map_err(|e| format!("USERS_FILE {}: {e}", path.display()))
     }
 
+    /// The users of a JSON array of user records; fails on a malformed record, a bad tenant, a user
+    /// twice in one tenant or a uuid shared by two users.
     pub fn parse(json: &str) -> Result<Self, String> {
         let users: Vec<User> = serde_json::from_str(json).map_err(|e| {
             format!(
@@ -63,10 +67,12 @@ impl SeedUsers {
         self.by_name.values().flatten()
     }
 
+    /// How many users there are.
     pub fn len(&self) -> usize {
         self.by_name.values().map(Vec::len).sum()
     }
 
+    /// True if there are no users.
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
     }
@@ -76,6 +82,7 @@ impl SeedUsers {
         self.all().map(|u| u.password.cost()).max()
     }
 
+    /// Every user of that name (in `tenant` only, if given), one per tenant.
     pub fn named(&self, user_name: &str, tenant: Option<&TenantId>) -> Vec<User> {
         self.by_name
             .get(user_name)

@@ -108,6 +108,7 @@ fn left(until: Instant, now: Instant) -> u64 {
     until.saturating_duration_since(now).as_secs()
 }
 
+/// The embedded store: sessions in this process's memory, for one instance only. Clones share it.
 #[derive(Clone, Default)]
 pub struct MemoryStore {
     state: Arc<Mutex<State>>,
@@ -115,6 +116,7 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
+    /// An empty store.
     pub fn new() -> Self {
         Self::default()
     }
@@ -127,6 +129,7 @@ impl MemoryStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The login guards kept with this store.
     pub fn guard(&self) -> &MemoryGuard {
         &self.guard
     }
@@ -149,6 +152,8 @@ impl MemoryStore {
         });
     }
 
+    /// Starts a session with `pair` unless the user's generation has changed; past the per-user
+    /// cap, ends the user's sessions that expire first.
     pub fn issue_session(
         &self,
         s: &NewSession,
@@ -214,10 +219,12 @@ impl MemoryStore {
         Ok(Started::Issued(issued, ended))
     }
 
+    /// The user's generation now; empty if none is kept.
     pub fn user_generation(&self, tag: &UserTag) -> Result<Generation, StoreError> {
         Ok(self.lock().generation(tag, Instant::now()))
     }
 
+    /// The session's user JSON if `token` is its live access token.
     pub fn validate_access(&self, token: &Token) -> Result<Option<String>, StoreError> {
         let at = token.session();
         let now = Instant::now();
@@ -232,6 +239,8 @@ impl MemoryStore {
         Ok(valid.then(|| s.user_json.clone()))
     }
 
+    /// Ends the session `token` belongs to if the token is live (and, with `client`, was issued to
+    /// that client); false otherwise.
     pub fn end_session(&self, token: &Token, client: Option<&str>) -> Result<bool, StoreError> {
         let at = token.session();
         let now = Instant::now();
@@ -256,6 +265,7 @@ impl MemoryStore {
         Ok(live)
     }
 
+    /// What a live token stands for; `None` if it is not live.
     pub fn introspect(&self, token: &Token) -> Result<Option<Introspection>, StoreError> {
         let at = token.session();
         let now = Instant::now();

@@ -1,6 +1,7 @@
-//! The session store on Redis (one node or a cluster). Every operation is one round trip: a Lua
-//! script where several keys change together, one `MGET` for validation. All keys a step
-//! touches share the user's hash tag, so each step runs on one cluster slot.
+//! The session store on Redis (one node, a cluster or the master Sentinel names). Every
+//! operation is one round trip: a Lua script where several keys change together, one `MGET` for
+//! validation. All keys a step touches share the user's hash tag, so each step runs on one
+//! cluster slot.
 
 mod refresh;
 mod sessions;
@@ -12,6 +13,7 @@ use crate::domain::session::{
 use crate::domain::token::{Token, TokenKind, UserTag};
 use crate::redis_io::{Keys, Lua, RedisConn};
 
+/// The session store on Redis, every key under one prefix. Clones share the connection.
 #[derive(Clone)]
 pub struct RedisStore {
     conn: RedisConn,
@@ -60,6 +62,7 @@ impl RedisStore {
         }
     }
 
+    /// `redis`, `redis-cluster` or `redis-sentinel`: how this store reaches Redis.
     pub fn kind(&self) -> &'static str {
         match self.conn {
             RedisConn::Single(_) => "redis",
@@ -68,6 +71,7 @@ impl RedisStore {
         }
     }
 
+    /// Succeeds if Redis answers `PING`.
     pub async fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.conn.get().await?;
         let _: String = redis::cmd("PING").query_async(&mut conn).await?;
@@ -213,6 +217,7 @@ impl RedisStore {
         Ok(ended == 1)
     }
 
+    /// What a live token stands for; `None` if it is not live.
     pub async fn introspect(&self, token: &Token) -> Result<Option<Introspection>, StoreError> {
         let at = token.session();
         let kind = match token.kind() {
