@@ -67,7 +67,7 @@ pub enum LoginError {
     Internal {
         context: &'static str,
         #[source]
-        source: crate::error::BoxError,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
