@@ -173,6 +173,11 @@ pub fn access_token(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, Ap
     if let Some(t) = query.get("access_token") {
         return Ok(Some(t.to_string()));
     }
+    Ok(header_token(req)?.or(in_body))
+}
+
+/// The token of `Authorization: Bearer`, else of the `auth-token` header.
+pub fn header_token(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     if let Some(auth) = header_text(req, "authorization")?
         && let Some((scheme, token)) = auth.split_once(' ')
         && scheme.eq_ignore_ascii_case("bearer")
@@ -180,10 +185,7 @@ pub fn access_token(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, Ap
     {
         return Ok(Some(token.trim().to_string()));
     }
-    if let Some(t) = header_text(req, "auth-token")? {
-        return Ok(Some(t.to_string()));
-    }
-    Ok(in_body)
+    Ok(header_text(req, "auth-token")?.map(str::to_string))
 }
 
 /// The access token of a form or JSON body: form field `access_token`, JSON `access_token`,

@@ -3,7 +3,7 @@
 //! 200 with the user in `X-User-*` headers, anything else 401, a store outage 503.
 
 use super::AppState;
-use super::extract::{Form, header_text};
+use super::extract::{Form, header_text, header_token};
 use crate::domain::token::{Token, TokenKind};
 use crate::domain::user::PublicUser;
 use crate::error::ApiError;
@@ -30,15 +30,8 @@ const ORIGINAL_URI: [&str; 2] = ["x-original-uri", "x-forwarded-uri"];
 /// `X-Forwarded-Uri`), query `access_token` of this request (Envoy appends the original path
 /// and query to its own). The body is never read.
 fn presented(req: &HttpRequest) -> Result<Option<String>, ApiError> {
-    if let Some(auth) = header_text(req, "authorization")?
-        && let Some((scheme, token)) = auth.split_once(' ')
-        && scheme.eq_ignore_ascii_case("bearer")
-        && !token.trim().is_empty()
-    {
-        return Ok(Some(token.trim().to_string()));
-    }
-    if let Some(t) = header_text(req, "auth-token")? {
-        return Ok(Some(t.to_string()));
+    if let Some(t) = header_token(req)? {
+        return Ok(Some(t));
     }
     let from_query = |query: &str| -> Result<Option<String>, ApiError> {
         Ok(Form::parse(query.as_bytes(), &["access_token"])?
