@@ -33,6 +33,21 @@ impl ServerProcess {
     }
 
     fn launch(dir: tempfile::TempDir, envs: &[(&str, &str)]) -> Self {
+        Self::try_launch(dir, envs)
+            .unwrap_or_else(|log| panic!("server did not start; log:\n{log}"))
+    }
+
+    /// Starts the binary with the test users' seed file and `envs`; its log if it exits before
+    /// it listens (a port it was given is taken, say).
+    pub fn try_start(envs: &[(&str, &str)]) -> Result<Self, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let users = write_seed_file(dir.path()).display().to_string();
+        let mut all = vec![("USERS_FILE", users.as_str())];
+        all.extend_from_slice(envs);
+        Self::try_launch(dir, &all)
+    }
+
+    fn try_launch(dir: tempfile::TempDir, envs: &[(&str, &str)]) -> Result<Self, String> {
         let log = dir.path().join("server.log");
         let mut cmd = Command::new(BINARY);
         cmd.env_clear()
@@ -44,7 +59,7 @@ impl ServerProcess {
         for (k, v) in envs {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().unwrap();
+        let mut child = cmd.spawn().unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         let port = loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -55,20 +70,38 @@ impl ServerProcess {
                     .chars()
                     .take_while(|c| !c.is_whitespace() && *c != '"')
                     .collect();
-                break address.rsplit(':').next().unwrap().to_string();
+                break address.rsplit(':').next().unwrap().parse::<u16>().unwrap();
             }
-            assert!(
-                Instant::now() < deadline,
-                "server did not start; log:\n{text}"
-            );
+            if let Ok(Some(status)) = child.try_wait() {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                return Err(format!("exited with {status}:\n{text}"));
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("not listening after 20 s:\n{text}"));
+            }
             std::thread::sleep(Duration::from_millis(50));
         };
-        ServerProcess {
+        Ok(ServerProcess {
             child,
             log,
             _dir: dir,
             address: format!("http://127.0.0.1:{port}"),
-        }
+        })
+    }
+
+    /// The port its API listens on.
+    pub fn port(&self) -> u16 {
+        self.address.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    /// Waits until the log has a line containing `text`; the log then.
+    pub async fn log_line(&self, text: &str, limit: Duration) -> String {
+        let found = eventually(limit, || async { self.log().contains(text) }).await;
+        let log = self.log();
+        assert!(found, "no {text:?} in the log after {limit:?}:\n{log}");
+        log
     }
 
     pub fn log(&self) -> String {

@@ -473,47 +473,8 @@ async fn redis_auth_is_used_and_a_wrong_password_is_a_503_not_a_crash() {
 async fn rediss_with_a_private_ca_works_and_an_unknown_ca_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     tls_material(dir.path());
-    let port = free_port();
-    let _redis = KillOnDrop(
-        std::process::Command::new(redis_server_binary())
-            .args([
-                "--port",
-                "0",
-                "--tls-port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-            ])
-            .args([
-                "--tls-cert-file",
-                "redis.crt",
-                "--tls-key-file",
-                "redis.key",
-                "--tls-ca-cert-file",
-                "ca.crt",
-            ])
-            .args([
-                "--tls-auth-clients",
-                "no",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .current_dir(dir.path())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "redis-server with TLS did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let url = format!("rediss://127.0.0.1:{port}");
+    let redis = TestRedis::start_tls_with(Some(dir.path()), &["--save", "", "--appendonly", "no"]);
+    let url = redis.url();
     let ca = dir.path().join("ca.crt").display().to_string();
     let trusted = TestApp::spawn_on(
         None,
