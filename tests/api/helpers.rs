@@ -695,6 +695,36 @@ impl TestApp {
             .unwrap()
     }
 
+    /// What RFC 7662 introspection, asked by the confidential client `gateway`, says of
+    /// `token`. Unlike a refresh it changes nothing, so a test may poll it.
+    pub async fn introspect(&self, token: &str) -> Value {
+        let res = self
+            .post_form_as(
+                "/oauth/introspect",
+                &basic("gateway", GATEWAY_SECRET),
+                &[("token", token)],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK, "introspection");
+        res.json().await.unwrap()
+    }
+
+    /// Whether introspection calls `token` live.
+    pub async fn is_active(&self, token: &str) -> bool {
+        self.introspect(token).await["active"] == true
+    }
+
+    /// Waits until neither `access` nor `refresh` is live any more, by their own clocks: the
+    /// access token answers 401 and introspection calls the refresh token inactive.
+    pub async fn wait_until_expired(&self, access: &str, refresh: &str, limit: Duration) {
+        let expired = eventually(limit, || async {
+            self.details_status(access).await == StatusCode::UNAUTHORIZED
+                && !self.is_active(refresh).await
+        })
+        .await;
+        assert!(expired, "the tokens were still live after {limit:?}");
+    }
+
     /// Every key under this app's prefix.
     pub fn keys(&self) -> Vec<String> {
         let mut conn = self.redis().conn();
@@ -745,19 +775,30 @@ pub async fn assert_oauth_error(res: Response, status: StatusCode, error: &str) 
 }
 
 /// Polls `check` every 100 ms until it is true or `limit` passes.
-pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
+pub async fn eventually<F, Fut>(limit: Duration, check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    eventually_every(limit, Duration::from_millis(100), check).await
+}
+
+/// Polls `check` every `every` until it is true or `limit` has passed.
+pub async fn eventually_every<F, Fut>(limit: Duration, every: Duration, mut check: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
     let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
+    loop {
         if check().await {
             return true;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(every).await;
     }
-    false
 }
 
 /// Defines `redis` and `embedded` variants of a behaviour test taking `StoreKind`.

@@ -317,12 +317,37 @@ async fn replicas_behind_nginx_lose_no_session_when_one_dies_and_returns() {
         })
         .collect();
 
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let before_kill = seen.cycles.load(Ordering::Relaxed);
+    let cycles = || seen.cycles.load(Ordering::Relaxed);
+    // Each phase lasts until the clients have done this many more cycles.
+    const PHASE: u32 = 30;
+    let progress = |from: u32| async move {
+        eventually(Duration::from_secs(30), || async {
+            cycles() >= from + PHASE
+        })
+        .await
+    };
+    assert!(progress(0).await, "clients make progress");
+    let before_kill = cycles();
     // SIGKILL: a crash, with requests in flight.
     replicas[1].take();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let while_down = seen.cycles.load(Ordering::Relaxed) - before_kill;
+    // nginx finds out when a request to it fails (and marks it down for fail_timeout).
+    let dead = format!("127.0.0.1:{}", ports[1]);
+    let noticed = eventually(Duration::from_secs(30), || async {
+        nginx.logs().lines().any(|l| {
+            l.split_once(" upstream=")
+                .and_then(|(_, upstream)| upstream.split_once(" upstream_status="))
+                .is_some_and(|(addresses, statuses)| {
+                    addresses.contains(&dead) && statuses.contains("502")
+                })
+        })
+    })
+    .await;
+    assert!(noticed, "nginx saw the replica fail:\n{}", nginx.logs());
+    assert!(
+        progress(cycles()).await,
+        "clients make progress while a replica is down"
+    );
+    let while_down = cycles() - before_kill;
     // It comes back on its port, where nginx expects it; should another process have taken
     // that port meanwhile, it comes back on a new one and nginx is pointed there.
     let back = match start(ports[1]) {
@@ -336,7 +361,17 @@ async fn replicas_behind_nginx_lose_no_session_when_one_dies_and_returns() {
         }
     };
     replicas[1] = Some(back);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let restarted = replicas[1].as_ref().unwrap();
+    // nginx tries it again after fail_timeout (2 s).
+    let serving = eventually(Duration::from_secs(30), || async {
+        restarted.log().contains("/user/")
+    })
+    .await;
+    assert!(serving, "the restarted replica serves again");
+    assert!(
+        progress(cycles()).await,
+        "clients make progress after the restart"
+    );
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         c.await.unwrap();
@@ -359,11 +394,6 @@ async fn replicas_behind_nginx_lose_no_session_when_one_dies_and_returns() {
     assert_eq!(after_logout, 0, "no token accepted after its logout");
     // At most one request per client was in flight on the killed replica.
     assert!(errors <= 6, "{errors} errors for 6 clients");
-    let restarted = replicas[1].as_ref().unwrap();
-    assert!(
-        restarted.log().contains("/user/"),
-        "the restarted replica serves again"
-    );
 }
 
 #[test]
