@@ -475,6 +475,7 @@ fn check_validates_settings_and_reaches_the_store() {
     assert_eq!(ok.code, 0, "{}", ok.stderr);
     assert!(ok.stdout.contains("reachable"), "{}", ok.stdout);
 
+    // A port that was bound and released: nothing listens there.
     let down = run(
         &[
             ("REDIS_URL", format!("redis://127.0.0.1:{}", free_port())),

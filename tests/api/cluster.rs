@@ -6,6 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::StatusCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 #[tokio::test]
@@ -150,29 +151,41 @@ async fn service_resumes_after_a_master_fails_over() {
     // A gateway validating the session from before, and a stream of logins, validations and
     // refreshes, while the master dies: every answer is a 200 or the documented 503, never a
     // 401 that would log a user out.
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    // Cycles of the stream that got 200s throughout.
+    let ok = Arc::new(AtomicU32::new(0));
     let app = Arc::new(app);
     let stream = {
-        let (app, stop) = (app.clone(), stop.clone());
+        let (app, stop, ok) = (app.clone(), stop.clone(), ok.clone());
         let kept = before.access.clone();
         tokio::spawn(async move {
-            let (mut ok, mut unavailable) = (0u32, 0u32);
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let mut unavailable = 0u32;
+            while !stop.load(Ordering::Relaxed) {
                 let validated = ok_or_unavailable(app.details(&kept).await, "details")
                     .await
                     .is_some();
                 let cycled = full_cycle_or_unavailable(&app, &CITIZEN).await;
                 if validated && cycled {
-                    ok += 1
+                    ok.fetch_add(1, Ordering::Relaxed);
                 } else {
                     unavailable += 1
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            (ok, unavailable)
+            unavailable
         })
     };
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The stream runs before the master dies, and again after the cluster has settled.
+    let ok_cycle_after = |done: u32| {
+        let ok = ok.clone();
+        eventually(Duration::from_secs(30), move || {
+            std::future::ready(ok.load(Ordering::Relaxed) > done)
+        })
+    };
+    assert!(
+        ok_cycle_after(0).await,
+        "the stream works before the failover"
+    );
     let killed_at = Instant::now();
     cluster.kill(victim);
 
@@ -186,11 +199,13 @@ async fn service_resumes_after_a_master_fails_over() {
     );
     eprintln!("recovered {:?} after the master died", killed_at.elapsed());
     cluster.wait_until_ok(Duration::from_secs(20));
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (ok, unavailable) = stream
+    let settled = ok_cycle_after(ok.load(Ordering::Relaxed)).await;
+    stop.store(true, Ordering::Relaxed);
+    let unavailable = stream
         .await
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    let ok = ok.load(Ordering::Relaxed);
+    assert!(settled, "the stream works after the failover");
     eprintln!("the stream: {ok} cycles ok, {unavailable} met a 503");
     assert!(
         ok > 0,

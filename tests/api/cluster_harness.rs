@@ -2,8 +2,7 @@
 //! ports, joined with `redis-cli --cluster create`, killed on drop. Every node requires a
 //! password, so the whole cluster suite also runs with AUTH.
 
-use crate::helpers::redis_server_binary;
-use std::net::TcpListener;
+use crate::helpers::{START_ATTEMPTS, free_ports, redis_pid, redis_server_binary};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,16 +12,6 @@ pub struct TestCluster {
     dirs: Vec<tempfile::TempDir>,
     /// With TLS: the folder holding ca.crt, redis.crt and redis.key.
     tls: Option<std::path::PathBuf>,
-}
-
-/// Two free ports: the client port and the cluster bus port.
-fn port_pair() -> (u16, u16) {
-    let a = TcpListener::bind("127.0.0.1:0").unwrap();
-    let b = TcpListener::bind("127.0.0.1:0").unwrap();
-    (
-        a.local_addr().unwrap().port(),
-        b.local_addr().unwrap().port(),
-    )
 }
 
 /// The password every node requires.
@@ -61,11 +50,13 @@ impl TestCluster {
         }
     }
 
-    fn ping(&self, port: u16) -> bool {
-        self.client(port)
-            .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
-            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-            .is_ok()
+    /// The process id of the Redis answering on `port`, if one does.
+    fn answering_pid(&self, port: u16) -> Option<u32> {
+        let mut conn = self
+            .client(port)
+            .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(500)))
+            .ok()?;
+        redis_pid(&mut conn)
     }
 
     pub fn node(&self, port: u16) -> redis::Connection {
@@ -75,7 +66,22 @@ impl TestCluster {
             .unwrap()
     }
 
+    /// Starts the cluster; when a node cannot bind its ports (another process took one), the
+    /// whole attempt is dropped and the next one picks new ports.
     fn start_with(tls: Option<std::path::PathBuf>) -> Self {
+        let mut log = String::new();
+        for _ in 0..START_ATTEMPTS {
+            match Self::launch(tls.clone()) {
+                Ok(cluster) => return cluster,
+                Err(last) => log = last,
+            }
+        }
+        panic!("the Redis Cluster did not start after {START_ATTEMPTS} attempts; last log:\n{log}");
+    }
+
+    /// Six nodes on new ports, each answering as itself; the log of a node that exited or did
+    /// not answer within 10 s otherwise.
+    fn launch(tls: Option<std::path::PathBuf>) -> Result<Self, String> {
         let binary = redis_server_binary();
         let mut cluster = TestCluster {
             ports: vec![],
@@ -83,8 +89,10 @@ impl TestCluster {
             dirs: vec![],
             tls,
         };
-        for _ in 0..6 {
-            let (port, bus) = port_pair();
+        // A client port and a cluster bus port per node, all distinct.
+        let ports = free_ports(12);
+        for pair in ports.chunks(2) {
+            let (port, bus) = (pair[0], pair[1]);
             let dir = tempfile::tempdir().unwrap();
             let mut command = Command::new(&binary);
             match &cluster.tls {
@@ -137,9 +145,25 @@ impl TestCluster {
             cluster.dirs.push(dir);
         }
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !cluster.ports.iter().all(|p| cluster.ping(*p)) {
-            assert!(Instant::now() < deadline, "cluster nodes did not start");
-            std::thread::sleep(Duration::from_millis(50));
+        loop {
+            let mut waiting = None;
+            for i in 0..cluster.ports.len() {
+                let child = cluster.children[i].as_mut().unwrap();
+                let pid = child.id();
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(cluster.node_log(i, &format!("exited with {status}")));
+                }
+                if cluster.answering_pid(cluster.ports[i]) != Some(pid) {
+                    waiting = Some(i);
+                }
+            }
+            match waiting {
+                None => break,
+                Some(i) if Instant::now() > deadline => {
+                    return Err(cluster.node_log(i, "did not answer within 10 s"));
+                }
+                Some(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
         }
         let addresses: Vec<String> = cluster
             .ports
@@ -163,7 +187,14 @@ impl TestCluster {
         );
         cluster.wait_until_ok(Duration::from_secs(20));
         cluster.wait_for_replicas(Duration::from_secs(20));
-        cluster
+        Ok(cluster)
+    }
+
+    /// What went wrong with node `i`, and its log.
+    fn node_log(&self, i: usize, what: &str) -> String {
+        let log =
+            std::fs::read_to_string(self.dirs[i].path().join("redis.log")).unwrap_or_default();
+        format!("node on port {} {what}:\n{log}", self.ports[i])
     }
 
     /// Waits until every replica has applied everything its master has written so far.

@@ -132,13 +132,34 @@ pub fn write_seed_file(dir: &Path) -> PathBuf {
     path
 }
 
+/// A port that was free a moment ago. Another process may take it before it is used, so a
+/// harness that binds it later retries on new ports; as a port nothing listens on, it stays
+/// free unless something takes it meanwhile.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    free_ports(1)[0]
 }
+
+/// `n` distinct ports that were free a moment ago (held together while chosen, so none repeats).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+/// The process id of the Redis (server or sentinel) that answers `conn`: tells a server we
+/// started from another that holds the port it was meant to bind.
+pub fn redis_pid(conn: &mut redis::Connection) -> Option<u32> {
+    let info: String = redis::cmd("INFO").arg("server").query(conn).ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// How many times a harness starts a server on new ports before it gives up.
+pub const START_ATTEMPTS: usize = 5;
 
 /// A private redis-server on a free port, persistence off, killed on drop.
 pub struct TestRedis {
@@ -239,7 +260,7 @@ impl TestRedis {
     /// With `tls`, a Redis that speaks only TLS, with the certificates in that folder.
     pub fn start_tls_with(tls: Option<&Path>, extra: &[&str]) -> Self {
         let mut log = String::new();
-        for _ in 0..5 {
+        for _ in 0..START_ATTEMPTS {
             let mut redis = TestRedis {
                 port: free_port(),
                 dir: tempfile::tempdir().unwrap(),
@@ -247,15 +268,17 @@ impl TestRedis {
                 extra: extra.iter().map(|a| a.to_string()).collect(),
                 tls: tls.map(Path::to_path_buf),
             };
-            if redis.launch() {
-                return redis;
+            match redis.launch() {
+                Ok(()) => return redis,
+                Err(last) => log = last,
             }
-            log = std::fs::read_to_string(redis.dir.path().join("redis.log")).unwrap_or_default();
         }
-        panic!("redis-server did not start after 5 attempts; last log:\n{log}");
+        panic!("redis-server did not start after {START_ATTEMPTS} attempts; last log:\n{log}");
     }
 
-    fn launch(&mut self) -> bool {
+    /// Starts redis-server on `self.port`; its log if it exits (its port was taken) or does
+    /// not answer as itself within 10 s.
+    fn launch(&mut self) -> Result<(), String> {
         let listen = match &self.tls {
             Some(material) => tls_args(self.port, material),
             None => vec!["--port".into(), self.port.to_string()],
@@ -272,23 +295,25 @@ impl TestRedis {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        let pid = child.id();
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
             if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
-                return false;
+                self.child = None;
+                break;
             }
-            if self.ping() {
-                return true;
+            if self.answering_pid() == Some(pid) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                self.stop();
+                break;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        self.stop();
         let log = std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default();
-        panic!(
-            "redis-server on port {} did not answer PING; its log:\n{log}",
-            self.port
-        );
+        Err(format!("port {}:\n{log}", self.port))
     }
 
     pub fn url(&self) -> String {
@@ -309,11 +334,12 @@ impl TestRedis {
         self.extra.get(i + 1).map(String::as_str)
     }
 
-    fn ping(&self) -> bool {
-        client_for(&self.url(), self.tls.as_deref())
-            .get_connection_with_timeout(Duration::from_millis(200))
-            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-            .is_ok()
+    /// The process id of the Redis that answers on this one's port, if any does.
+    fn answering_pid(&self) -> Option<u32> {
+        let mut conn = client_for(&self.url(), self.tls.as_deref())
+            .get_connection_with_timeout(Duration::from_millis(500))
+            .ok()?;
+        redis_pid(&mut conn)
     }
 
     pub fn conn(&self) -> redis::Connection {
@@ -329,14 +355,19 @@ impl TestRedis {
         }
     }
 
-    /// Starts it again on the same port and directory (empty unless it persists).
+    /// Starts it again on the same port and directory (empty unless it persists). Clients
+    /// know it by its port, so it cannot move: a few tries, then the test fails.
     pub fn restart(&mut self) {
         self.stop();
-        assert!(
-            self.launch(),
-            "redis-server did not restart on port {}",
-            self.port
-        );
+        let mut log = String::new();
+        for _ in 0..START_ATTEMPTS {
+            match self.launch() {
+                Ok(()) => return,
+                Err(last) => log = last,
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("redis-server did not restart on its port; last log:\n{log}");
     }
 }
 
@@ -664,6 +695,36 @@ impl TestApp {
             .unwrap()
     }
 
+    /// What RFC 7662 introspection, asked by the confidential client `gateway`, says of
+    /// `token`. Unlike a refresh it changes nothing, so a test may poll it.
+    pub async fn introspect(&self, token: &str) -> Value {
+        let res = self
+            .post_form_as(
+                "/oauth/introspect",
+                &basic("gateway", GATEWAY_SECRET),
+                &[("token", token)],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK, "introspection");
+        res.json().await.unwrap()
+    }
+
+    /// Whether introspection calls `token` live.
+    pub async fn is_active(&self, token: &str) -> bool {
+        self.introspect(token).await["active"] == true
+    }
+
+    /// Waits until neither `access` nor `refresh` is live any more, by their own clocks: the
+    /// access token answers 401 and introspection calls the refresh token inactive.
+    pub async fn wait_until_expired(&self, access: &str, refresh: &str, limit: Duration) {
+        let expired = eventually(limit, || async {
+            self.details_status(access).await == StatusCode::UNAUTHORIZED
+                && !self.is_active(refresh).await
+        })
+        .await;
+        assert!(expired, "the tokens were still live after {limit:?}");
+    }
+
     /// Every key under this app's prefix.
     pub fn keys(&self) -> Vec<String> {
         let mut conn = self.redis().conn();
@@ -714,19 +775,30 @@ pub async fn assert_oauth_error(res: Response, status: StatusCode, error: &str) 
 }
 
 /// Polls `check` every 100 ms until it is true or `limit` passes.
-pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
+pub async fn eventually<F, Fut>(limit: Duration, check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    eventually_every(limit, Duration::from_millis(100), check).await
+}
+
+/// Polls `check` every `every` until it is true or `limit` has passed.
+pub async fn eventually_every<F, Fut>(limit: Duration, every: Duration, mut check: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
     let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
+    loop {
         if check().await {
             return true;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(every).await;
     }
-    false
 }
 
 /// Defines `redis` and `embedded` variants of a behaviour test taking `StoreKind`.
@@ -766,16 +838,6 @@ pub async fn run_behaviour_suite(kind: StoreKind) {
     crate::bad_input::run_all(kind.clone()).await;
     crate::abuse::run_all(kind.clone()).await;
     crate::gateway::run_all(kind).await;
-}
-
-/// A child process killed when this goes out of scope, even if a test fails first.
-pub struct KillOnDrop(pub Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// A private CA and a certificate for 127.0.0.1 signed by it, made with the openssl CLI.

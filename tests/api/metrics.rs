@@ -226,19 +226,24 @@ async fn metrics_count_what_happened_with_bounded_labels() {
 
 #[tokio::test]
 async fn metrics_can_be_served_on_their_own_port_only() {
-    let port = free_port().to_string();
-    let server = ServerProcess::start(&[("METRICS_PORT", port.as_str())]);
+    // Port 0: the server binds a free port itself and names it in its log.
+    let server = ServerProcess::start(&[("METRICS_PORT", "0")]);
+    let log = server
+        .log_line("metrics on 127.0.0.1:", std::time::Duration::from_secs(10))
+        .await;
+    let port: u16 = log
+        .split("metrics on 127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no metrics port in the log:\n{log}"));
+    assert_ne!(port, server.port());
     let api = reqwest::get(format!("{}/metrics", server.address))
         .await
         .unwrap();
     assert_eq!(api.status(), StatusCode::NOT_FOUND);
     let text = scrape(&format!("http://127.0.0.1:{port}/metrics")).await;
     assert!(text.contains("token_server_"), "{text}");
-    assert!(
-        server
-            .log()
-            .contains(&format!("metrics on 127.0.0.1:{port}"))
-    );
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 
 use crate::helpers::*;
 use crate::process::ServerProcess;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 struct Nginx {
     child: Child,
     dir: tempfile::TempDir,
+    listen: u16,
 }
 
 impl Nginx {
@@ -22,30 +24,37 @@ impl Nginx {
             .map(|f| std::fs::read_to_string(self.dir.path().join(f)).unwrap_or_default())
             .collect()
     }
+
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.listen)
+    }
+
+    /// Points nginx at `upstreams` instead and has it reload its configuration.
+    fn point_at(&self, upstreams: &[u16]) {
+        write_conf(self.dir.path(), self.listen, upstreams);
+        let reloaded = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(reloaded.success());
+    }
 }
 
 impl Drop for Nginx {
     fn drop(&mut self) {
         // TERM, not KILL: the master then stops its workers too.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+        }
         let _ = self.child.wait();
     }
 }
 
-/// nginx with the repository's deploy/nginx.conf, pointed at `upstreams`.
-fn nginx(listen: u16, upstreams: &[u16]) -> Nginx {
-    let found = Command::new("nginx")
-        .arg("-v")
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        found,
-        "nginx is not on PATH: install it (Debian/Ubuntu: apt-get install -y nginx)"
-    );
-    let dir = tempfile::tempdir().unwrap();
+/// The repository's deploy/nginx.conf, listening on `listen` in front of `upstreams`, written
+/// to `dir`; its path.
+fn write_conf(dir: &Path, listen: u16, upstreams: &[u16]) -> PathBuf {
     let template =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/nginx.conf")).unwrap();
     let servers: String = upstreams
@@ -58,11 +67,39 @@ fn nginx(listen: u16, upstreams: &[u16]) -> Nginx {
         .replace("listen 8080;", &format!("listen 127.0.0.1:{listen};"))
         .replace(
             "pid /tmp/nginx-token-server.pid;",
-            &format!("pid {}/nginx.pid;", dir.path().display()),
+            &format!("pid {}/nginx.pid;", dir.display()),
         )
         .replace("worker_processes 1;", "worker_processes 1;\nuser root;");
-    let path = dir.path().join("nginx.conf");
+    let path = dir.join("nginx.conf");
     std::fs::write(&path, conf).unwrap();
+    path
+}
+
+/// nginx with the repository's deploy/nginx.conf, pointed at `upstreams`, on a free port: a
+/// new one each try while another process holds the one picked.
+fn nginx(upstreams: &[u16]) -> Nginx {
+    let found = Command::new("nginx")
+        .arg("-v")
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "nginx is not on PATH: install it (Debian/Ubuntu: apt-get install -y nginx)"
+    );
+    let mut log = String::new();
+    for _ in 0..START_ATTEMPTS {
+        match launch_nginx(free_port(), upstreams) {
+            Ok(nginx) => return nginx,
+            Err(last) => log = last,
+        }
+    }
+    panic!("nginx did not start after {START_ATTEMPTS} attempts; last log:\n{log}");
+}
+
+fn launch_nginx(listen: u16, upstreams: &[u16]) -> Result<Nginx, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_conf(dir.path(), listen, upstreams);
     let log = |name: &str| std::fs::File::create(dir.path().join(name)).unwrap();
     let child = Command::new("nginx")
         .arg("-p")
@@ -74,26 +111,56 @@ fn nginx(listen: u16, upstreams: &[u16]) -> Nginx {
         .stderr(log("stderr.log"))
         .spawn()
         .unwrap();
+    let mut nginx = Nginx { child, dir, listen };
+    // It is ours once a request to the port shows in its own access log; nginx itself answers
+    // /metrics, whatever the upstreams.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", listen)).is_err() {
-        assert!(Instant::now() < deadline, "nginx did not start");
+    loop {
+        if let Ok(Some(status)) = nginx.child.try_wait() {
+            return Err(format!(
+                "port {listen}: exited with {status}:\n{}",
+                nginx.logs()
+            ));
+        }
+        if probe(listen) && nginx.logs().contains("\"GET /metrics\" 404") {
+            return Ok(nginx);
+        }
+        if Instant::now() > deadline {
+            // Dropping it stops it.
+            return Err(format!(
+                "port {listen}: not serving within 10 s:\n{}",
+                nginx.logs()
+            ));
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Nginx { child, dir }
+}
+
+/// Sends `GET /metrics` to `port` and reads the answer; true if anything answered.
+fn probe(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut answer = String::new();
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .is_ok()
+        && stream.read_to_string(&mut answer).is_ok()
+        && !answer.is_empty()
 }
 
 #[tokio::test]
 async fn nginx_keeps_tokens_out_of_its_logs() {
-    // Every upstream refuses connections: nginx logs an upstream failure for each request.
-    let listen = free_port();
-    let nginx = nginx(listen, &[free_port()]);
+    // The upstream refuses connections (a port that was bound and released: nothing listens
+    // there), so nginx logs an upstream failure for each request.
+    let nginx = nginx(&[free_port()]);
     let token = "A".repeat(87);
     let http = reqwest::Client::new();
     for path in ["/user/_details", "/user/_logout"] {
         let res = http
-            .post(format!(
-                "http://127.0.0.1:{listen}{path}?access_token={token}"
-            ))
+            .post(format!("{}{path}?access_token={token}", nginx.base()))
             .send()
             .await
             .unwrap();
@@ -131,7 +198,6 @@ struct Seen {
 async fn replicas_behind_nginx_lose_no_session_when_one_dies_and_returns() {
     let redis = TestRedis::start();
     let url = redis.url();
-    let ports = [free_port(), free_port(), free_port()];
     let env = |port: &str| -> Vec<(&'static str, String)> {
         vec![
             ("REDIS_URL", url.clone()),
@@ -148,12 +214,15 @@ async fn replicas_behind_nginx_lose_no_session_when_one_dies_and_returns() {
     let start = |port: u16| {
         let e = env(&port.to_string());
         let refs: Vec<(&str, &str)> = e.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        ServerProcess::start(&refs)
+        ServerProcess::try_start(&refs)
     };
-    let mut replicas: Vec<Option<ServerProcess>> = ports.iter().map(|p| Some(start(*p))).collect();
-    let listen = free_port();
-    let _nginx = nginx(listen, &ports);
-    let base = format!("http://127.0.0.1:{listen}");
+    // Port 0: each replica binds a free port and names it in its log.
+    let mut replicas: Vec<Option<ServerProcess>> = (0..3)
+        .map(|_| Some(start(0).unwrap_or_else(|log| panic!("a replica did not start:\n{log}"))))
+        .collect();
+    let mut ports: Vec<u16> = replicas.iter().flatten().map(ServerProcess::port).collect();
+    let nginx = nginx(&ports);
+    let base = nginx.base();
     // Metrics stay inside: the replicas serve them, nginx does not pass them on.
     let metrics = reqwest::get(format!("{base}/metrics")).await.unwrap();
     assert_eq!(metrics.status(), reqwest::StatusCode::NOT_FOUND);
@@ -248,14 +317,61 @@ async fn replicas_behind_nginx_lose_no_session_when_one_dies_and_returns() {
         })
         .collect();
 
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let before_kill = seen.cycles.load(Ordering::Relaxed);
+    let cycles = || seen.cycles.load(Ordering::Relaxed);
+    // Each phase lasts until the clients have done this many more cycles.
+    const PHASE: u32 = 30;
+    let progress = |from: u32| async move {
+        eventually(Duration::from_secs(30), || async {
+            cycles() >= from + PHASE
+        })
+        .await
+    };
+    assert!(progress(0).await, "clients make progress");
+    let before_kill = cycles();
     // SIGKILL: a crash, with requests in flight.
     replicas[1].take();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let while_down = seen.cycles.load(Ordering::Relaxed) - before_kill;
-    replicas[1] = Some(start(ports[1]));
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // nginx finds out when a request to it fails (and marks it down for fail_timeout).
+    let dead = format!("127.0.0.1:{}", ports[1]);
+    let noticed = eventually(Duration::from_secs(30), || async {
+        nginx.logs().lines().any(|l| {
+            l.split_once(" upstream=")
+                .and_then(|(_, upstream)| upstream.split_once(" upstream_status="))
+                .is_some_and(|(addresses, statuses)| {
+                    addresses.contains(&dead) && statuses.contains("502")
+                })
+        })
+    })
+    .await;
+    assert!(noticed, "nginx saw the replica fail:\n{}", nginx.logs());
+    assert!(
+        progress(cycles()).await,
+        "clients make progress while a replica is down"
+    );
+    let while_down = cycles() - before_kill;
+    // It comes back on its port, where nginx expects it; should another process have taken
+    // that port meanwhile, it comes back on a new one and nginx is pointed there.
+    let back = match start(ports[1]) {
+        Ok(replica) => replica,
+        Err(_) => {
+            let replica =
+                start(0).unwrap_or_else(|log| panic!("the replica did not restart:\n{log}"));
+            ports[1] = replica.port();
+            nginx.point_at(&ports);
+            replica
+        }
+    };
+    replicas[1] = Some(back);
+    let restarted = replicas[1].as_ref().unwrap();
+    // nginx tries it again after fail_timeout (2 s).
+    let serving = eventually(Duration::from_secs(30), || async {
+        restarted.log().contains("/user/")
+    })
+    .await;
+    assert!(serving, "the restarted replica serves again");
+    assert!(
+        progress(cycles()).await,
+        "clients make progress after the restart"
+    );
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         c.await.unwrap();
@@ -278,11 +394,6 @@ async fn replicas_behind_nginx_lose_no_session_when_one_dies_and_returns() {
     assert_eq!(after_logout, 0, "no token accepted after its logout");
     // At most one request per client was in flight on the killed replica.
     assert!(errors <= 6, "{errors} errors for 6 clients");
-    let restarted = replicas[1].as_ref().unwrap();
-    assert!(
-        restarted.log().contains("/user/"),
-        "the restarted replica serves again"
-    );
 }
 
 #[test]

@@ -33,6 +33,21 @@ impl ServerProcess {
     }
 
     fn launch(dir: tempfile::TempDir, envs: &[(&str, &str)]) -> Self {
+        Self::try_launch(dir, envs)
+            .unwrap_or_else(|log| panic!("server did not start; log:\n{log}"))
+    }
+
+    /// Starts the binary with the test users' seed file and `envs`; its log if it exits before
+    /// it listens (a port it was given is taken, say).
+    pub fn try_start(envs: &[(&str, &str)]) -> Result<Self, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let users = write_seed_file(dir.path()).display().to_string();
+        let mut all = vec![("USERS_FILE", users.as_str())];
+        all.extend_from_slice(envs);
+        Self::try_launch(dir, &all)
+    }
+
+    fn try_launch(dir: tempfile::TempDir, envs: &[(&str, &str)]) -> Result<Self, String> {
         let log = dir.path().join("server.log");
         let mut cmd = Command::new(BINARY);
         cmd.env_clear()
@@ -44,7 +59,7 @@ impl ServerProcess {
         for (k, v) in envs {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().unwrap();
+        let mut child = cmd.spawn().unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         let port = loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -55,20 +70,38 @@ impl ServerProcess {
                     .chars()
                     .take_while(|c| !c.is_whitespace() && *c != '"')
                     .collect();
-                break address.rsplit(':').next().unwrap().to_string();
+                break address.rsplit(':').next().unwrap().parse::<u16>().unwrap();
             }
-            assert!(
-                Instant::now() < deadline,
-                "server did not start; log:\n{text}"
-            );
+            if let Ok(Some(status)) = child.try_wait() {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                return Err(format!("exited with {status}:\n{text}"));
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("not listening after 20 s:\n{text}"));
+            }
             std::thread::sleep(Duration::from_millis(50));
         };
-        ServerProcess {
+        Ok(ServerProcess {
             child,
             log,
             _dir: dir,
             address: format!("http://127.0.0.1:{port}"),
-        }
+        })
+    }
+
+    /// The port its API listens on.
+    pub fn port(&self) -> u16 {
+        self.address.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    /// Waits until the log has a line containing `text`; the log then.
+    pub async fn log_line(&self, text: &str, limit: Duration) -> String {
+        let found = eventually(limit, || async { self.log().contains(text) }).await;
+        let log = self.log();
+        assert!(found, "no {text:?} in the log after {limit:?}:\n{log}");
+        log
     }
 
     pub fn log(&self) -> String {
@@ -186,15 +219,16 @@ async fn secrets_never_reach_the_log_even_at_debug_level() {
     let res = client.get(&details).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
 
-    std::thread::sleep(Duration::from_millis(200));
-    let log = server.log();
+    // Store errors are logged; the last request's access line is written after its answer.
+    server
+        .log_line("session store unavailable", Duration::from_secs(5))
+        .await;
+    let log = server
+        .log_line("\"GET /user/_details\" 503", Duration::from_secs(5))
+        .await;
     assert!(
         log.contains("/user/oauth/token"),
         "requests are logged:\n{log}"
-    );
-    assert!(
-        log.contains("session store unavailable"),
-        "store errors are logged:\n{log}"
     );
     let mut secrets = vec![
         EMPLOYEE.password.to_string(),
@@ -253,21 +287,42 @@ async fn sigterm_turns_ready_to_503_finishes_in_flight_requests_and_exits_0() {
         )
         .await
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let started = Instant::now();
+    // The login is in flight once its password check is queued or running.
+    let metrics = format!("{}/metrics", server.address);
+    let in_flight_seen = eventually_every(
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        || async {
+            let text = client
+                .get(&metrics)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            crate::metrics::sample(&text, "token_server_bcrypt_queue_depth", &[]).unwrap_or(0.0)
+                >= 1.0
+        },
+    )
+    .await;
+    assert!(in_flight_seen, "the login reached bcrypt");
     let killed = Command::new("kill")
         .args(["-TERM", &server.child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
-    tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let res = client.get(&ready).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "draining");
-    assert_eq!(
-        res.json::<serde_json::Value>().await.unwrap()["status"],
-        "DRAINING"
-    );
+    // During the 2 s delay requests are still answered, and /ready says it is draining.
+    let draining = eventually(Duration::from_secs(2), || async {
+        let Ok(res) = client.get(&ready).send().await else {
+            return false;
+        };
+        res.status() == StatusCode::SERVICE_UNAVAILABLE
+            && res.json::<serde_json::Value>().await.unwrap()["status"] == "DRAINING"
+    })
+    .await;
+    assert!(draining, "/ready answers 503 DRAINING after SIGTERM");
     let res = in_flight.await.unwrap();
     assert_eq!(
         res.status(),
@@ -276,17 +331,16 @@ async fn sigterm_turns_ready_to_503_finishes_in_flight_requests_and_exits_0() {
     );
     assert!(res.json::<serde_json::Value>().await.unwrap()["access_token"].is_string());
 
-    let status = loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(12),
-            "exits within the delay plus the drain time"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_eq!(status.code(), Some(0));
+    // It exits once the delay is over and nothing is in flight; the bound only keeps a
+    // process that never exits from hanging the test.
+    let mut status = None;
+    let exited = eventually(Duration::from_secs(60), || {
+        status = server.child.try_wait().unwrap();
+        std::future::ready(status.is_some())
+    })
+    .await;
+    assert!(exited, "the process exits after the delay and the drain");
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
     assert!(server.log().contains("shutting down"));
 }
 
@@ -311,8 +365,18 @@ async fn json_logs_are_one_object_a_line_and_carry_the_request_id() {
         let id = res.headers()["x-request-id"].to_str().unwrap().to_string();
         assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
     }
-    std::thread::sleep(Duration::from_millis(200));
+    // Access lines are written after the answer: wait for the last request's.
+    let last = eventually(Duration::from_secs(5), || async {
+        server
+            .log()
+            .lines()
+            .filter(|l| l.contains("/health"))
+            .count()
+            >= 3
+    })
+    .await;
     let log = server.log();
+    assert!(last, "{log}");
     let lines: Vec<serde_json::Value> = log
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))

@@ -33,6 +33,76 @@ fn query(
     cmd.query(&mut conn)
 }
 
+/// A sentinel watching the master on `master_port`, on a new port each try until one answers
+/// as itself.
+fn start_sentinel(
+    binary: &str,
+    tls: Option<&std::path::Path>,
+    master_port: u16,
+) -> (u16, Child, tempfile::TempDir) {
+    let mut log = String::new();
+    for _ in 0..START_ATTEMPTS {
+        let port = free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("sentinel.conf");
+        let (listen, scheme) = match tls {
+            Some(m) => {
+                let file = |name: &str| m.join(name).display().to_string();
+                let listen = format!(
+                    "port 0\ntls-port {port}\ntls-replication yes\ntls-auth-clients no\n\
+                     tls-cert-file {}\ntls-key-file {}\ntls-ca-cert-file {}\n",
+                    file("redis.crt"),
+                    file("redis.key"),
+                    file("ca.crt")
+                );
+                (listen, "rediss")
+            }
+            None => (format!("port {port}\n"), "redis"),
+        };
+        std::fs::write(
+            &conf,
+            format!(
+                "{listen}bind 127.0.0.1\ndir {}\nlogfile sentinel.log\n\
+                 sentinel monitor {MASTER} 127.0.0.1 {master_port} 2\n\
+                 sentinel down-after-milliseconds {MASTER} 1000\n\
+                 sentinel failover-timeout {MASTER} 5000\n\
+                 sentinel auth-pass {MASTER} {PASSWORD}\n",
+                dir.path().display(),
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(binary)
+            .arg(&conf)
+            .arg("--sentinel")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("{scheme}://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let outcome = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                break format!("exited with {status}");
+            }
+            let pid = client_for(&url, tls)
+                .get_connection_with_timeout(Duration::from_millis(500))
+                .ok()
+                .and_then(|mut c| redis_pid(&mut c));
+            if pid == Some(child.id()) {
+                return (port, child, dir);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break "did not answer within 10 s".to_string();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let text = std::fs::read_to_string(dir.path().join("sentinel.log")).unwrap_or_default();
+        log = format!("sentinel on port {port} {outcome}:\n{text}");
+    }
+    panic!("a sentinel did not start after {START_ATTEMPTS} attempts; last log:\n{log}");
+}
+
 impl TestSentinel {
     pub fn start() -> Self {
         Self::start_with(None)
@@ -61,45 +131,9 @@ impl TestSentinel {
                 PASSWORD,
             ],
         );
-        let mut sentinels = vec![];
-        for _ in 0..3 {
-            let port = free_port();
-            let dir = tempfile::tempdir().unwrap();
-            let conf = dir.path().join("sentinel.conf");
-            let listen = match tls {
-                Some(m) => {
-                    let file = |name: &str| m.join(name).display().to_string();
-                    format!(
-                        "port 0\ntls-port {port}\ntls-replication yes\ntls-auth-clients no\n\
-                         tls-cert-file {}\ntls-key-file {}\ntls-ca-cert-file {}\n",
-                        file("redis.crt"),
-                        file("redis.key"),
-                        file("ca.crt")
-                    )
-                }
-                None => format!("port {port}\n"),
-            };
-            std::fs::write(
-                &conf,
-                format!(
-                    "{listen}bind 127.0.0.1\ndir {}\nlogfile sentinel.log\n\
-                     sentinel monitor {MASTER} 127.0.0.1 {} 2\n\
-                     sentinel down-after-milliseconds {MASTER} 1000\n\
-                     sentinel failover-timeout {MASTER} 5000\n\
-                     sentinel auth-pass {MASTER} {PASSWORD}\n",
-                    dir.path().display(),
-                    master.port
-                ),
-            )
-            .unwrap();
-            let child = Command::new(&binary)
-                .arg(&conf)
-                .arg("--sentinel")
-                .stdout(Stdio::null())
-                .spawn()
-                .unwrap();
-            sentinels.push((port, child, dir));
-        }
+        let sentinels = (0..3)
+            .map(|_| start_sentinel(&binary, tls, master.port))
+            .collect();
         let setup = TestSentinel {
             master: Some(master),
             replica,
