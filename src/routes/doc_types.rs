@@ -25,13 +25,12 @@ pub enum TokenRequest {
         /// At most 1024 bytes (256 characters of any script fit), no NUL.
         #[schema(min_length = 1, max_length = 256, pattern = r"^[^\x00]+$")]
         password: String,
-        /// Must match the user's record when given; no `:`.
+        /// Must match the user's record when given (empty counts as absent); no `:`.
         #[serde(rename = "tenantId")]
         #[schema(
             nullable = false,
-            min_length = 1,
             max_length = 256,
-            pattern = r"^[^\x00-\x1F\x7F-\x9F:]+$"
+            pattern = r"^[^\x00-\x1F\x7F-\x9F:]*$"
         )]
         tenant_id: Option<String>,
         /// Must match the user's type (any letter case) when given.
@@ -67,27 +66,20 @@ pub struct TokenForm {
     /// Any text: a token that is not live (or not a token at all) is answered as one.
     #[schema(min_length = 1, pattern = r"^[^\x00]+$")]
     pub token: String,
-    /// Not needed: a token names its own kind.
-    #[schema(nullable = false)]
-    pub token_type_hint: Option<TokenTypeHint>,
+    /// Not needed: a token names its own kind. `access_token` or `refresh_token`; empty counts
+    /// as absent (RFC 6749 §3.1), anything else is `unsupported_token_type`.
+    #[schema(nullable = false, pattern = r"^(access_token|refresh_token)?$")]
+    pub token_type_hint: Option<String>,
     #[schema(nullable = false)]
     pub client_id: Option<String>,
     #[schema(nullable = false)]
     pub client_secret: Option<String>,
 }
 
-/// What kind the client says the token is (RFC 7009 §2.1); checked, but never needed.
-#[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenTypeHint {
-    AccessToken,
-    RefreshToken,
-}
-
 /// The access token as a form field, when no query parameter or header carries it.
 #[derive(Deserialize, ToSchema)]
 pub struct AccessTokenForm {
-    #[schema(nullable = false)]
+    #[schema(nullable = false, pattern = r"^[^\x00]*$")]
     pub access_token: Option<String>,
 }
 
