@@ -104,6 +104,20 @@ impl Node {
 }
 
 impl RedisConn {
+    /// A RESP3 client of the one node reads go to, for a tracking connection; `None` for a
+    /// cluster (its client cannot order pushes with replies per node) and Sentinel.
+    pub fn tracking_client(&self) -> Option<redis::Client> {
+        let RedisConn::Single(node) = self else {
+            return None;
+        };
+        let info = node.client.get_connection_info().clone();
+        let resp3 = info
+            .redis_settings()
+            .clone()
+            .set_protocol(redis::ProtocolVersion::RESP3);
+        redis::Client::open(info.set_redis_settings(resp3)).ok()
+    }
+
     /// `ca` is the PEM of a private CA for `rediss://` (public CAs are built in).
     pub fn single(
         url: &str,
