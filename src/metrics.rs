@@ -114,7 +114,10 @@ fn describe() {
         BCRYPT_QUEUE,
         "password verifications running or waiting for a bcrypt thread"
     );
-    describe_counter!(VALIDATION_CACHE, "validations by the cache's result: hit, miss");
+    describe_counter!(
+        VALIDATION_CACHE,
+        "validations by the cache's result: hit, miss"
+    );
     describe_counter!(
         VALIDATION_INVALIDATIONS,
         "keys Redis said changed, dropped from the validation cache"

@@ -87,7 +87,10 @@ async fn end(app: &TestApp, how: Ending, t: &Tokens) {
             app.post_form_as(
                 "/user/oauth/token",
                 &basic("gateway", GATEWAY_SECRET),
-                &[("grant_type", "refresh_token"), ("refresh_token", &t.refresh)],
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &t.refresh),
+                ],
             )
             .await
         }

@@ -255,7 +255,10 @@ mod tests {
         let fill = cache.begin_fill("d", "u");
         cache.finish_fill(fill, read("d"), 1);
         assert_eq!(cache.len(), 3);
-        assert!(cache.get("b", "u", 1).is_none(), "b was the least recently used");
+        assert!(
+            cache.get("b", "u", 1).is_none(),
+            "b was the least recently used"
+        );
         assert!(cache.get("a", "u", 1).is_some());
     }
 

@@ -70,16 +70,16 @@ impl RedisStore {
 
     /// Turns the validation cache on: each worker thread caches at most `entries` access keys,
     /// kept current by Redis's invalidation pushes (see `tracking.rs`). Stays off on a cluster
-    /// and Sentinel, which read through.
+    /// (see `tracking_source`), which reads through.
     pub fn with_validation_cache(mut self, entries: usize, timeout: Duration) -> Self {
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         if entries == 0 {
             return self;
         }
-        if let Some(client) = self.conn.tracking_client() {
+        if let Some(source) = self.conn.tracking_source() {
             self.tracking = Some(Arc::new(TrackingConfig {
                 id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-                client,
+                source,
                 capacity: entries,
                 timeout,
             }));

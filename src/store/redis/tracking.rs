@@ -14,6 +14,7 @@
 //! a new tracking connection is up.
 
 use super::cache::{Cache, Read};
+use crate::redis_io::TrackingSource;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, PushInfo, PushKind, Value};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -27,8 +28,8 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 pub struct TrackingConfig {
     /// Tells one store's trackers from another's on the same thread.
     pub id: u64,
-    /// A RESP3 client of the node the store reads from.
-    pub client: redis::Client,
+    /// Where tracking connections come from.
+    pub source: TrackingSource,
     /// Access keys each worker's cache holds at most.
     pub capacity: usize,
     pub timeout: Duration,
@@ -39,8 +40,8 @@ pub struct Bypass;
 
 #[derive(Default)]
 struct State {
-    /// The connection requests use, and its generation.
-    conn: Option<(MultiplexedConnection, u64)>,
+    /// The connection requests use, its generation, and the source's epoch it was made in.
+    conn: Option<(MultiplexedConnection, u64, u64)>,
     /// Bumped for every connection made: entries and barriers of another one do not count.
     generation: u64,
     /// Barrier PINGs sent, and the last one completed (on which generation) or failed.
@@ -237,20 +238,30 @@ impl Tracker {
     /// The tracking connection, made (with tracking on) if there is none; `None` while one
     /// cannot be had, so that requests read through.
     async fn connection(self: &Arc<Self>) -> Option<(MultiplexedConnection, u64)> {
+        let epoch = self.config.source.epoch();
         {
-            let s = self.lock();
-            if let Some((conn, generation)) = &s.conn {
-                return Some((conn.clone(), *generation));
-            }
-            if s.retry_at.is_some_and(|at| at > Instant::now()) {
-                return None;
+            let mut s = self.lock();
+            match &s.conn {
+                Some((conn, generation, made_in)) if *made_in == epoch => {
+                    return Some((conn.clone(), *generation));
+                }
+                // The master may have changed since: ask the sentinels again.
+                Some(_) => {
+                    s.conn = None;
+                    drop(s);
+                    self.cache.clear();
+                }
+                None if s.retry_at.is_some_and(|at| at > Instant::now()) => {
+                    return None;
+                }
+                None => {}
             }
         }
         // One request connects; the others read through meanwhile.
         let _connecting = self.connecting.try_lock().ok()?;
         let generation = {
             let mut s = self.lock();
-            if let Some((conn, generation)) = &s.conn {
+            if let Some((conn, generation, _)) = &s.conn {
                 return Some((conn.clone(), *generation));
             }
             s.generation += 1;
@@ -260,7 +271,7 @@ impl Tracker {
             Some(conn) => {
                 self.cache.clear();
                 let mut s = self.lock();
-                s.conn = Some((conn.clone(), generation));
+                s.conn = Some((conn.clone(), generation, epoch));
                 s.retry_at = None;
                 s.connected = true;
                 Some((conn, generation))
@@ -282,11 +293,7 @@ impl Tracker {
                 Ok(())
             });
         let connected = tokio::time::timeout(self.config.timeout, async {
-            let mut conn = self
-                .config
-                .client
-                .get_multiplexed_async_connection_with_config(&config)
-                .await?;
+            let mut conn = self.config.source.connect(&config).await?;
             redis::cmd("CLIENT")
                 .arg("TRACKING")
                 .arg("ON")
@@ -308,7 +315,7 @@ impl Tracker {
     /// The connection of `generation` is gone: its pushes may be lost, so the cache is too.
     fn lost(&self, generation: u64) {
         let mut s = self.lock();
-        if s.conn.as_ref().is_some_and(|(_, g)| *g == generation) {
+        if s.conn.as_ref().is_some_and(|(_, g, _)| *g == generation) {
             s.conn = None;
             s.generation += 1;
         }
