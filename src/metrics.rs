@@ -22,6 +22,19 @@ pub const STORE_DURATION: &str = "token_server_store_operation_duration_seconds"
 pub const STORE_ERRORS: &str = "token_server_store_errors_total";
 /// Gauge of password checks running or waiting for a bcrypt thread.
 pub const BCRYPT_QUEUE: &str = "token_server_bcrypt_queue_depth";
+/// Counter of validations by the cache's `result`: `hit` or `miss`.
+pub const VALIDATION_CACHE: &str = "token_server_validation_cache_total";
+/// Counter of keys Redis said changed, dropped from the validation cache.
+pub const VALIDATION_INVALIDATIONS: &str = "token_server_validation_cache_invalidations_total";
+/// Counter of validations that waited for a barrier PING another request had sent.
+pub const BARRIER_WAITS: &str = "token_server_validation_barrier_waits_total";
+/// Gauge of access keys the validation caches of this process hold.
+pub const VALIDATION_ENTRIES: &str = "token_server_validation_cache_entries";
+/// Histogram of requests sharing one barrier PING.
+pub const BARRIER_BATCH: &str = "token_server_validation_barrier_batch_size";
+
+/// Upper bounds of the barrier batch buckets, in requests.
+const BATCH_BUCKETS: [f64; 10] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0];
 
 /// Upper bounds of the latency buckets, in seconds: validation sits in the first few, logins
 /// (bcrypt) in the middle, timeouts at the end.
@@ -38,6 +51,8 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &BUCKETS)
+                .ok()?
+                .set_buckets_for_metric(Matcher::Full(BARRIER_BATCH.into()), &BATCH_BUCKETS)
                 .ok()?;
             let handle = match builder.install_recorder() {
                 Ok(h) => h,
@@ -99,6 +114,23 @@ fn describe() {
         BCRYPT_QUEUE,
         "password verifications running or waiting for a bcrypt thread"
     );
+    describe_counter!(
+        VALIDATION_CACHE,
+        "validations by the cache's result: hit, miss"
+    );
+    describe_counter!(
+        VALIDATION_INVALIDATIONS,
+        "keys Redis said changed, dropped from the validation cache"
+    );
+    describe_counter!(
+        BARRIER_WAITS,
+        "validations that waited for a barrier PING another request had sent"
+    );
+    describe_histogram!(BARRIER_BATCH, "requests sharing one barrier PING");
+    describe_gauge!(
+        VALIDATION_ENTRIES,
+        "access keys the validation caches of this process hold"
+    );
 }
 
 const LOGIN_OUTCOMES: [&str; 10] = [
@@ -154,6 +186,12 @@ fn zero() {
         metrics::counter!(STORE_ERRORS, "op" => op).increment(0);
     }
     bcrypt_queue(0);
+    for result in ["hit", "miss"] {
+        metrics::counter!(VALIDATION_CACHE, "result" => result).increment(0);
+    }
+    metrics::counter!(VALIDATION_INVALIDATIONS).increment(0);
+    metrics::counter!(BARRIER_WAITS).increment(0);
+    metrics::gauge!(VALIDATION_ENTRIES).set(0.0);
 }
 
 /// Serves the text exposition format.
@@ -258,6 +296,31 @@ pub fn store(op: &'static str, took: Duration, ok: bool) {
     if !ok {
         metrics::counter!(STORE_ERRORS, "op" => op).increment(1);
     }
+}
+
+/// Counts a validation the cache answered (`hit`) or read through to Redis for (`miss`).
+pub fn validation_cache(result: &'static str) {
+    metrics::counter!(VALIDATION_CACHE, "result" => result).increment(1);
+}
+
+/// Counts a key dropped from the validation cache on Redis's word.
+pub fn validation_invalidation() {
+    metrics::counter!(VALIDATION_INVALIDATIONS).increment(1);
+}
+
+/// Adds `delta` to the validation cache entries held.
+pub fn validation_entries(delta: i64) {
+    metrics::gauge!(VALIDATION_ENTRIES).increment(delta as f64);
+}
+
+/// Counts a validation that waited for another request's barrier PING.
+pub fn barrier_wait() {
+    metrics::counter!(BARRIER_WAITS).increment(1);
+}
+
+/// Records how many requests the barrier PING just sent serves.
+pub fn barrier_batch(requests: u64) {
+    metrics::histogram!(BARRIER_BATCH).record(requests as f64);
 }
 
 /// Sets the number of password checks running or waiting for a bcrypt thread.

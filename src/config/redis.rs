@@ -36,7 +36,12 @@ pub struct RedisSettings {
     pub tls_ca_file: Option<PathBuf>,
     pub key_prefix: String,
     pub timeout: Duration,
+    /// Access keys the validation cache of one replica holds at most; 0 turns it off.
+    pub validation_cache_entries: usize,
 }
+
+/// The validation cache's bound unless `VALIDATION_CACHE_ENTRIES` says otherwise.
+pub const DEFAULT_VALIDATION_CACHE_ENTRIES: u64 = 100_000;
 
 /// The settings this file reads, by normalised name.
 pub const KEYS: &[&str] = &[
@@ -48,6 +53,7 @@ pub const KEYS: &[&str] = &[
     "redis_tls_ca_file",
     "redis_key_prefix",
     "redis_timeout_ms",
+    "validation_cache_entries",
 ];
 
 impl RedisSettings {
@@ -107,6 +113,12 @@ impl RedisSettings {
             tls_ca_file: g.path("redis_tls_ca_file"),
             key_prefix,
             timeout: Duration::from_millis(g.number("redis_timeout_ms", 1000, 10, 60_000)?),
+            validation_cache_entries: g.number(
+                "validation_cache_entries",
+                DEFAULT_VALIDATION_CACHE_ENTRIES,
+                0,
+                100_000_000,
+            )? as usize,
         })
     }
 }

@@ -42,6 +42,11 @@ pub enum RedisConn {
 /// The sentinels' client and the master connection, dropped on an error that may mean failover.
 pub struct SentinelState {
     client: tokio::sync::Mutex<SentinelClient>,
+    /// The same sentinels, for RESP3 connections to the master (tracking connections).
+    resp3: Arc<tokio::sync::Mutex<SentinelClient>>,
+    /// Bumped whenever the master connection is dropped: connections made before may point at
+    /// a master that is one no more.
+    epoch: std::sync::atomic::AtomicU64,
     /// The connection to the master last named; `None` after it failed.
     current: std::sync::RwLock<Option<MultiplexedConnection>>,
     config: AsyncConnectionConfig,
@@ -60,6 +65,7 @@ impl SentinelState {
             );
         if stale && let Ok(mut current) = self.current.write() {
             *current = None;
+            self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         }
     }
 }
@@ -103,7 +109,64 @@ impl Node {
     }
 }
 
+/// Where the tracking connections of the validation cache come from: the one node, or the
+/// master the sentinels name.
+pub enum TrackingSource {
+    Node(Box<redis::Client>),
+    Sentinel(Arc<SentinelState>),
+}
+
+impl TrackingSource {
+    /// A new RESP3 connection to the node reads go to, with `config` (its push sender).
+    pub async fn connect(
+        &self,
+        config: &AsyncConnectionConfig,
+    ) -> RedisResult<MultiplexedConnection> {
+        match self {
+            TrackingSource::Node(client) => {
+                client
+                    .get_multiplexed_async_connection_with_config(config)
+                    .await
+            }
+            TrackingSource::Sentinel(state) => {
+                let mut client = state.resp3.lock().await;
+                client.get_async_connection_with_config(config).await
+            }
+        }
+    }
+
+    /// Changes when a connection made before may point at a node that is no longer the
+    /// master (always 0 for one node).
+    pub fn epoch(&self) -> u64 {
+        match self {
+            TrackingSource::Node(_) => 0,
+            TrackingSource::Sentinel(state) => {
+                state.epoch.load(std::sync::atomic::Ordering::Acquire)
+            }
+        }
+    }
+}
+
 impl RedisConn {
+    /// Where tracking connections come from; `None` for a cluster, whose client cannot order
+    /// a node's pushes with its replies (they pass through one channel of all nodes).
+    pub fn tracking_source(&self) -> Option<TrackingSource> {
+        match self {
+            RedisConn::Single(node) => {
+                let info = node.client.get_connection_info().clone();
+                let resp3 = info
+                    .redis_settings()
+                    .clone()
+                    .set_protocol(redis::ProtocolVersion::RESP3);
+                redis::Client::open(info.set_redis_settings(resp3))
+                    .ok()
+                    .map(|c| TrackingSource::Node(Box::new(c)))
+            }
+            RedisConn::Sentinel(state) => Some(TrackingSource::Sentinel(state.clone())),
+            RedisConn::Cluster { .. } => None,
+        }
+    }
+
     /// `ca` is the PEM of a private CA for `rediss://` (public CAs are built in).
     pub fn single(
         url: &str,
@@ -159,39 +222,47 @@ impl RedisConn {
         timeout: Duration,
         ca: Option<&[u8]>,
     ) -> Result<Self, redis::RedisError> {
-        let infos = sentinels
-            .iter()
-            .map(|u| u.as_str().into_connection_info())
-            .collect::<Result<Vec<_>, _>>()?;
-        let tls = infos
-            .iter()
-            .any(|i| matches!(i.addr(), redis::ConnectionAddr::TcpTls { .. }));
-        let mut builder = SentinelClientBuilder::new(
-            infos.iter().map(|i| i.addr().clone()),
-            master,
-            SentinelServerType::Master,
-        )?;
-        if let Some(first) = infos.first() {
-            if let Some(user) = first.redis_settings().username() {
-                builder = builder.set_client_to_sentinel_username(user);
+        let build = |protocol: redis::ProtocolVersion| -> RedisResult<SentinelClient> {
+            let infos = sentinels
+                .iter()
+                .map(|u| u.as_str().into_connection_info())
+                .collect::<Result<Vec<_>, _>>()?;
+            let tls = infos
+                .iter()
+                .any(|i| matches!(i.addr(), redis::ConnectionAddr::TcpTls { .. }));
+            let mut builder = SentinelClientBuilder::new(
+                infos.iter().map(|i| i.addr().clone()),
+                master,
+                SentinelServerType::Master,
+            )?
+            .set_client_to_redis_protocol(protocol);
+            if let Some(first) = infos.first() {
+                if let Some(user) = first.redis_settings().username() {
+                    builder = builder.set_client_to_sentinel_username(user);
+                }
+                if let Some(password) = first.redis_settings().password() {
+                    builder = builder.set_client_to_sentinel_password(password);
+                }
             }
-            if let Some(password) = first.redis_settings().password() {
-                builder = builder.set_client_to_sentinel_password(password);
+            if let Some(password) = master_password {
+                builder = builder.set_client_to_redis_password(password);
             }
-        }
-        if let Some(password) = master_password {
-            builder = builder.set_client_to_redis_password(password);
-        }
-        if tls {
-            builder = builder.set_client_to_redis_tls_mode(redis::TlsMode::Secure);
-        }
-        if let Some(ca) = ca {
-            builder = builder
-                .set_client_to_redis_certificates(certificates(ca))
-                .set_client_to_sentinel_certificates(certificates(ca));
-        }
+            if tls {
+                builder = builder.set_client_to_redis_tls_mode(redis::TlsMode::Secure);
+            }
+            if let Some(ca) = ca {
+                builder = builder
+                    .set_client_to_redis_certificates(certificates(ca))
+                    .set_client_to_sentinel_certificates(certificates(ca));
+            }
+            builder.build()
+        };
         Ok(RedisConn::Sentinel(Arc::new(SentinelState {
-            client: tokio::sync::Mutex::new(builder.build()?),
+            client: tokio::sync::Mutex::new(build(redis::ProtocolVersion::RESP2)?),
+            resp3: Arc::new(tokio::sync::Mutex::new(build(
+                redis::ProtocolVersion::RESP3,
+            )?)),
+            epoch: std::sync::atomic::AtomicU64::new(0),
             current: std::sync::RwLock::new(None),
             config: AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(timeout))

@@ -5,6 +5,6 @@ pub mod conn;
 pub mod keys;
 pub mod script;
 
-pub use conn::RedisConn;
+pub use conn::{RedisConn, TrackingSource};
 pub use keys::Keys;
 pub use script::Lua;

@@ -997,3 +997,17 @@ pub async fn full_cycle_or_unavailable(app: &TestApp, seed: &Seed) -> bool {
             .await
             .is_some()
 }
+
+impl TestRedis {
+    /// A Redis that accepts `DEBUG` commands, persistence off.
+    pub fn start_with_debug() -> Self {
+        Self::start_with(&[
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--enable-debug-command",
+            "yes",
+        ])
+    }
+}

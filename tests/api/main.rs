@@ -21,3 +21,4 @@ mod replicas;
 mod rotation;
 mod sentinel;
 mod sessions;
+mod validation_cache;

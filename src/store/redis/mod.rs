@@ -3,8 +3,10 @@
 //! validation. All keys a step touches share the user's hash tag, so each step runs on one
 //! cluster slot.
 
+mod cache;
 mod refresh;
 mod sessions;
+mod tracking;
 
 use super::{StoreError, ms};
 use crate::domain::session::{
@@ -12,6 +14,15 @@ use crate::domain::session::{
 };
 use crate::domain::token::{Token, TokenKind, UserTag};
 use crate::redis_io::{Keys, Lua, RedisConn};
+use std::sync::Arc;
+use std::time::Duration;
+use tracking::{Tracker, TrackingConfig};
+
+thread_local! {
+    /// This thread's validation trackers: store, runtime, tracker.
+    static TRACKERS: std::cell::RefCell<Vec<(u64, tokio::runtime::Id, Arc<Tracker>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// The session store on Redis, every key under one prefix. Clones share the connection.
 #[derive(Clone)]
@@ -19,6 +30,8 @@ pub struct RedisStore {
     conn: RedisConn,
     keys: Keys,
     scripts: std::sync::Arc<Scripts>,
+    /// The validation cache's setup, when it is on.
+    tracking: Option<Arc<TrackingConfig>>,
 }
 
 struct Scripts {
@@ -51,7 +64,51 @@ impl RedisStore {
                 sessions: Lua::new(include_str!("../lua/sessions.lua")),
                 introspect: Lua::new(include_str!("../lua/introspect.lua")),
             }),
+            tracking: None,
         }
+    }
+
+    /// Turns the validation cache on: each worker thread caches at most `entries` access keys,
+    /// kept current by Redis's invalidation pushes (see `tracking.rs`). Stays off on a cluster
+    /// (see `tracking_source`), which reads through.
+    pub fn with_validation_cache(mut self, entries: usize, timeout: Duration) -> Self {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        if entries == 0 {
+            return self;
+        }
+        if let Some(source) = self.conn.tracking_source() {
+            self.tracking = Some(Arc::new(TrackingConfig {
+                id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                source,
+                capacity: entries,
+                timeout,
+            }));
+        }
+        self
+    }
+
+    /// This thread's tracker, if the validation cache is on.
+    fn tracker(&self) -> Option<Arc<Tracker>> {
+        let config = self.tracking.as_ref()?;
+        let runtime = tokio::runtime::Handle::try_current().ok()?.id();
+        TRACKERS.with_borrow_mut(|trackers| {
+            if let Some((.., t)) = trackers
+                .iter()
+                .find(|(id, rt, _)| *id == config.id && *rt == runtime)
+            {
+                return Some(t.clone());
+            }
+            // A tracker of this store made on an earlier runtime of this thread is dead.
+            trackers.retain(|(id, ..)| *id != config.id);
+            let t = Tracker::new(config.clone());
+            trackers.push((config.id, runtime, t.clone()));
+            Some(t)
+        })
+    }
+
+    /// Access keys this thread's validation cache holds (0 with the cache off).
+    pub fn cached_validations(&self) -> usize {
+        self.tracker().map_or(0, |t| t.cached())
     }
 
     /// The login guards' side of this store.
@@ -167,6 +224,21 @@ impl RedisStore {
     /// The session's user JSON if `token` is its live access token.
     pub async fn validate_access(&self, token: &Token) -> Result<Option<String>, StoreError> {
         let session = token.session();
+        if let Some(tracker) = self.tracker() {
+            let access = self.keys.access(&session);
+            let user = self.keys.user_snapshot(&session.tag);
+            let found = tracker
+                .validate(&access, &user, token.digest().as_str())
+                .await;
+            if tracker.take_connected() {
+                // This worker's ordinary connection learns now, not on the next write, that
+                // Redis went away: a write on a dead connection answers 503.
+                let _ = self.ping().await;
+            }
+            if let Ok(found) = found {
+                return Ok(found);
+            }
+        }
         // One command: both keys share the user's hash slot.
         let mut mget = redis::cmd("MGET");
         mget.arg(self.keys.access(&session))

@@ -1,0 +1,355 @@
+//! Validation without a Redis command per request, and logout still instant everywhere.
+//!
+//! Each worker thread has a tracking connection of its own (RESP3, `CLIENT TRACKING ON`) and a
+//! [`Cache`] of what it read there. Redis pushes an invalidation on that connection whenever a
+//! key it read changes, is deleted or expires; the push is applied in the connection's driver,
+//! in stream order, before any later reply is handed out. So a hit is trusted only after a
+//! barrier: a `PING` sent after the request arrived, whose reply has come back. Every
+//! invalidation Redis had queued for this worker before then has been applied by that time.
+//! All requests that arrive while a `PING` is in flight share the next one: under load, about
+//! one `PING` per round trip instead of one read per request.
+//!
+//! A lost connection (a disconnection push, an error or a timeout) clears the cache, since
+//! pushes sent while it was down are gone; requests read through the ordinary connection until
+//! a new tracking connection is up.
+
+use super::cache::{Cache, Read};
+use crate::redis_io::TrackingSource;
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, PushInfo, PushKind, Value};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// How long after a failed connect requests read through before the next attempt.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// The tracking setup of a store: shared by its workers' trackers.
+pub struct TrackingConfig {
+    /// Tells one store's trackers from another's on the same thread.
+    pub id: u64,
+    /// Where tracking connections come from.
+    pub source: TrackingSource,
+    /// Access keys each worker's cache holds at most.
+    pub capacity: usize,
+    pub timeout: Duration,
+}
+
+/// Why a validation could not use the cache: the caller reads through instead.
+pub struct Bypass;
+
+#[derive(Default)]
+struct State {
+    /// The connection requests use, its generation, and the source's epoch it was made in.
+    conn: Option<(MultiplexedConnection, u64, u64)>,
+    /// Bumped for every connection made: entries and barriers of another one do not count.
+    generation: u64,
+    /// Barrier PINGs sent, and the last one completed (on which generation) or failed.
+    sent: u64,
+    done: u64,
+    done_generation: u64,
+    failed: u64,
+    in_flight: bool,
+    /// Requests that took a barrier ticket, in all and when the last PING was sent.
+    arrivals: u64,
+    arrivals_at_send: u64,
+    retry_at: Option<Instant>,
+    /// A tracking connection was just made: whoever takes this makes sure the worker's
+    /// ordinary connection is alive too (Redis may have restarted since it last spoke).
+    connected: bool,
+}
+
+/// One worker's tracking connection, barrier and cache.
+pub struct Tracker {
+    config: Arc<TrackingConfig>,
+    cache: Arc<Cache>,
+    state: Mutex<State>,
+    barrier_done: Notify,
+    connecting: tokio::sync::Mutex<()>,
+}
+
+impl Tracker {
+    pub fn new(config: Arc<TrackingConfig>) -> Arc<Self> {
+        Arc::new(Tracker {
+            cache: Arc::new(Cache::new(config.capacity)),
+            config,
+            state: Mutex::default(),
+            barrier_done: Notify::new(),
+            connecting: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// True once after each tracking connection is made: Redis may have gone away and come
+    /// back since other connections to it last spoke, and they would not know it yet.
+    pub fn take_connected(&self) -> bool {
+        std::mem::take(&mut self.lock().connected)
+    }
+
+    /// Access keys cached now.
+    pub fn cached(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// The user JSON of the session if the access key holds `digest`; from the cache when a
+    /// barrier shows it current, else read (and cached) on the tracking connection.
+    pub async fn validate(
+        self: &Arc<Self>,
+        access_key: &str,
+        user_key: &str,
+        digest: &str,
+    ) -> Result<Option<String>, Bypass> {
+        let (conn, generation) = self.connection().await.ok_or(Bypass)?;
+        if self.cache.get(access_key, user_key, generation).is_some() {
+            let barrier = self.barrier(&conn, generation).await?;
+            if let Some(hit) = self.cache.get(access_key, user_key, barrier) {
+                crate::metrics::validation_cache("hit");
+                return Ok((hit.digest == digest).then(|| hit.user_json.to_string()));
+            }
+        }
+        crate::metrics::validation_cache("miss");
+        let read = self.fill(conn, generation, access_key, user_key).await?;
+        Ok(read.filter(|r| r.digest == digest).map(|r| r.user_json))
+    }
+
+    /// Reads both keys on the tracking connection, so that Redis tracks them, and caches
+    /// what it finds unless a key changed while the read was in flight.
+    async fn fill(
+        &self,
+        mut conn: MultiplexedConnection,
+        generation: u64,
+        access_key: &str,
+        user_key: &str,
+    ) -> Result<Option<Read>, Bypass> {
+        let fill = self.cache.begin_fill(access_key, user_key);
+        let sent = Instant::now();
+        let mut pipe = redis::pipe();
+        pipe.cmd("MGET")
+            .arg(access_key)
+            .arg(user_key)
+            .cmd("PTTL")
+            .arg(access_key)
+            .cmd("PTTL")
+            .arg(user_key);
+        let reply = tokio::time::timeout(
+            self.config.timeout,
+            pipe.query_async::<((Option<String>, Option<String>), i64, i64)>(&mut conn),
+        )
+        .await;
+        let ((digest, user), access_ttl, user_ttl) = match reply {
+            Ok(Ok(reply)) => reply,
+            _ => {
+                self.cache.abandon_fill(fill);
+                self.lost(generation);
+                return Err(Bypass);
+            }
+        };
+        let (Some(digest), Some(user_json)) = (digest, user) else {
+            self.cache.abandon_fill(fill);
+            return Ok(None);
+        };
+        let read = Read {
+            digest,
+            access_deadline: sent + Duration::from_millis(access_ttl.max(0) as u64),
+            user_json,
+            user_deadline: sent + Duration::from_millis(user_ttl.max(0) as u64),
+        };
+        // A key without a TTL (-1) or gone (-2) is not cached.
+        if access_ttl > 0 && user_ttl > 0 {
+            let copy = Read {
+                digest: read.digest.clone(),
+                access_deadline: read.access_deadline,
+                user_json: read.user_json.clone(),
+                user_deadline: read.user_deadline,
+            };
+            self.cache.finish_fill(fill, copy, generation);
+        } else {
+            self.cache.abandon_fill(fill);
+        }
+        Ok(Some(read))
+    }
+
+    /// Waits for a PING sent after this call began to come back on `conn`; the generation
+    /// it completed on. Requests arriving while one is in flight share the next.
+    async fn barrier(&self, conn: &MultiplexedConnection, generation: u64) -> Result<u64, Bypass> {
+        let ticket = {
+            let mut s = self.lock();
+            s.arrivals += 1;
+            s.sent + 1
+        };
+        let mut waited = false;
+        loop {
+            let notified = self.barrier_done.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let send = {
+                let mut s = self.lock();
+                if s.done >= ticket {
+                    if waited {
+                        crate::metrics::barrier_wait();
+                    }
+                    return Ok(s.done_generation);
+                }
+                if s.failed >= ticket {
+                    return Err(Bypass);
+                }
+                if s.in_flight {
+                    None
+                } else {
+                    s.in_flight = true;
+                    s.sent += 1;
+                    crate::metrics::barrier_batch(s.arrivals - s.arrivals_at_send);
+                    s.arrivals_at_send = s.arrivals;
+                    Some(s.sent)
+                }
+            };
+            let Some(number) = send else {
+                waited = true;
+                notified.await;
+                continue;
+            };
+            let mut conn = conn.clone();
+            let pong = tokio::time::timeout(
+                self.config.timeout,
+                redis::cmd("PING").query_async::<String>(&mut conn),
+            )
+            .await;
+            let ok = matches!(pong, Ok(Ok(_)));
+            {
+                let mut s = self.lock();
+                s.in_flight = false;
+                if ok {
+                    s.done = number;
+                    s.done_generation = generation;
+                } else {
+                    s.failed = number;
+                }
+            }
+            if !ok {
+                self.lost(generation);
+            }
+            self.barrier_done.notify_waiters();
+        }
+    }
+
+    /// The tracking connection, made (with tracking on) if there is none; `None` while one
+    /// cannot be had, so that requests read through.
+    async fn connection(self: &Arc<Self>) -> Option<(MultiplexedConnection, u64)> {
+        let epoch = self.config.source.epoch();
+        {
+            let mut s = self.lock();
+            match &s.conn {
+                Some((conn, generation, made_in)) if *made_in == epoch => {
+                    return Some((conn.clone(), *generation));
+                }
+                // The master may have changed since: ask the sentinels again.
+                Some(_) => {
+                    s.conn = None;
+                    drop(s);
+                    self.cache.clear();
+                }
+                None if s.retry_at.is_some_and(|at| at > Instant::now()) => {
+                    return None;
+                }
+                None => {}
+            }
+        }
+        // One request connects; the others read through meanwhile.
+        let _connecting = self.connecting.try_lock().ok()?;
+        let generation = {
+            let mut s = self.lock();
+            if let Some((conn, generation, _)) = &s.conn {
+                return Some((conn.clone(), *generation));
+            }
+            s.generation += 1;
+            s.generation
+        };
+        match self.connect(generation).await {
+            Some(conn) => {
+                self.cache.clear();
+                let mut s = self.lock();
+                s.conn = Some((conn.clone(), generation, epoch));
+                s.retry_at = None;
+                s.connected = true;
+                Some((conn, generation))
+            }
+            None => {
+                self.lock().retry_at = Some(Instant::now() + RETRY_AFTER);
+                None
+            }
+        }
+    }
+
+    async fn connect(self: &Arc<Self>, generation: u64) -> Option<MultiplexedConnection> {
+        let tracker = Arc::downgrade(self);
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.config.timeout))
+            .set_response_timeout(Some(self.config.timeout))
+            .set_push_sender(move |push: PushInfo| -> Result<(), ()> {
+                on_push(&tracker, generation, push);
+                Ok(())
+            });
+        let connected = tokio::time::timeout(self.config.timeout, async {
+            let mut conn = self.config.source.connect(&config).await?;
+            redis::cmd("CLIENT")
+                .arg("TRACKING")
+                .arg("ON")
+                .query_async::<()>(&mut conn)
+                .await?;
+            Ok::<_, redis::RedisError>(conn)
+        })
+        .await;
+        match connected {
+            Ok(Ok(conn)) => Some(conn),
+            Ok(Err(e)) => {
+                log::warn!("validation cache off until tracking reconnects: {e}");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// The connection of `generation` is gone: its pushes may be lost, so the cache is too.
+    fn lost(&self, generation: u64) {
+        let mut s = self.lock();
+        if s.conn.as_ref().is_some_and(|(_, g, _)| *g == generation) {
+            s.conn = None;
+            s.generation += 1;
+        }
+        drop(s);
+        self.cache.clear();
+    }
+}
+
+/// Applies a push of the connection of `generation`, in its driver, before any later reply.
+fn on_push(tracker: &Weak<Tracker>, generation: u64, push: PushInfo) {
+    let Some(tracker) = tracker.upgrade() else {
+        return;
+    };
+    match push.kind {
+        PushKind::Invalidate => {
+            for keys in push.data {
+                match keys {
+                    // A flush: everything goes.
+                    Value::Nil => tracker.cache.clear(),
+                    Value::Array(keys) => {
+                        for key in keys {
+                            if let Value::BulkString(bytes) = key
+                                && let Ok(key) = std::str::from_utf8(&bytes)
+                            {
+                                tracker.cache.invalidate(key);
+                                crate::metrics::validation_invalidation();
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        PushKind::Disconnection => tracker.lost(generation),
+        _ => {}
+    }
+}

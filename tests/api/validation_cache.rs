@@ -1,0 +1,311 @@
+//! The validation cache: a replica answers validations from memory, yet once a logout (refresh,
+//! revoke, disable) has answered on any replica, no replica answers 200 for the ended token,
+//! even one whose invalidations arrive late.
+
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A TCP proxy to `target` that passes what the client sends at once and delays everything
+/// the server sends by `delay`, in order.
+async fn lagging_proxy(target: u16, delay: Duration) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await else {
+                continue;
+            };
+            let (mut client_read, mut client_write) = client.into_split();
+            let (mut server_read, mut server_write) = server.into_split();
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+            });
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    match server_read.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            let due = tokio::time::Instant::now() + delay;
+                            if tx.send((due, buf[..n].to_vec())).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            });
+            tokio::spawn(async move {
+                while let Some((due, bytes)) = rx.recv().await {
+                    tokio::time::sleep_until(due).await;
+                    if client_write.write_all(&bytes).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Two replicas on one Redis: `fresh` reaches it directly, `lagging` through a proxy that
+/// delays every push and reply by 20 ms.
+async fn replicas(options: Options) -> (TestApp, TestApp) {
+    let redis = Arc::new(TestRedis::start());
+    let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
+    let options = Options {
+        prefix: Some(prefix),
+        ..options
+    }
+    .with("login.max.attempts.per.ip.per.minute", 0);
+    let fresh = TestApp::spawn_on(Some(redis.clone()), options.clone()).await;
+    let proxy = lagging_proxy(redis.port, Duration::from_millis(20)).await;
+    let lagging = TestApp::spawn_on(
+        None,
+        options.with("REDIS_URL", format!("redis://127.0.0.1:{proxy}")),
+    )
+    .await;
+    (fresh, lagging)
+}
+
+/// The ways a token ends on the other replica.
+#[derive(Clone, Copy, Debug)]
+enum Ending {
+    Logout,
+    Refresh,
+    Revoke,
+}
+
+async fn end(app: &TestApp, how: Ending, t: &Tokens) {
+    let res = match how {
+        Ending::Logout => app.logout(&t.access).await,
+        Ending::Refresh => {
+            app.post_form_as(
+                "/user/oauth/token",
+                &basic("gateway", GATEWAY_SECRET),
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &t.refresh),
+                ],
+            )
+            .await
+        }
+        Ending::Revoke => {
+            app.post_form_as(
+                "/oauth/revoke",
+                &basic("gateway", GATEWAY_SECRET),
+                &[("token", &t.refresh)],
+            )
+            .await
+        }
+    };
+    assert_eq!(res.status(), StatusCode::OK, "{how:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_whose_invalidations_lag_never_validates_an_ended_token() {
+    let (fresh, lagging) = replicas(Options::default()).await;
+    let mut ended = 0;
+    for round in 0..150 {
+        let how = [Ending::Logout, Ending::Refresh, Ending::Revoke][round % 3];
+        // Tokens of the gateway client, so that it may revoke them.
+        let res = fresh
+            .post_form_as(
+                "/user/oauth/token",
+                &basic("gateway", GATEWAY_SECRET),
+                &[
+                    ("grant_type", "password"),
+                    ("username", EMPLOYEE.name),
+                    ("password", EMPLOYEE.password),
+                    ("tenantId", "pb"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let t = Tokens::from(res.json::<Value>().await.unwrap());
+        // Warm: the lagging replica reads the token, then answers it from its cache.
+        for _ in 0..2 {
+            assert_eq!(lagging.details_status(&t.access).await, StatusCode::OK);
+        }
+        end(&fresh, how, &t).await;
+        let status = lagging.details_status(&t.access).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "round {round}: {how:?} answered, yet the lagging replica validated the token"
+        );
+        ended += 1;
+    }
+    assert_eq!(ended, 150);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_users_cached_tokens_end_on_the_lagging_replica_too() {
+    let (fresh, lagging) = replicas(Options::default()).await;
+    let env = crate::cli::env_of(&fresh);
+    let dir = tempfile::tempdir().unwrap();
+    let mut user = user_json(&EMPLOYEE, 42);
+    user["userName"] = "clerk".into();
+    user["uuid"] = "uuid-clerk".into();
+    user["password"] = bcrypt::hash("clerk-Pass-1", 4).unwrap().into();
+    let file = dir.path().join("clerk.json");
+    std::fs::write(&file, serde_json::to_string(&[user]).unwrap()).unwrap();
+    let path = file.display().to_string();
+    for round in 0..10 {
+        // Active again (the file says so), for another round.
+        assert_eq!(
+            crate::cli::run(&env, &["users", "import", "--replace", &path], "").code,
+            0
+        );
+        let res = fresh
+            .password_login("clerk", "clerk-Pass-1", [("tenantId", "pb")])
+            .await;
+        assert_eq!(res.status(), StatusCode::OK, "round {round}");
+        let t = Tokens::from(res.json::<Value>().await.unwrap());
+        for _ in 0..2 {
+            assert_eq!(lagging.details_status(&t.access).await, StatusCode::OK);
+        }
+        let env = env.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            crate::cli::run(&env, &["users", "disable", "clerk"], "")
+        })
+        .await
+        .unwrap();
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(
+            lagging.details_status(&t.access).await,
+            StatusCode::UNAUTHORIZED,
+            "round {round}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_connections_never_let_an_ended_cached_token_through() {
+    let redis = Arc::new(TestRedis::start());
+    let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
+    let options = Options {
+        prefix: Some(prefix),
+        ..Options::default()
+    };
+    let a = TestApp::spawn_on(Some(redis.clone()), options.clone()).await;
+    let b = TestApp::spawn_on(Some(redis.clone()), options).await;
+    for round in 0..20 {
+        // A write on a connection killed a moment ago answers 503 once: clients retry.
+        let mut login = a.login(&CITIZEN).await;
+        if login.status() == StatusCode::SERVICE_UNAVAILABLE {
+            login = a.login(&CITIZEN).await;
+        }
+        assert_eq!(login.status(), StatusCode::OK, "round {round}");
+        let t = Tokens::from(login.json::<Value>().await.unwrap());
+        for _ in 0..2 {
+            assert_eq!(a.details_status(&t.access).await, StatusCode::OK);
+        }
+        let _: () = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("normal")
+            .arg("SKIPME")
+            .arg("yes")
+            .query(&mut redis.conn())
+            .unwrap_or(());
+        // The logout may meet a killed connection first: it is retried until it answers.
+        let logged_out = eventually(Duration::from_secs(5), || async {
+            b.logout(&t.access).await.status() == StatusCode::OK
+        })
+        .await;
+        assert!(logged_out, "round {round}");
+        let status = a.details_status(&t.access).await;
+        assert!(
+            [StatusCode::UNAUTHORIZED, StatusCode::SERVICE_UNAVAILABLE].contains(&status),
+            "round {round}: {status} for an ended token"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_cached_entry_never_outlives_its_tokens_ttl() {
+    let redis = Arc::new(TestRedis::start_with_debug());
+    // Redis no longer deletes expired keys by itself: no invalidation comes at expiry, so
+    // only the cache's own deadline can end the entry.
+    let _: () = redis::cmd("DEBUG")
+        .arg("SET-ACTIVE-EXPIRE")
+        .arg(0)
+        .query(&mut redis.conn())
+        .unwrap();
+    let app = TestApp::spawn_on(Some(redis), Options::lifetimes(0.04, 10.0)).await;
+    let t = app.login_ok(&EMPLOYEE).await;
+    assert_eq!(app.details_status(&t.access).await, StatusCode::OK);
+    assert_eq!(app.details_status(&t.access).await, StatusCode::OK);
+    // 2.4 s of access validity; the entry must end with it.
+    let ended = eventually(Duration::from_secs(6), || async {
+        app.details_status(&t.access).await == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    assert!(ended, "the cached token kept validating past its TTL");
+}
+
+/// The validation cache's counters and entries of a server process.
+fn cache_metrics(text: &str) -> (f64, f64, f64) {
+    let value = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(-1.0)
+    };
+    (
+        value("token_server_validation_cache_total{result=\"hit\"}"),
+        value("token_server_validation_cache_total{result=\"miss\"}"),
+        value("token_server_validation_cache_entries"),
+    )
+}
+
+#[tokio::test]
+async fn the_cache_keeps_its_bound_under_twice_as_many_live_tokens() {
+    let redis = TestRedis::start();
+    let server = crate::process::ServerProcess::start(&[
+        ("REDIS_URL", &redis.url()),
+        ("TOKEN_SECRET", TOKEN_SECRET),
+        ("WORKERS", "1"),
+        ("VALIDATION_CACHE_ENTRIES", "20"),
+        ("BCRYPT_COST", "4"),
+        ("LOGIN_MAX_ATTEMPTS_PER_IP_PER_MINUTE", "0"),
+    ]);
+    let http = reqwest::Client::new();
+    let base = server.address.clone();
+    let mut tokens = vec![];
+    for _ in 0..40 {
+        let res = password_grant(&http, &base, CITIZEN.name, CITIZEN.password).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        tokens.push(Tokens::from(res.json::<Value>().await.unwrap()).access);
+    }
+    for _ in 0..2 {
+        for t in &tokens {
+            assert_eq!(details_status_at(&http, &base, t).await, StatusCode::OK);
+        }
+    }
+    // The latest ones are still there.
+    for t in &tokens[30..] {
+        assert_eq!(details_status_at(&http, &base, t).await, StatusCode::OK);
+    }
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (hits, misses, entries) = cache_metrics(&text);
+    assert!((1.0..=20.0).contains(&entries), "{entries} entries");
+    assert_eq!(hits + misses, 90.0, "{text}");
+    // Twice as many tokens as room, in order: each pass pushes the earlier ones out, while
+    // the last ten, read again at once, are answered from memory.
+    assert!(hits >= 10.0, "{hits} hits, {misses} misses");
+    assert!(misses >= 60.0, "{hits} hits, {misses} misses");
+}
