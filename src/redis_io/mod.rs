@@ -3,6 +3,7 @@
 
 pub mod conn;
 pub mod keys;
+mod scan;
 pub mod script;
 
 pub use conn::{RedisConn, TrackingSource};
