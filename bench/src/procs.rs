@@ -89,6 +89,12 @@ pub fn token_server(dir: &Path, envs: &[(&str, String)]) -> Proc {
         .env("HOST", "127.0.0.1")
         .env("PORT", port.to_string())
         .env("RUST_LOG", "warn")
+        // `VALIDATION_CACHE_ENTRIES=0 bench/run` measures validation reading through to Redis.
+        .envs(
+            std::env::var("VALIDATION_CACHE_ENTRIES")
+                .ok()
+                .map(|v| ("VALIDATION_CACHE_ENTRIES", v)),
+        )
         .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
         .current_dir(dir)
         .stdout(Stdio::null())
