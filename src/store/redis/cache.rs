@@ -52,6 +52,7 @@ pub struct Fill {
 }
 
 /// What Redis answered for a fill: each value with the instant it stops being valid.
+#[derive(Clone)]
 pub struct Read {
     pub digest: String,
     pub access_deadline: Instant,
@@ -77,6 +78,20 @@ impl Cache {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // Every step leaves the maps consistent, so a poisoned lock's data is still good.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// True if both keys are held from `generation`: worth a barrier. Neither copies nor
+    /// reorders anything.
+    pub fn holds(&self, access_key: &str, user_key: &str, generation: u64) -> bool {
+        let inner = self.lock();
+        inner
+            .access
+            .get(access_key)
+            .is_some_and(|e| e.generation == generation)
+            && inner
+                .users
+                .get(user_key)
+                .is_some_and(|u| u.generation == generation)
     }
 
     /// The states of `access_key` and `user_key` if both are cached from `generation` and
@@ -122,8 +137,13 @@ impl Cache {
     /// pending token is gone or replaced).
     pub fn finish_fill(&self, fill: Fill, read: Read, generation: u64) {
         let mut inner = self.lock();
+        // Only our own token is taken out: a newer fill of the key keeps its claim.
         let ours = |inner: &mut Inner, (key, token): &(String, u64)| {
-            inner.pending.get(key) == Some(token) && inner.pending.remove(key).is_some()
+            let mine = inner.pending.get(key) == Some(token);
+            if mine {
+                inner.pending.remove(key);
+            }
+            mine
         };
         let access_ok = ours(&mut inner, &fill.access);
         let user_ok = ours(&mut inner, &fill.user);
@@ -196,7 +216,8 @@ impl Cache {
     }
 
     /// Access keys held now.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.lock().access.len()
     }
 }

@@ -43,6 +43,7 @@ struct Scripts {
     introspect: Lua,
 }
 
+/// Milliseconds left, as the whole seconds a token response shows.
 fn secs(ms: i64) -> u64 {
     (ms.max(0) / 1000) as u64
 }
@@ -104,11 +105,6 @@ impl RedisStore {
             trackers.push((config.id, runtime, t.clone()));
             Some(t)
         })
-    }
-
-    /// Access keys this thread's validation cache holds (0 with the cache off).
-    pub fn cached_validations(&self) -> usize {
-        self.tracker().map_or(0, |t| t.cached())
     }
 
     /// The login guards' side of this store.

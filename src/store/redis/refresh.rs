@@ -1,6 +1,7 @@
 //! The answer of `lua/refresh.lua`, named: the script replies with a code and, for some codes,
 //! the fields that go with it.
 
+use super::secs;
 use crate::domain::session::{Issued, Refresh, TokenPair};
 use redis::{FromRedisValue, ParsingError, Value};
 
@@ -21,10 +22,6 @@ pub enum Reply {
     ScopeTooWide,
     /// Code 4: reuse; the session has been ended.
     Reuse { user_uuid: String },
-}
-
-fn secs(ms: i64) -> u64 {
-    (ms.max(0) / 1000) as u64
 }
 
 impl Reply {

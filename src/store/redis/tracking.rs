@@ -89,11 +89,6 @@ impl Tracker {
         std::mem::take(&mut self.lock().connected)
     }
 
-    /// Access keys cached now.
-    pub fn cached(&self) -> usize {
-        self.cache.len()
-    }
-
     /// The user JSON of the session if the access key holds `digest`; from the cache when a
     /// barrier shows it current, else read (and cached) on the tracking connection.
     pub async fn validate(
@@ -103,7 +98,7 @@ impl Tracker {
         digest: &str,
     ) -> Result<Option<String>, Bypass> {
         let (conn, generation) = self.connection().await.ok_or(Bypass)?;
-        if self.cache.get(access_key, user_key, generation).is_some() {
+        if self.cache.holds(access_key, user_key, generation) {
             let barrier = self.barrier(&conn, generation).await?;
             if let Some(hit) = self.cache.get(access_key, user_key, barrier) {
                 crate::metrics::validation_cache("hit");
@@ -159,13 +154,7 @@ impl Tracker {
         };
         // A key without a TTL (-1) or gone (-2) is not cached.
         if access_ttl > 0 && user_ttl > 0 {
-            let copy = Read {
-                digest: read.digest.clone(),
-                access_deadline: read.access_deadline,
-                user_json: read.user_json.clone(),
-                user_deadline: read.user_deadline,
-            };
-            self.cache.finish_fill(fill, copy, generation);
+            self.cache.finish_fill(fill, read.clone(), generation);
         } else {
             self.cache.abandon_fill(fill);
         }
