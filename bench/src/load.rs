@@ -84,12 +84,24 @@ pub trait Workload: Send + Sync + 'static {
 pub struct Report {
     pub conns: usize,
     pub ops: u64,
+    /// Operations completed in all, warm-up included: what Redis's counters also saw.
+    pub all_ops: u64,
     pub errors: u64,
     pub secs: f64,
     pub hist: Histogram<u64>,
 }
 
 impl Report {
+    pub fn empty(conns: usize) -> Report {
+        Report {
+            conns,
+            ops: 0,
+            all_ops: 0,
+            errors: 0,
+            secs: 0.0,
+            hist: histogram(),
+        }
+    }
     pub fn rate(&self) -> f64 {
         self.ops as f64 / self.secs
     }
@@ -120,10 +132,10 @@ pub async fn run<W: Workload>(
             let workload = workload.clone();
             tokio::spawn(async move {
                 let mut hist = histogram();
-                let (mut ops, mut errors) = (0u64, 0u64);
+                let (mut ops, mut all_ops, mut errors) = (0u64, 0u64, 0u64);
                 let mut state = workload.state(i);
                 let Ok(mut conn) = Conn::open(addr).await else {
-                    return (hist, 0, 1);
+                    return (hist, 0, 0, 1);
                 };
                 loop {
                     let t0 = Instant::now();
@@ -132,6 +144,7 @@ pub async fn run<W: Workload>(
                     }
                     let ok = workload.op(&mut conn, &mut state).await;
                     let t1 = Instant::now();
+                    all_ops += 1;
                     // Counted by completion time, so long operations that straddle the
                     // warm-up boundary are not lost from the rate.
                     if t1 >= counted_from && t1 <= end {
@@ -148,21 +161,19 @@ pub async fn run<W: Workload>(
                         }
                     }
                 }
-                (hist, ops, errors)
+                (hist, ops, all_ops, errors)
             })
         })
         .collect();
     let mut report = Report {
-        conns,
-        ops: 0,
-        errors: 0,
         secs: duration.as_secs_f64(),
-        hist: histogram(),
+        ..Report::empty(conns)
     };
     for t in tasks {
-        if let Ok((h, ops, errors)) = t.await {
+        if let Ok((h, ops, all_ops, errors)) = t.await {
             let _ = report.hist.add(h);
             report.ops += ops;
+            report.all_ops += all_ops;
             report.errors += errors;
         }
     }

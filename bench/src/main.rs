@@ -2,10 +2,12 @@
 //! server, seeds users and sessions, runs each scenario with a fixed number of connections
 //! for a fixed time after a warm-up, and prints one markdown table. Run it with `bench/run`.
 
+mod counters;
 mod load;
 mod procs;
 mod workloads;
 
+use counters::{Commands, Metrics};
 use load::{Report, run};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,6 +28,50 @@ struct Row {
     cpu: Option<[f64; 3]>,
 }
 
+/// A scenario's report, the CPU each process used while it ran, and the Redis commands it
+/// caused.
+struct Measured {
+    report: Report,
+    /// CPU seconds of the server under test, Redis and the load generator.
+    cpu_secs: [f64; 3],
+    wall: f64,
+    commands: Commands,
+}
+
+impl Measured {
+    /// A scenario that did not run.
+    fn none() -> Measured {
+        Measured {
+            report: Report::empty(0),
+            cpu_secs: [0.0; 3],
+            wall: 1.0,
+            commands: Commands::default(),
+        }
+    }
+    /// Share of one core each process used.
+    fn cpu(&self) -> [f64; 3] {
+        self.cpu_secs.map(|c| c / self.wall)
+    }
+    /// Redis commands per operation, warm-up included on both sides.
+    fn commands_per_op(&self) -> f64 {
+        self.commands.calls() as f64 / self.report.all_ops.max(1) as f64
+    }
+    /// Redis µs per operation.
+    fn redis_usec_per_op(&self) -> f64 {
+        self.commands.usec() as f64 / self.report.all_ops.max(1) as f64
+    }
+    /// The server's CPU µs per operation.
+    fn server_usec_per_op(&self) -> f64 {
+        self.cpu_secs[0] * 1e6 / self.report.all_ops.max(1) as f64
+    }
+}
+
+fn redis_conn(redis: &procs::Proc) -> redis::Connection {
+    redis::Client::open(format!("redis://{}", redis.addr))
+        .and_then(|c| c.get_connection())
+        .expect("a connection to the benchmark's Redis")
+}
+
 /// CPU seconds used so far by the server under test, Redis and this process.
 fn cpu_now(server: u32, redis: u32) -> [Duration; 3] {
     [
@@ -35,9 +81,9 @@ fn cpu_now(server: u32, redis: u32) -> [Duration; 3] {
     ]
 }
 
-fn cpu_share(before: [Duration; 3], after: [Duration; 3], wall: Duration) -> [f64; 3] {
-    let share = |i: usize| (after[i] - before[i]).as_secs_f64() / wall.as_secs_f64();
-    [share(0), share(1), share(2)]
+fn cpu_secs(before: [Duration; 3], after: [Duration; 3]) -> [f64; 3] {
+    let secs = |i: usize| (after[i] - before[i]).as_secs_f64();
+    [secs(0), secs(1), secs(2)]
 }
 
 /// Runs a scenario and notes how the CPU was shared while it ran.
@@ -48,40 +94,39 @@ async fn measured<W: load::Workload>(
     conns: usize,
     warmup: Duration,
     duration: Duration,
-) -> (Report, [f64; 3]) {
+) -> Measured {
+    let mut conn = redis_conn(redis);
+    let commands = Commands::read(&mut conn);
     let before = cpu_now(target.child.id(), redis.child.id());
     let t0 = Instant::now();
     let report = run(target.addr, workload, conns, warmup, duration).await;
-    (
+    Measured {
         report,
-        cpu_share(
-            before,
-            cpu_now(target.child.id(), redis.child.id()),
-            t0.elapsed(),
-        ),
-    )
+        cpu_secs: cpu_secs(before, cpu_now(target.child.id(), redis.child.id())),
+        wall: t0.elapsed().as_secs_f64(),
+        commands: Commands::read(&mut conn).since(&commands),
+    }
 }
 
 /// Rounds in which a ceiling and the scenario compared with it alternate.
 const ROUNDS: usize = 3;
 
-/// Adds one measurement to another: operations, time and histograms sum, CPU shares average
-/// by time.
-fn merge(acc: Option<(Report, [f64; 3])>, (next, cpu): (Report, [f64; 3])) -> (Report, [f64; 3]) {
-    let Some((mut sum, sum_cpu)) = acc else {
-        return (next, cpu);
+/// Adds one measurement to another: operations, time, CPU, commands and histograms sum.
+fn merge(acc: Option<Measured>, next: Measured) -> Measured {
+    let Some(mut sum) = acc else {
+        return next;
     };
-    let weight = |a: f64, b: f64| (a * sum.secs + b * next.secs) / (sum.secs + next.secs);
-    let cpu = [
-        weight(sum_cpu[0], cpu[0]),
-        weight(sum_cpu[1], cpu[1]),
-        weight(sum_cpu[2], cpu[2]),
-    ];
-    sum.ops += next.ops;
-    sum.errors += next.errors;
-    sum.secs += next.secs;
-    let _ = sum.hist.add(next.hist);
-    (sum, cpu)
+    sum.report.ops += next.report.ops;
+    sum.report.all_ops += next.report.all_ops;
+    sum.report.errors += next.report.errors;
+    sum.report.secs += next.report.secs;
+    let _ = sum.report.hist.add(next.report.hist);
+    for i in 0..3 {
+        sum.cpu_secs[i] += next.cpu_secs[i];
+    }
+    sum.wall += next.wall;
+    sum.commands.add(&next.commands);
+    sum
 }
 
 /// Measures the ceiling and a scenario alternately, one round per entry of `loads`, and merges
@@ -96,7 +141,7 @@ async fn alternating<C: load::Workload, W: load::Workload>(
     conns: usize,
     warmup: Duration,
     duration: Duration,
-) -> ((Report, [f64; 3]), (Report, [f64; 3])) {
+) -> (Measured, Measured) {
     let (mut a, mut b) = (None, None);
     for load in loads {
         let m = measured(
@@ -174,30 +219,6 @@ async fn seed_sessions(
         }
     }
     out
-}
-
-/// Mean microseconds Redis spent per call of `cmd` since the last reset, then resets the stats.
-fn usec_per_call(conn: &mut redis::Connection, cmd: &str) -> f64 {
-    usec_per_calls(conn, &[cmd])[0]
-}
-
-/// Redis's own time per call of each of `cmds` since the last reset, then resets the counts.
-fn usec_per_calls(conn: &mut redis::Connection, cmds: &[&str]) -> Vec<f64> {
-    let stats: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query(conn)
-        .unwrap_or_default();
-    let _: redis::RedisResult<()> = redis::cmd("CONFIG").arg("RESETSTAT").query(conn);
-    cmds.iter()
-        .map(|cmd| {
-            stats
-                .lines()
-                .find(|l| l.starts_with(&format!("cmdstat_{cmd}:")))
-                .and_then(|l| l.split(',').find_map(|f| f.strip_prefix("usec_per_call=")))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(f64::NAN)
-        })
-        .collect()
 }
 
 fn used_memory(conn: &mut redis::Connection) -> u64 {
@@ -351,16 +372,17 @@ async fn main() {
     let rss_idle = procs::rss_of(server.child.id());
 
     let mut rows: Vec<Row> = vec![];
-    let row = |scenario: &str,
-               report: Report,
-               ceiling: Option<(f64, &'static str)>,
-               cpu: Option<[f64; 3]>| Row {
+    let row = |scenario: &str, m: &Measured, ceiling: Option<(f64, &'static str)>| Row {
         scenario: scenario.into(),
-        report,
+        report: Report {
+            hist: m.report.hist.clone(),
+            ..m.report
+        },
         ceiling,
-        cpu,
+        cpu: Some(m.cpu()),
     };
     let ceiling_get = || Arc::new(CeilingGet { keys: 1_000 });
+    let ceiling_floor = || Arc::new(CeilingFloor { keys: 1_000 });
     let details = |tokens: &Arc<Vec<String>>| {
         Arc::new(Details {
             tokens: tokens.clone(),
@@ -373,14 +395,16 @@ async fn main() {
         })
     };
 
-    // The targets compare a scenario with ceiling (a) measured in alternating rounds: this
+    // The targets compare a scenario with a ceiling measured in alternating rounds: this
     // shared machine drifts over a run by more than the differences being measured.
     let round = Duration::from_secs_f64((duration.as_secs_f64() * 0.6).max(1.0));
     let (mut a, mut ceiling_p99) = (None, f64::NAN);
-    let (mut ceiling_usec, mut details_usec, mut refresh_usec) = (f64::NAN, f64::NAN, f64::NAN);
+    let mut measures: Vec<(String, String)> = vec![];
+    let mut costs: Vec<(&str, &Measured)> = vec![];
+    let (ceiling_a, details_1k, ceiling_c, refresh);
     if want("details") {
-        usec_per_call(&mut conn, "get");
-        let ((ceiling_a, cpu_a), (details_1k, cpu)) = alternating(
+        let metrics = Metrics::read(server.addr);
+        (ceiling_a, details_1k) = alternating(
             &multiplexed,
             ceiling_get(),
             &server,
@@ -391,20 +415,18 @@ async fn main() {
             round,
         )
         .await;
-        let usec = usec_per_calls(&mut conn, &["get", "mget"]);
-        (ceiling_usec, details_usec) = (usec[0], usec[1]);
-        ceiling_p99 = ceiling_a.p99_ms();
-        a = Some((ceiling_a.rate(), "(a)"));
+        let metrics = Metrics::read(server.addr).since(&metrics);
+        ceiling_p99 = ceiling_a.report.p99_ms();
+        a = Some((ceiling_a.report.rate(), "(a)"));
         rows.push(row(
             "ceiling (a): bare handler, one GET, a multiplexed connection per worker; alternating with details",
-            ceiling_a,
+            &ceiling_a,
             None,
-            Some(cpu_a),
         ));
         if only.is_none() {
             // The per-worker connection against one shared by the workers, in their own
             // alternating rounds: the difference is smaller than this machine's drift.
-            let ((per_worker, _), (shared_get, shared_cpu)) = alternating(
+            let (per_worker, shared_get) = alternating(
                 &multiplexed,
                 ceiling_get(),
                 &shared,
@@ -417,26 +439,41 @@ async fn main() {
             .await;
             rows.push(row(
                 "same with one multiplexed connection shared by the workers",
-                shared_get,
-                Some((per_worker.rate(), "(a) alternating")),
-                Some(shared_cpu),
+                &shared_get,
+                Some((per_worker.report.rate(), "(a) alternating")),
             ));
-            let (pooled_get, pooled_cpu) =
-                measured(&pooled, &redis, ceiling_get(), 64, warmup, duration).await;
+            let pooled_get = measured(&pooled, &redis, ceiling_get(), 64, warmup, duration).await;
             rows.push(row(
                 "same with a deadpool-redis pool (checkout per request)",
-                pooled_get,
+                &pooled_get,
                 a,
-                Some(pooled_cpu),
             ));
         }
-        rows.push(row("details (1k live sessions)", details_1k, a, Some(cpu)));
+        rows.push(row("details (1k live sessions)", &details_1k, a));
+        let batches = metrics.get("token_server_validation_barrier_batch_size_count");
+        measures.push((
+            "Redis commands per validation under 64 connections (`INFO commandstats`; ceiling (a): one)".into(),
+            format!("{:.3}", details_1k.commands_per_op()),
+        ));
+        measures.push((
+            "validation cache: hits ÷ validations; barrier PINGs; mean requests per PING".into(),
+            format!(
+                "{:.3}; {:.0}; {:.1}",
+                metrics.get("token_server_validation_cache_total{result=\"hit\"}")
+                    / metrics.get("token_server_validation_cache_total").max(1.0),
+                batches,
+                metrics.get("token_server_validation_barrier_batch_size_sum") / batches.max(1.0)
+            ),
+        ));
+        costs.push(("ceiling (a): one GET", &ceiling_a));
+        costs.push(("validation (details, 1k sessions)", &details_1k));
+    } else {
+        (ceiling_a, details_1k) = (Measured::none(), Measured::none());
     }
     if want("refresh") {
-        usec_per_call(&mut conn, "evalsha");
-        let ((ceiling_r, cpu_a), (refresh, cpu)) = alternating(
+        (ceiling_c, refresh) = alternating(
             &multiplexed,
-            ceiling_get(),
+            ceiling_floor(),
             &server,
             refresh_rounds,
             &redis,
@@ -445,18 +482,25 @@ async fn main() {
             round,
         )
         .await;
-        refresh_usec = usec_per_call(&mut conn, "evalsha");
-        let a_refresh = Some((ceiling_r.rate(), "(a) alternating"));
         rows.push(row(
-            "ceiling (a), alternating with refresh",
-            ceiling_r,
+            "ceiling (c): bare handler running bench/lua/refresh-floor.lua; alternating with refresh",
+            &ceiling_c,
             None,
-            Some(cpu_a),
         ));
-        rows.push(row("refresh (rotation on)", refresh, a_refresh, Some(cpu)));
+        rows.push(row(
+            "refresh (rotation on)",
+            &refresh,
+            Some((ceiling_c.report.rate(), "(c)")),
+        ));
+        costs.push(("ceiling (c): the refresh floor script", &ceiling_c));
+        costs.push(("refresh (rotation on)", &refresh));
+    } else {
+        (ceiling_c, refresh) = (Measured::none(), Measured::none());
     }
     if only.is_some() {
         print_rows(&rows);
+        print_measures(&measures);
+        print_costs(&costs);
         drop((server, multiplexed, shared, pooled, redis));
         let _ = std::fs::remove_dir_all(&dir);
         return;
@@ -464,30 +508,27 @@ async fn main() {
 
     let bcrypt10 = bcrypt_rate(10, 3.0);
     let bcrypt4 = bcrypt_rate(4, 2.0);
-    let (login10, cpu) = measured(&server, &redis, login("bench10"), 16, warmup, duration).await;
+    let login10 = measured(&server, &redis, login("bench10"), 16, warmup, duration).await;
     rows.push(row(
         "login, bcrypt cost 10",
-        login10,
+        &login10,
         Some((bcrypt10, "(b) cost 10")),
-        Some(cpu),
     ));
-    let (login4, cpu) = measured(&server, &redis, login("bench4"), 16, warmup, duration).await;
+    let login4 = measured(&server, &redis, login("bench4"), 16, warmup, duration).await;
     rows.push(row(
         "login, bcrypt cost 4",
-        login4,
+        &login4,
         Some((bcrypt4, "(b) cost 4")),
-        Some(cpu),
     ));
     let pairs = Arc::new(LoginLogout {
         user: "bench4",
         password: "bench-password",
     });
-    let (login_logout, cpu) = measured(&server, &redis, pairs, 32, warmup, duration).await;
+    let login_logout = measured(&server, &redis, pairs, 32, warmup, duration).await;
     rows.push(row(
         "logout + login (cost 4), per pair",
-        login_logout,
+        &login_logout,
         None,
-        Some(cpu),
     ));
 
     let mix = Arc::new(Mix {
@@ -512,13 +553,12 @@ async fn main() {
         }
         max
     });
-    let (mixed, cpu) = measured(&server, &redis, mix, 64, warmup, duration).await;
+    let mixed = measured(&server, &redis, mix, 64, warmup, duration).await;
     let rss_load = sampler.await.unwrap_or(0);
     rows.push(row(
         "gateway mix: 90% details, 7% refresh, 2% login, 1% logout",
-        mixed,
+        &mixed,
         a,
-        Some(cpu),
     ));
 
     // Idle and flooded rounds alternate, for the same reason as the ceilings.
@@ -532,38 +572,44 @@ async fn main() {
             run(server.addr, details(&tokens), 32, warmup, round),
             run(server.addr, login("bench10"), 16, warmup, round),
         );
-        let cpu = cpu_share(
-            before,
-            cpu_now(server.child.id(), redis.child.id()),
-            t0.elapsed(),
-        );
-        flooded_acc = Some(merge(flooded_acc, (flooded, cpu)));
-        flood_acc = Some(merge(flood_acc, (flood, [0.0; 3])));
+        let cpu = cpu_secs(before, cpu_now(server.child.id(), redis.child.id()));
+        let wall = t0.elapsed().as_secs_f64();
+        flooded_acc = Some(merge(
+            flooded_acc,
+            Measured {
+                report: flooded,
+                cpu_secs: cpu,
+                wall,
+                commands: Commands::default(),
+            },
+        ));
+        flood_acc = Some(merge(
+            flood_acc,
+            Measured {
+                report: flood,
+                cpu_secs: [0.0; 3],
+                wall,
+                commands: Commands::default(),
+            },
+        ));
     }
-    let (Some((idle32, cpu)), Some((flooded, flood_cpu)), Some((flood, _))) =
-        (idle_acc, flooded_acc, flood_acc)
-    else {
+    let (Some(idle32), Some(flooded), Some(flood)) = (idle_acc, flooded_acc, flood_acc) else {
         panic!("no flood rounds ran");
     };
-    let (idle_p99, flooded_p99) = (idle32.p99_ms(), flooded.p99_ms());
-    rows.push(row(
-        "details, 32 connections, idle",
-        idle32,
-        None,
-        Some(cpu),
-    ));
+    let (idle_p99, flooded_p99) = (idle32.report.p99_ms(), flooded.report.p99_ms());
+    rows.push(row("details, 32 connections, idle", &idle32, None));
     rows.push(row(
         "details, 32 connections, during a cost-10 login flood",
-        flooded,
+        &flooded,
         None,
-        Some(flood_cpu),
     ));
-    rows.push(row(
+    let mut flood_row = row(
         "the login flood itself (16 connections)",
-        flood,
+        &flood,
         Some((bcrypt10, "(b) cost 10")),
-        None,
-    ));
+    );
+    flood_row.cpu = None;
+    rows.push(flood_row);
 
     // 100k against 1k live sessions: a second Redis holds 100k sessions behind a second
     // server, and the two pairs are measured in alternating rounds.
@@ -578,9 +624,7 @@ async fn main() {
         policy,
         &TokenSecret::random(),
     );
-    let mut big_conn = redis::Client::open(big_url.as_str())
-        .and_then(|c| c.get_connection())
-        .expect("redis");
+    let mut big_conn = redis_conn(&big_redis);
     let before = used_memory(&mut big_conn);
     let big: Vec<String> = seed_sessions(&big_store, 100_000, 20_000, 0)
         .await
@@ -590,7 +634,6 @@ async fn main() {
     let after = used_memory(&mut big_conn);
     let per_session = (after - before) as f64 / big.len().max(1) as f64;
     let big = Arc::new(big);
-    usec_per_call(&mut big_conn, "mget");
     let (mut small_acc, mut big_acc) = (None, None);
     for _ in 0..ROUNDS {
         let m = measured(&server, &redis, details(&tokens), 64, warmup, round).await;
@@ -598,52 +641,72 @@ async fn main() {
         let m = measured(&big_server, &big_redis, details(&big), 64, warmup, round).await;
         big_acc = Some(merge(big_acc, m));
     }
-    let details_100k_usec = usec_per_call(&mut big_conn, "mget");
-    let (Some((details_1k_again, cpu_1k)), Some((details_100k, cpu_100k))) = (small_acc, big_acc)
-    else {
+    let (Some(details_1k_again), Some(details_100k)) = (small_acc, big_acc) else {
         panic!("no 100k rounds ran");
     };
-    let details_rate_1k_adjacent = details_1k_again.rate();
-    let details_rate_100k = details_100k.rate();
+    let rss_full = procs::rss_of(big_server.child.id());
+    let cached = Metrics::read(big_server.addr).get("token_server_validation_cache_entries");
     rows.push(row(
         "details (1k live sessions), alternating with 100k",
-        details_1k_again,
+        &details_1k_again,
         a,
-        Some(cpu_1k),
     ));
     rows.push(row(
         "details (100k live sessions: a second Redis and server)",
-        details_100k,
+        &details_100k,
         a,
-        Some(cpu_100k),
+    ));
+    costs.push(("login, cost 4", &login4));
+    costs.push(("logout + login (cost 4), per pair", &login_logout));
+    costs.push(("validation (details, 100k sessions)", &details_100k));
+
+    measures.push((
+        "ceiling (a) p99 under 64 connections".into(),
+        format!("{ceiling_p99:.2} ms"),
+    ));
+    measures.push((
+        "ceiling (b): bcrypt verify/s on all cores, cost 10 / cost 4".into(),
+        format!("{bcrypt10:.0} / {bcrypt4:.0}"),
+    ));
+    measures.push((
+        "details p99 during login flood ÷ idle p99 (32 connections)".into(),
+        format!("{:.2}", flooded_p99 / idle_p99.max(0.001)),
+    ));
+    measures.push((
+        "details throughput, 100k ÷ 1k live sessions (alternating rounds)".into(),
+        format!(
+            "{:.2}",
+            details_100k.report.rate() / details_1k_again.report.rate().max(1.0)
+        ),
+    ));
+    measures.push((
+        "Redis memory per live session (INFO used_memory delta over 100k sessions)".into(),
+        format!("{per_session:.0} bytes"),
+    ));
+    measures.push((
+        "token-server RSS idle / peak under the gateway mix".into(),
+        format!("{rss_idle} / {rss_load} KiB"),
+    ));
+    measures.push((
+        "token-server RSS after the 100k rounds, with its cache entries".into(),
+        format!("{rss_full} KiB, {cached:.0} entries"),
+    ));
+    measures.push((
+        "Redis µs per call: ceiling GET / details MGET (1k, 100k) / refresh script / floor script"
+            .into(),
+        format!(
+            "{:.2} / {:.2}, {:.2} / {:.2} / {:.2}",
+            ceiling_a.commands.usec_per_call("get"),
+            details_1k.commands.usec_per_call("mget"),
+            details_100k.commands.usec_per_call("mget"),
+            refresh.commands.usec_per_call("evalsha"),
+            ceiling_c.commands.usec_per_call("evalsha"),
+        ),
     ));
 
     print_rows(&rows);
-    println!();
-    println!("| measure | value |");
-    println!("|---|---:|");
-    println!("| ceiling (a) p99 under 64 connections | {ceiling_p99:.2} ms |");
-    println!(
-        "| ceiling (b): bcrypt verify/s on all cores, cost 10 / cost 4 | {bcrypt10:.0} / {bcrypt4:.0} |"
-    );
-    println!(
-        "| details p99 during login flood ÷ idle p99 (32 connections) | {:.2} |",
-        flooded_p99 / idle_p99.max(0.001)
-    );
-    println!(
-        "| details throughput, 100k ÷ 1k live sessions (alternating rounds) | {:.2} |",
-        details_rate_100k / details_rate_1k_adjacent.max(1.0)
-    );
-    println!(
-        "| Redis memory per live session (INFO used_memory delta over 100k sessions) | {per_session:.0} bytes |"
-    );
-    println!(
-        "| token-server RSS idle / peak under the gateway mix | {} / {} KiB |",
-        rss_idle, rss_load
-    );
-    println!(
-        "| Redis µs per command: ceiling GET / validation MGET (1k, 100k sessions) / refresh script | {ceiling_usec:.2} / {details_usec:.2}, {details_100k_usec:.2} / {refresh_usec:.2} |"
-    );
+    print_measures(&measures);
+    print_costs(&costs);
     println!();
     println!(
         "{} cores; warm-up {} s and {} s per scenario; whole run {:.0} s.",
@@ -662,4 +725,32 @@ async fn main() {
         big_redis,
     ));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn print_measures(measures: &[(String, String)]) {
+    println!();
+    println!("| measure | value |");
+    println!("|---|---:|");
+    for (name, value) in measures {
+        println!("| {name} | {value} |");
+    }
+}
+
+/// What one operation costs each side, for sizing: warm-up included, from Redis's own
+/// command times and the server's CPU time.
+fn print_costs(costs: &[(&str, &Measured)]) {
+    println!();
+    println!(
+        "| operation | Redis commands per op | Redis µs per op | server CPU µs per op | ops measured |"
+    );
+    println!("|---|---:|---:|---:|---:|");
+    for (name, m) in costs {
+        println!(
+            "| {name} | {:.3} | {:.2} | {:.1} | {} |",
+            m.commands_per_op(),
+            m.redis_usec_per_op(),
+            m.server_usec_per_op(),
+            m.report.all_ops
+        );
+    }
 }

@@ -54,6 +54,22 @@ impl Workload for CeilingGet {
     }
 }
 
+/// The ceiling server's refresh floor: the five commands a refresh makes, nothing else.
+pub struct CeilingFloor {
+    pub keys: usize,
+}
+
+impl Workload for CeilingFloor {
+    type State = usize;
+    fn state(&self, conn: usize) -> usize {
+        conn * 7919
+    }
+    async fn op(&self, conn: &mut Conn, next: &mut usize) -> bool {
+        *next = (*next + 1) % self.keys;
+        ok(&conn.post_form("/floor", format!("k={next}")).await)
+    }
+}
+
 /// Each connection refreshes its own session's chain.
 pub struct Refresh {
     pub refresh_tokens: Vec<String>,

@@ -1,0 +1,139 @@
+//! Counters read around a scenario: Redis's `INFO commandstats` (calls and time per command)
+//! and token-server's own metrics (the validation cache and its barrier).
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// Calls and microseconds per command name, as `INFO commandstats` counts them.
+#[derive(Default, Clone)]
+pub struct Commands(HashMap<String, (u64, u64)>);
+
+impl Commands {
+    pub fn read(conn: &mut redis::Connection) -> Commands {
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(conn)
+            .unwrap_or_default();
+        let field = |line: &str, name: &str| {
+            line.split([':', ','])
+                .find_map(|f| f.strip_prefix(name))
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        Commands(
+            info.lines()
+                .filter_map(|l| {
+                    let name = l.strip_prefix("cmdstat_")?.split(':').next()?;
+                    Some((
+                        name.to_string(),
+                        (field(l, "calls=")?, field(l, "usec=").unwrap_or(0)),
+                    ))
+                })
+                .collect(),
+        )
+    }
+
+    /// What was counted between `before` and this reading.
+    pub fn since(&self, before: &Commands) -> Commands {
+        Commands(
+            self.0
+                .iter()
+                .map(|(k, &(calls, usec))| {
+                    let (c0, u0) = before.0.get(k).copied().unwrap_or((0, 0));
+                    (
+                        k.clone(),
+                        (calls.saturating_sub(c0), usec.saturating_sub(u0)),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    pub fn add(&mut self, other: &Commands) {
+        for (k, &(calls, usec)) in &other.0 {
+            let e = self.0.entry(k.clone()).or_default();
+            e.0 += calls;
+            e.1 += usec;
+        }
+    }
+
+    /// Commands in all, leaving out the readings' own `INFO`.
+    pub fn calls(&self) -> u64 {
+        self.0
+            .iter()
+            .filter(|(k, _)| k.as_str() != "info")
+            .map(|(_, (calls, _))| calls)
+            .sum()
+    }
+
+    /// Redis's microseconds in all, leaving out the readings' own `INFO`.
+    pub fn usec(&self) -> u64 {
+        self.0
+            .iter()
+            .filter(|(k, _)| k.as_str() != "info")
+            .map(|(_, (_, usec))| usec)
+            .sum()
+    }
+
+    pub fn usec_per_call(&self, cmd: &str) -> f64 {
+        self.0
+            .get(cmd)
+            .map_or(f64::NAN, |&(calls, usec)| usec as f64 / calls as f64)
+    }
+}
+
+/// token-server's metrics, one value per series (name and labels).
+#[derive(Default, Clone)]
+pub struct Metrics(HashMap<String, f64>);
+
+impl Metrics {
+    /// Scrapes `GET /metrics` on the server's port; empty when it does not answer.
+    pub fn read(addr: SocketAddr) -> Metrics {
+        let mut text = String::new();
+        let scraped =
+            TcpStream::connect_timeout(&addr, Duration::from_secs(2)).and_then(|mut s| {
+                s.set_read_timeout(Some(Duration::from_secs(5)))?;
+                s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+                s.read_to_string(&mut text)
+            });
+        if scraped.is_err() {
+            return Metrics::default();
+        }
+        Metrics(
+            text.lines()
+                .filter(|l| !l.starts_with('#'))
+                .filter_map(|l| {
+                    let (series, value) = l.rsplit_once(' ')?;
+                    Some((series.to_string(), value.parse().ok()?))
+                })
+                .collect(),
+        )
+    }
+
+    fn value(&self, key: &str) -> f64 {
+        if key.contains('{') {
+            return self.0.get(key).copied().unwrap_or(0.0);
+        }
+        self.0
+            .iter()
+            .filter(|(series, _)| series.split('{').next() == Some(key))
+            .map(|(_, v)| v)
+            .sum()
+    }
+
+    /// A series given whole (`name{label="v"}`), or a bare name summed over its label sets.
+    pub fn get(&self, key: &str) -> f64 {
+        self.value(key)
+    }
+
+    /// What grew between `before` and this reading.
+    pub fn since(&self, before: &Metrics) -> Metrics {
+        Metrics(
+            self.0
+                .iter()
+                .map(|(k, v)| (k.clone(), v - before.0.get(k).copied().unwrap_or(0.0)))
+                .collect(),
+        )
+    }
+}
