@@ -244,6 +244,21 @@ thread_local! {
     static HTTP_HANDLES: std::cell::RefCell<
         std::collections::HashMap<HttpKey, (metrics::Counter, metrics::Histogram)>,
     > = std::cell::RefCell::default();
+    // The validation cache's handles: taken on a worker's first validation, after the
+    // recorder is installed.
+    static CACHE_HANDLES: CacheHandles = CacheHandles {
+        invalidations: metrics::counter!(VALIDATION_INVALIDATIONS),
+        entries: metrics::gauge!(VALIDATION_ENTRIES),
+        waits: metrics::counter!(BARRIER_WAITS),
+        batch: metrics::histogram!(BARRIER_BATCH),
+    };
+}
+
+struct CacheHandles {
+    invalidations: metrics::Counter,
+    entries: metrics::Gauge,
+    waits: metrics::Counter,
+    batch: metrics::Histogram,
 }
 
 /// The `method` label of a request: GET, POST, DELETE, PUT or HEAD, else `other`.
@@ -300,27 +315,27 @@ pub fn store(op: &'static str, took: Duration, ok: bool) {
 
 /// Counts a validation the cache answered (`hit`) or read through to Redis for (`miss`).
 pub fn validation_cache(result: &'static str) {
-    metrics::counter!(VALIDATION_CACHE, "result" => result).increment(1);
+    count(VALIDATION_CACHE, "result", result);
 }
 
 /// Counts a key dropped from the validation cache on Redis's word.
 pub fn validation_invalidation() {
-    metrics::counter!(VALIDATION_INVALIDATIONS).increment(1);
+    CACHE_HANDLES.with(|h| h.invalidations.increment(1));
 }
 
 /// Adds `delta` to the validation cache entries held.
 pub fn validation_entries(delta: i64) {
-    metrics::gauge!(VALIDATION_ENTRIES).increment(delta as f64);
+    CACHE_HANDLES.with(|h| h.entries.increment(delta as f64));
 }
 
 /// Counts a validation that waited for another request's barrier PING.
 pub fn barrier_wait() {
-    metrics::counter!(BARRIER_WAITS).increment(1);
+    CACHE_HANDLES.with(|h| h.waits.increment(1));
 }
 
 /// Records how many requests the barrier PING just sent serves.
 pub fn barrier_batch(requests: u64) {
-    metrics::histogram!(BARRIER_BATCH).record(requests as f64);
+    CACHE_HANDLES.with(|h| h.batch.record(requests as f64));
 }
 
 /// Sets the number of password checks running or waiting for a bcrypt thread.

@@ -119,7 +119,7 @@ async fn forward_auth(req: &HttpRequest, state: &AppState) -> Result<HttpRespons
         .validate_access(&token)
         .await?
         .ok_or(ApiError::InvalidAccessToken)?;
-    let user: PublicUser = serde_json::from_str(&json)
+    let user: PublicUser = serde_json::from_slice(&json)
         .map_err(|e| ApiError::internal("stored user record is not a user", e))?;
     let roles: Vec<String> = user
         .roles

@@ -5,6 +5,7 @@ pub mod guard;
 pub mod memory;
 pub mod redis;
 
+use bytes::Bytes;
 use crate::config::{Lockout, TokenSecret};
 use crate::domain::account::Account;
 use crate::domain::session::{
@@ -151,7 +152,7 @@ impl Store {
     }
 
     /// The user JSON of the session whose live access token this is.
-    pub async fn validate_access(&self, token: &Token) -> Result<Option<String>, StoreError> {
+    pub async fn validate_access(&self, token: &Token) -> Result<Option<Bytes>, StoreError> {
         on_backend!(self, "validate", |r| r.validate_access(token), |m| m
             .validate_access(token),)
     }

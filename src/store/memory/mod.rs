@@ -6,6 +6,7 @@
 mod refresh;
 mod sessions;
 
+use bytes::Bytes;
 use super::StoreError;
 use super::guard::MemoryGuard;
 use crate::domain::session::{
@@ -225,7 +226,7 @@ impl MemoryStore {
     }
 
     /// The session's user JSON if `token` is its live access token.
-    pub fn validate_access(&self, token: &Token) -> Result<Option<String>, StoreError> {
+    pub fn validate_access(&self, token: &Token) -> Result<Option<Bytes>, StoreError> {
         let at = token.session();
         let now = Instant::now();
         let mut state = self.lock();
@@ -236,7 +237,7 @@ impl MemoryStore {
             .access
             .as_ref()
             .is_some_and(|(d, exp)| *exp > now && *d == token.digest());
-        Ok(valid.then(|| s.user_json.clone()))
+        Ok(valid.then(|| Bytes::from(s.user_json.clone())))
     }
 
     /// Ends the session `token` belongs to if the token is live (and, with `client`, was issued to

@@ -6,43 +6,53 @@
 //! announced before its read is sent (a pending token per key) and lands only if no
 //! invalidation of the key, no flush and no reconnect came in between: a read in flight when
 //! its key changed never fills the cache.
+//!
+//! A hit costs one map lookup under the lock before the barrier and none after it: the states
+//! are shared, and an invalidation marks them dead as it drops them, so a request that found
+//! one before its barrier sees the change after it. Eviction is a CLOCK (second chance): a hit
+//! only sets a flag.
 
-use std::collections::{BTreeMap, HashMap};
+use bytes::Bytes;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-struct AccessEntry {
+/// An access key's digest as Redis last gave it, with the snapshot it names.
+pub struct Found {
     digest: String,
-    user_key: String,
     deadline: Instant,
     generation: u64,
-    /// Position in the eviction order.
-    stamp: u64,
+    live: AtomicBool,
+    /// Hit since the clock hand last passed: spared once.
+    used: AtomicBool,
+    user_key: Arc<str>,
+    user: Arc<UserState>,
+}
+
+struct UserState {
+    json: Bytes,
+    /// Milliseconds after the cache's epoch: a later read of the unchanged key moves it.
+    deadline_ms: AtomicU64,
+    generation: u64,
+    live: AtomicBool,
 }
 
 struct UserEntry {
-    json: Arc<str>,
-    deadline: Instant,
-    generation: u64,
+    state: Arc<UserState>,
     /// Access entries that name this snapshot; it goes with the last of them.
     refs: usize,
 }
 
 #[derive(Default)]
 struct Inner {
-    access: HashMap<String, AccessEntry>,
-    users: HashMap<String, UserEntry>,
-    /// stamp -> access key, oldest first.
-    order: BTreeMap<u64, String>,
+    access: HashMap<Arc<str>, Arc<Found>>,
+    users: HashMap<Arc<str>, UserEntry>,
+    /// The clock: access entries in insertion order, dead ones dropped as the hand meets them.
+    clock: VecDeque<(Arc<str>, Arc<Found>)>,
     /// key -> token of the fill in flight for it.
     pending: HashMap<String, u64>,
     next: u64,
-}
-
-/// What a hit gives: the access key's digest and the user's JSON.
-pub struct Hit {
-    pub digest: String,
-    pub user_json: Arc<str>,
 }
 
 /// A fill announced before its read: the tokens of the two keys.
@@ -56,15 +66,40 @@ pub struct Fill {
 pub struct Read {
     pub digest: String,
     pub access_deadline: Instant,
-    pub user_json: String,
+    pub user_json: Bytes,
     pub user_deadline: Instant,
 }
 
-/// A bounded cache of access keys (least recently used out first) and the snapshots they
-/// name.
+impl Found {
+    /// The snapshot, if both states are still what Redis holds as of a barrier completed on
+    /// `generation`, and neither has passed its deadline.
+    pub fn current(&self, generation: u64, epoch: Instant) -> Option<Bytes> {
+        let now = Instant::now();
+        let user = &self.user;
+        let fresh = self.live.load(Ordering::Acquire)
+            && user.live.load(Ordering::Acquire)
+            && self.generation == generation
+            && user.generation == generation
+            && self.deadline > now
+            && epoch + Duration::from_millis(user.deadline_ms.load(Ordering::Relaxed)) > now;
+        if !fresh {
+            return None;
+        }
+        self.used.store(true, Ordering::Relaxed);
+        Some(user.json.clone())
+    }
+
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+}
+
+/// A bounded cache of access keys and the snapshots they name.
 pub struct Cache {
     inner: Mutex<Inner>,
     capacity: usize,
+    /// What user deadlines count from.
+    epoch: Instant,
 }
 
 impl Cache {
@@ -72,6 +107,7 @@ impl Cache {
         Cache {
             inner: Mutex::default(),
             capacity: capacity.max(1),
+            epoch: Instant::now(),
         }
     }
 
@@ -80,42 +116,20 @@ impl Cache {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// True if both keys are held from `generation`: worth a barrier. Neither copies nor
-    /// reorders anything.
-    pub fn holds(&self, access_key: &str, user_key: &str, generation: u64) -> bool {
+    /// The entry of `access_key` if it names `user_key` and both are held from `generation`:
+    /// worth a barrier. Check it with [`Found::current`] once the barrier is done.
+    pub fn find(&self, access_key: &str, user_key: &str, generation: u64) -> Option<Arc<Found>> {
         let inner = self.lock();
-        inner
-            .access
-            .get(access_key)
-            .is_some_and(|e| e.generation == generation)
-            && inner
-                .users
-                .get(user_key)
-                .is_some_and(|u| u.generation == generation)
+        let found = inner.access.get(access_key)?;
+        (found.generation == generation
+            && found.user.generation == generation
+            && &*found.user_key == user_key)
+            .then(|| found.clone())
     }
 
-    /// The states of `access_key` and `user_key` if both are cached from `generation` and
-    /// neither has passed its deadline.
-    pub fn get(&self, access_key: &str, user_key: &str, generation: u64) -> Option<Hit> {
-        let now = Instant::now();
-        let mut inner = self.lock();
-        let inner = &mut *inner;
-        let entry = inner.access.get_mut(access_key)?;
-        let user = inner.users.get(user_key)?;
-        let fresh = |deadline: Instant, g: u64| deadline > now && g == generation;
-        if !fresh(entry.deadline, entry.generation) || !fresh(user.deadline, user.generation) {
-            return None;
-        }
-        let stamp = inner.next;
-        inner.next += 1;
-        if let Some(key) = inner.order.remove(&entry.stamp) {
-            inner.order.insert(stamp, key);
-        }
-        entry.stamp = stamp;
-        Some(Hit {
-            digest: entry.digest.clone(),
-            user_json: user.json.clone(),
-        })
+    /// Whether `found` is still what Redis holds; see [`Found::current`].
+    pub fn current(&self, found: &Found, generation: u64) -> Option<Bytes> {
+        found.current(generation, self.epoch)
     }
 
     /// Announces a read of both keys.
@@ -150,41 +164,64 @@ impl Cache {
         if !(access_ok && user_ok) {
             return;
         }
-        let (access_key, _) = fill.access;
-        let (user_key, _) = fill.user;
+        let access_key: Arc<str> = fill.access.0.into();
+        let user_key = fill.user.0;
         remove_access(&mut inner, &access_key);
-        while inner.access.len() >= self.capacity {
-            let Some((_, oldest)) = inner.order.pop_first() else {
-                break;
-            };
-            remove_access(&mut inner, &oldest);
-        }
-        let user = inner.users.entry(user_key.clone()).or_insert(UserEntry {
-            json: Arc::from(read.user_json.as_str()),
-            deadline: read.user_deadline,
+        while inner.access.len() >= self.capacity && evict_one(&mut inner) {}
+        let user_deadline = read.user_deadline.saturating_duration_since(self.epoch);
+        let user_deadline = user_deadline.as_millis() as u64;
+        let kept = inner
+            .users
+            .get_key_value(user_key.as_str())
+            .filter(|(_, u)| u.state.generation == generation && u.state.json == read.user_json)
+            .map(|(key, u)| (key.clone(), u.state.clone()));
+        let (user_key, user) = match kept {
+            // Redis sent no invalidation since that read, so this read's TTL holds for it.
+            Some((key, state)) => {
+                if let Some(entry) = inner.users.get_mut(&key) {
+                    entry.refs += 1;
+                }
+                state.deadline_ms.store(user_deadline, Ordering::Relaxed);
+                (key, state)
+            }
+            None => {
+                let key: Arc<str> = user_key.into();
+                let state = Arc::new(UserState {
+                    json: read.user_json,
+                    deadline_ms: AtomicU64::new(user_deadline),
+                    generation,
+                    live: AtomicBool::new(true),
+                });
+                if let Some(old) = inner.users.insert(
+                    key.clone(),
+                    UserEntry {
+                        state: state.clone(),
+                        refs: 1,
+                    },
+                ) {
+                    // Entries that named the old state now miss and read again.
+                    old.state.live.store(false, Ordering::Release);
+                }
+                (key, state)
+            }
+        };
+        let found = Arc::new(Found {
+            digest: read.digest,
+            deadline: read.access_deadline,
             generation,
-            refs: 0,
+            live: AtomicBool::new(true),
+            used: AtomicBool::new(false),
+            user_key,
+            user,
         });
-        if user.generation != generation || user.json.as_ref() != read.user_json {
-            user.json = Arc::from(read.user_json.as_str());
-            user.generation = generation;
-        }
-        user.deadline = read.user_deadline;
-        user.refs += 1;
-        inner.next += 1;
-        let stamp = inner.next;
-        inner.order.insert(stamp, access_key.clone());
         crate::metrics::validation_entries(1);
-        inner.access.insert(
-            access_key,
-            AccessEntry {
-                digest: read.digest,
-                user_key,
-                deadline: read.access_deadline,
-                generation,
-                stamp,
-            },
-        );
+        inner.clock.push_back((access_key.clone(), found.clone()));
+        inner.access.insert(access_key, found);
+        // Invalidated entries stay in the clock until the hand meets them; keep it near the
+        // size of the cache.
+        if inner.clock.len() > 2 * inner.access.len() + 64 {
+            inner.clock.retain(|(_, f)| f.live.load(Ordering::Relaxed));
+        }
     }
 
     /// Gives up a fill whose read failed.
@@ -202,16 +239,24 @@ impl Cache {
         let mut inner = self.lock();
         inner.pending.remove(key);
         remove_access(&mut inner, key);
-        inner.users.remove(key);
+        if let Some(user) = inner.users.remove(key) {
+            user.state.live.store(false, Ordering::Release);
+        }
     }
 
     /// Forgets everything: a flush, or a tracking connection lost.
     pub fn clear(&self) {
         let mut inner = self.lock();
         crate::metrics::validation_entries(-(inner.access.len() as i64));
+        for found in inner.access.values() {
+            found.live.store(false, Ordering::Release);
+        }
+        for user in inner.users.values() {
+            user.state.live.store(false, Ordering::Release);
+        }
         inner.access.clear();
         inner.users.clear();
-        inner.order.clear();
+        inner.clock.clear();
         inner.pending.clear();
     }
 
@@ -222,16 +267,33 @@ impl Cache {
     }
 }
 
+/// Moves the clock hand to the first entry not hit since it last passed and drops it; false
+/// if the clock is empty.
+fn evict_one(inner: &mut Inner) -> bool {
+    while let Some((key, found)) = inner.clock.pop_front() {
+        if !found.live.load(Ordering::Relaxed) {
+            continue;
+        }
+        if found.used.swap(false, Ordering::Relaxed) {
+            inner.clock.push_back((key, found));
+            continue;
+        }
+        remove_access(inner, &key);
+        return true;
+    }
+    false
+}
+
 fn remove_access(inner: &mut Inner, key: &str) {
-    let Some(entry) = inner.access.remove(key) else {
+    let Some(found) = inner.access.remove(key) else {
         return;
     };
+    found.live.store(false, Ordering::Release);
     crate::metrics::validation_entries(-1);
-    inner.order.remove(&entry.stamp);
-    if let Some(user) = inner.users.get_mut(&entry.user_key) {
+    if let Some(user) = inner.users.get_mut(&*found.user_key) {
         user.refs = user.refs.saturating_sub(1);
         if user.refs == 0 {
-            inner.users.remove(&entry.user_key);
+            inner.users.remove(&*found.user_key);
         }
     }
 }
@@ -239,16 +301,22 @@ fn remove_access(inner: &mut Inner, key: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn read(digest: &str) -> Read {
         let later = Instant::now() + Duration::from_secs(60);
         Read {
             digest: digest.into(),
             access_deadline: later,
-            user_json: "{}".into(),
+            user_json: Bytes::from_static(b"{}"),
             user_deadline: later,
         }
+    }
+
+    fn hit(cache: &Cache, key: &str, generation: u64) -> Option<String> {
+        let found = cache.find(key, "u", generation)?;
+        cache
+            .current(&found, generation)
+            .map(|_| found.digest().to_string())
     }
 
     #[test]
@@ -257,30 +325,53 @@ mod tests {
         let fill = cache.begin_fill("a", "u");
         cache.invalidate("a");
         cache.finish_fill(fill, read("d"), 1);
-        assert!(cache.get("a", "u", 1).is_none());
+        assert!(hit(&cache, "a", 1).is_none());
         let fill = cache.begin_fill("a", "u");
         cache.finish_fill(fill, read("d"), 1);
-        assert_eq!(cache.get("a", "u", 1).unwrap().digest, "d");
+        assert_eq!(hit(&cache, "a", 1).as_deref(), Some("d"));
         // Another generation's entries do not count.
-        assert!(cache.get("a", "u", 2).is_none());
+        assert!(hit(&cache, "a", 2).is_none());
     }
 
     #[test]
-    fn the_cache_keeps_its_bound_and_drops_the_least_recently_used() {
+    fn an_invalidation_after_the_lookup_is_seen_after_the_barrier() {
+        let cache = Cache::new(10);
+        let fill = cache.begin_fill("a", "u");
+        cache.finish_fill(fill, read("d"), 1);
+        let found = cache.find("a", "u", 1).unwrap();
+        cache.invalidate("u");
+        assert!(cache.current(&found, 1).is_none(), "the user changed");
+        let fill = cache.begin_fill("a", "u");
+        cache.finish_fill(fill, read("d"), 1);
+        let found = cache.find("a", "u", 1).unwrap();
+        cache.invalidate("a");
+        assert!(cache.current(&found, 1).is_none(), "the access key changed");
+    }
+
+    #[test]
+    fn the_cache_keeps_its_bound_and_spares_what_was_used() {
         let cache = Cache::new(3);
         for key in ["a", "b", "c"] {
             let fill = cache.begin_fill(key, "u");
             cache.finish_fill(fill, read(key), 1);
         }
-        assert!(cache.get("a", "u", 1).is_some());
+        assert!(hit(&cache, "a", 1).is_some());
         let fill = cache.begin_fill("d", "u");
         cache.finish_fill(fill, read("d"), 1);
         assert_eq!(cache.len(), 3);
-        assert!(
-            cache.get("b", "u", 1).is_none(),
-            "b was the least recently used"
-        );
-        assert!(cache.get("a", "u", 1).is_some());
+        assert!(hit(&cache, "b", 1).is_none(), "b was not used since it came");
+        assert!(hit(&cache, "a", 1).is_some());
+        // Many more keys than room, with invalidations: the bound holds.
+        for i in 0..1000 {
+            let key = format!("k{i}");
+            let fill = cache.begin_fill(&key, "u");
+            cache.finish_fill(fill, read(&key), 1);
+            if i % 3 == 0 {
+                cache.invalidate(&key);
+            }
+        }
+        assert!(cache.len() <= 3);
+        assert!(cache.lock().clock.len() <= 2 * 3 + 64 + 1);
     }
 
     #[test]
@@ -290,6 +381,11 @@ mod tests {
         let mut r = read("d");
         r.access_deadline = Instant::now();
         cache.finish_fill(fill, r, 1);
-        assert!(cache.get("a", "u", 1).is_none());
+        assert!(hit(&cache, "a", 1).is_none());
+        let fill = cache.begin_fill("b", "u");
+        let mut r = read("d");
+        r.user_deadline = Instant::now();
+        cache.finish_fill(fill, r, 1);
+        assert!(hit(&cache, "b", 1).is_none());
     }
 }

@@ -8,6 +8,7 @@ mod refresh;
 mod sessions;
 mod tracking;
 
+use bytes::Bytes;
 use super::{StoreError, ms};
 use crate::domain::session::{
     Generation, Introspection, Issued, NewSession, Refresh, SessionPolicy, Started, TokenPair,
@@ -218,7 +219,7 @@ impl RedisStore {
     }
 
     /// The session's user JSON if `token` is its live access token.
-    pub async fn validate_access(&self, token: &Token) -> Result<Option<String>, StoreError> {
+    pub async fn validate_access(&self, token: &Token) -> Result<Option<Bytes>, StoreError> {
         let session = token.session();
         if let Some(tracker) = self.tracker() {
             let access = self.keys.access(&session);
@@ -251,7 +252,7 @@ impl RedisStore {
         };
         let (digest, user): (Option<String>, Option<String>) = reply?;
         Ok(match (digest, user) {
-            (Some(d), Some(u)) if d == token.digest().as_str() => Some(u),
+            (Some(d), Some(u)) if d == token.digest().as_str() => Some(Bytes::from(u)),
             _ => None,
         })
     }

@@ -14,6 +14,7 @@
 //! a new tracking connection is up.
 
 use super::cache::{Cache, Read};
+use bytes::Bytes;
 use crate::redis_io::TrackingSource;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, PushInfo, PushKind, Value};
@@ -96,13 +97,13 @@ impl Tracker {
         access_key: &str,
         user_key: &str,
         digest: &str,
-    ) -> Result<Option<String>, Bypass> {
+    ) -> Result<Option<Bytes>, Bypass> {
         let (conn, generation) = self.connection().await.ok_or(Bypass)?;
-        if self.cache.holds(access_key, user_key, generation) {
+        if let Some(found) = self.cache.find(access_key, user_key, generation) {
             let barrier = self.barrier(&conn, generation).await?;
-            if let Some(hit) = self.cache.get(access_key, user_key, barrier) {
+            if let Some(user_json) = self.cache.current(&found, barrier) {
                 crate::metrics::validation_cache("hit");
-                return Ok((hit.digest == digest).then(|| hit.user_json.to_string()));
+                return Ok((found.digest() == digest).then_some(user_json));
             }
         }
         crate::metrics::validation_cache("miss");
@@ -149,7 +150,7 @@ impl Tracker {
         let read = Read {
             digest,
             access_deadline: sent + Duration::from_millis(access_ttl.max(0) as u64),
-            user_json,
+            user_json: Bytes::from(user_json),
             user_deadline: sent + Duration::from_millis(user_ttl.max(0) as u64),
         };
         // A key without a TTL (-1) or gone (-2) is not cached.
@@ -185,20 +186,24 @@ impl Tracker {
                 if s.failed >= ticket {
                     return Err(Bypass);
                 }
-                if s.in_flight {
-                    None
-                } else {
-                    s.in_flight = true;
-                    s.sent += 1;
-                    crate::metrics::barrier_batch(s.arrivals - s.arrivals_at_send);
-                    s.arrivals_at_send = s.arrivals;
-                    Some(s.sent)
-                }
+                let claim = !s.in_flight;
+                s.in_flight = true;
+                claim
             };
-            let Some(number) = send else {
+            if !send {
                 waited = true;
                 notified.await;
                 continue;
+            }
+            // Requests this worker reads from its sockets before the PING goes out take
+            // tickets it serves: let them come first.
+            tokio::task::yield_now().await;
+            let number = {
+                let mut s = self.lock();
+                s.sent += 1;
+                crate::metrics::barrier_batch(s.arrivals - s.arrivals_at_send);
+                s.arrivals_at_send = s.arrivals;
+                s.sent
             };
             let mut conn = conn.clone();
             let pong = tokio::time::timeout(
