@@ -67,15 +67,6 @@ impl Commands {
             .sum()
     }
 
-    /// Redis's microseconds in all, leaving out the readings' own `INFO`.
-    pub fn usec(&self) -> u64 {
-        self.0
-            .iter()
-            .filter(|(k, _)| k.as_str() != "info")
-            .map(|(_, (_, usec))| usec)
-            .sum()
-    }
-
     pub fn usec_per_call(&self, cmd: &str) -> f64 {
         self.0
             .get(cmd)

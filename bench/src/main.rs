@@ -56,9 +56,9 @@ impl Measured {
     fn commands_per_op(&self) -> f64 {
         self.commands.calls() as f64 / self.report.all_ops.max(1) as f64
     }
-    /// Redis µs per operation.
+    /// The Redis process's CPU µs per operation: its commands and its I/O.
     fn redis_usec_per_op(&self) -> f64 {
-        self.commands.usec() as f64 / self.report.all_ops.max(1) as f64
+        self.cpu_secs[1] * 1e6 / self.report.all_ops.max(1) as f64
     }
     /// The server's CPU µs per operation.
     fn server_usec_per_op(&self) -> f64 {
@@ -310,20 +310,22 @@ async fn main() {
     let redis_url = format!("redis://{}", redis.addr);
     let users = seed_users(&dir);
     let secret = "bench-secret-0123456789-0123456789-abcdef";
-    let start_server = |redis_url: &str| {
-        procs::token_server(
-            &dir,
-            &[
-                ("REDIS_URL", redis_url.to_string()),
-                ("TOKEN_SECRET", secret.into()),
-                ("USERS_FILE", users.display().to_string()),
-                ("LOGIN_MAX_ATTEMPTS_PER_IP_PER_MINUTE", "0".into()),
-                ("MAX_INVALID_LOGIN_ATTEMPTS", "0".into()),
-                ("BCRYPT_MAX_QUEUE", "100000".into()),
-            ],
-        )
+    let start_with = |redis_url: &str, cache: Option<&str>| {
+        let mut envs = vec![
+            ("REDIS_URL", redis_url.to_string()),
+            ("TOKEN_SECRET", secret.into()),
+            ("USERS_FILE", users.display().to_string()),
+            ("LOGIN_MAX_ATTEMPTS_PER_IP_PER_MINUTE", "0".into()),
+            ("MAX_INVALID_LOGIN_ATTEMPTS", "0".into()),
+            ("BCRYPT_MAX_QUEUE", "100000".into()),
+        ];
+        envs.extend(cache.map(|c| ("VALIDATION_CACHE_ENTRIES", c.to_string())));
+        procs::token_server(&dir, &envs)
     };
+    let start_server = |redis_url: &str| start_with(redis_url, None);
     let server = start_server(&redis_url);
+    // The same server reading every validation through to Redis, for comparison.
+    let through = start_with(&redis_url, Some("0"));
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let multiplexed = procs::ceiling(&dir, "per-worker", &redis_url, workers);
     let shared = procs::ceiling(&dir, "shared", &redis_url, workers);
@@ -402,6 +404,7 @@ async fn main() {
     let mut measures: Vec<(String, String)> = vec![];
     let mut costs: Vec<(&str, &Measured)> = vec![];
     let (ceiling_a, details_1k, ceiling_c, refresh);
+    let mut costs_through = None;
     if want("details") {
         let metrics = Metrics::read(server.addr);
         (ceiling_a, details_1k) = alternating(
@@ -450,6 +453,23 @@ async fn main() {
             ));
         }
         rows.push(row("details (1k live sessions)", &details_1k, a));
+        let (ceiling_again, details_through) = alternating(
+            &multiplexed,
+            ceiling_get(),
+            &through,
+            vec![details(&tokens); ROUNDS],
+            &redis,
+            64,
+            warmup,
+            round,
+        )
+        .await;
+        rows.push(row(
+            "details reading through to Redis (`VALIDATION_CACHE_ENTRIES=0`), alternating with (a) again",
+            &details_through,
+            Some((ceiling_again.report.rate(), "(a) again")),
+        ));
+        costs_through = Some(details_through);
         let batches = metrics.get("token_server_validation_barrier_batch_size_count");
         measures.push((
             "Redis commands per validation under 64 connections (`INFO commandstats`; ceiling (a): one)".into(),
@@ -466,7 +486,7 @@ async fn main() {
             ),
         ));
         costs.push(("ceiling (a): one GET", &ceiling_a));
-        costs.push(("validation (details, 1k sessions)", &details_1k));
+        costs.push(("validation (details, 1k sessions), cached", &details_1k));
     } else {
         (ceiling_a, details_1k) = (Measured::none(), Measured::none());
     }
@@ -497,11 +517,14 @@ async fn main() {
     } else {
         (ceiling_c, refresh) = (Measured::none(), Measured::none());
     }
+    if let Some(m) = &costs_through {
+        costs.push(("validation (details, 1k sessions), reading through", m));
+    }
     if only.is_some() {
         print_rows(&rows);
         print_measures(&measures);
         print_costs(&costs);
-        drop((server, multiplexed, shared, pooled, redis));
+        drop((server, through, multiplexed, shared, pooled, redis));
         let _ = std::fs::remove_dir_all(&dir);
         return;
     }
@@ -704,9 +727,70 @@ async fn main() {
         ),
     ));
 
+    let target = |name: &str, value: f64, ok: bool| {
+        (
+            name.to_string(),
+            format!("{value:.2} {}", if ok { "✔" } else { "✘" }),
+        )
+    };
+    let details_ratio = details_1k.report.rate() / ceiling_a.report.rate().max(1.0);
+    let p99_ratio = details_1k.report.p99_ms() / ceiling_p99.max(0.001);
+    let refresh_ratio = refresh.report.rate() / ceiling_c.report.rate().max(1.0);
+    let login_ratio = login10.report.rate() / bcrypt10.max(1.0);
+    let flood_ratio = flooded_p99 / idle_p99.max(0.001);
+    let big_ratio = details_100k.report.rate() / details_1k_again.report.rate().max(1.0);
+    let targets = [
+        target(
+            "details ≥ 1.2 × ceiling (a)",
+            details_ratio,
+            details_ratio >= 1.2,
+        ),
+        target(
+            "details p99 ≤ 1.5 × ceiling (a)'s p99",
+            p99_ratio,
+            p99_ratio <= 1.5,
+        ),
+        target(
+            "Redis commands per validation ≤ 0.1 (64 connections)",
+            details_1k.commands_per_op(),
+            details_1k.commands_per_op() <= 0.1,
+        ),
+        target(
+            "refresh ≥ 0.85 × ceiling (c)",
+            refresh_ratio,
+            refresh_ratio >= 0.85,
+        ),
+        target(
+            "login ≥ 0.9 × ceiling (b), cost 10",
+            login_ratio,
+            login_ratio >= 0.9,
+        ),
+        target(
+            "details p99 during a login flood ≤ 2 × idle",
+            flood_ratio,
+            flood_ratio <= 2.0,
+        ),
+        target(
+            "details with 100k ÷ 1k live sessions ≥ 0.9",
+            big_ratio,
+            big_ratio >= 0.9,
+        ),
+        target(
+            "Redis KiB per live session ≤ 1",
+            per_session / 1024.0,
+            per_session <= 1024.0,
+        ),
+    ];
+
     print_rows(&rows);
     print_measures(&measures);
     print_costs(&costs);
+    println!();
+    println!("| target | this run |");
+    println!("|---|---:|");
+    for (name, value) in targets {
+        println!("| {name} | {value} |");
+    }
     println!();
     println!(
         "{} cores; warm-up {} s and {} s per scenario; whole run {:.0} s.",
@@ -717,6 +801,7 @@ async fn main() {
     );
     drop((
         server,
+        through,
         big_server,
         multiplexed,
         shared,
@@ -736,12 +821,13 @@ fn print_measures(measures: &[(String, String)]) {
     }
 }
 
-/// What one operation costs each side, for sizing: warm-up included, from Redis's own
-/// command times and the server's CPU time.
+/// What one operation costs each side, for sizing: warm-up included, from the CPU time of
+/// the Redis and server processes (I/O included) and Redis's command counts (each
+/// `redis.call` of a script counts, as `INFO commandstats` counts it).
 fn print_costs(costs: &[(&str, &Measured)]) {
     println!();
     println!(
-        "| operation | Redis commands per op | Redis µs per op | server CPU µs per op | ops measured |"
+        "| operation | Redis commands per op | Redis CPU µs per op | server CPU µs per op | ops measured |"
     );
     println!("|---|---:|---:|---:|---:|");
     for (name, m) in costs {

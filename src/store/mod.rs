@@ -5,7 +5,6 @@ pub mod guard;
 pub mod memory;
 pub mod redis;
 
-use bytes::Bytes;
 use crate::config::{Lockout, TokenSecret};
 use crate::domain::account::Account;
 use crate::domain::session::{
@@ -13,6 +12,7 @@ use crate::domain::session::{
     Started, TokenPair,
 };
 use crate::domain::token::{HmacKey, Token, TokenKind, UserTag};
+use bytes::Bytes;
 use guard::{Reservation, Ticket};
 use memory::MemoryStore;
 use redis::RedisStore;

@@ -6,13 +6,13 @@
 mod refresh;
 mod sessions;
 
-use bytes::Bytes;
 use super::StoreError;
 use super::guard::MemoryGuard;
 use crate::domain::session::{
     Generation, Introspection, Issued, NewSession, SessionPolicy, Started, TokenPair,
 };
 use crate::domain::token::{SessionId, Token, TokenDigest, TokenKind, UserTag};
+use bytes::Bytes;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

@@ -359,7 +359,10 @@ mod tests {
         let fill = cache.begin_fill("d", "u");
         cache.finish_fill(fill, read("d"), 1);
         assert_eq!(cache.len(), 3);
-        assert!(hit(&cache, "b", 1).is_none(), "b was not used since it came");
+        assert!(
+            hit(&cache, "b", 1).is_none(),
+            "b was not used since it came"
+        );
         assert!(hit(&cache, "a", 1).is_some());
         // Many more keys than room, with invalidations: the bound holds.
         for i in 0..1000 {

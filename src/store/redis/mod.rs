@@ -8,13 +8,13 @@ mod refresh;
 mod sessions;
 mod tracking;
 
-use bytes::Bytes;
 use super::{StoreError, ms};
 use crate::domain::session::{
     Generation, Introspection, Issued, NewSession, Refresh, SessionPolicy, Started, TokenPair,
 };
 use crate::domain::token::{Token, TokenKind, UserTag};
 use crate::redis_io::{Keys, Lua, RedisConn};
+use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Duration;
 use tracking::{Tracker, TrackingConfig};

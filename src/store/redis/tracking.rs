@@ -14,8 +14,8 @@
 //! a new tracking connection is up.
 
 use super::cache::{Cache, Read};
-use bytes::Bytes;
 use crate::redis_io::TrackingSource;
+use bytes::Bytes;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, PushInfo, PushKind, Value};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
