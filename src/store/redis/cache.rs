@@ -11,6 +11,9 @@
 //! are shared, and an invalidation marks them dead as it drops them, so a request that found
 //! one before its barrier sees the change after it. Eviction is a CLOCK (second chance): a hit
 //! only sets a flag.
+//!
+//! An entry filled for introspection also holds the session's fields (client, scope, times);
+//! one filled for validation does not need them.
 
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
@@ -28,6 +31,26 @@ pub struct Found {
     used: AtomicBool,
     user_key: Arc<str>,
     user: Arc<UserState>,
+    session: Option<Arc<SessionState>>,
+}
+
+/// The fields of a session hash introspection shows, as Redis last gave them.
+#[derive(Clone)]
+pub struct SessionFields {
+    pub client_id: String,
+    pub scope: String,
+    pub created_ms: u64,
+    pub refreshed_ms: u64,
+    /// When the session ends (`rx`), epoch milliseconds.
+    pub ends_ms: u64,
+}
+
+struct SessionState {
+    key: Arc<str>,
+    fields: SessionFields,
+    deadline: Instant,
+    generation: u64,
+    live: AtomicBool,
 }
 
 struct UserState {
@@ -48,17 +71,27 @@ struct UserEntry {
 struct Inner {
     access: HashMap<Arc<str>, Arc<Found>>,
     users: HashMap<Arc<str>, UserEntry>,
+    /// Session hashes of entries filled for introspection, by key: one per access entry.
+    sessions: HashMap<Arc<str>, Arc<SessionState>>,
     /// The clock: access entries in insertion order, dead ones dropped as the hand meets them.
     clock: VecDeque<(Arc<str>, Arc<Found>)>,
     /// key -> token of the fill in flight for it.
     pending: HashMap<String, u64>,
     next: u64,
+    /// Misses that found the cache full.
+    full_misses: u64,
 }
 
-/// A fill announced before its read: the tokens of the two keys.
+/// When the cache is full, one miss in this many fills it (evicting an entry); the others
+/// read through. Tokens cycling through more than the cache holds then leave a stable part
+/// of them cached instead of each evicting the next before it is used again.
+const ADMIT_WHEN_FULL: u64 = 8;
+
+/// A fill announced before its read: the tokens of its keys.
 pub struct Fill {
     access: (String, u64),
     user: (String, u64),
+    session: Option<(String, u64)>,
 }
 
 /// What Redis answered for a fill: each value with the instant it stops being valid.
@@ -68,6 +101,8 @@ pub struct Read {
     pub access_deadline: Instant,
     pub user_json: Bytes,
     pub user_deadline: Instant,
+    /// With introspection: the session's fields and the deadline of its hash.
+    pub session: Option<(SessionFields, Instant)>,
 }
 
 impl Found {
@@ -91,6 +126,21 @@ impl Found {
 
     pub fn digest(&self) -> &str {
         &self.digest
+    }
+
+    /// As [`Found::current`], with the session's fields: for an entry filled for
+    /// introspection whose session hash is also unchanged and within its deadline.
+    pub fn current_session(
+        &self,
+        generation: u64,
+        epoch: Instant,
+    ) -> Option<(Bytes, &SessionFields, Instant)> {
+        let session = self.session.as_ref()?;
+        let fresh = session.live.load(Ordering::Acquire)
+            && session.generation == generation
+            && session.deadline > Instant::now();
+        let user = self.current(generation, epoch).filter(|_| fresh)?;
+        Some((user, &session.fields, self.deadline))
     }
 }
 
@@ -127,13 +177,44 @@ impl Cache {
             .then(|| found.clone())
     }
 
+    /// As [`Cache::find`], for an entry filled for introspection of session `session_key`.
+    pub fn find_session(
+        &self,
+        access_key: &str,
+        user_key: &str,
+        session_key: &str,
+        generation: u64,
+    ) -> Option<Arc<Found>> {
+        self.find(access_key, user_key, generation).filter(|f| {
+            f.session
+                .as_ref()
+                .is_some_and(|s| &*s.key == session_key && s.generation == generation)
+        })
+    }
+
+    /// What user deadlines count from.
+    pub fn epoch(&self) -> Instant {
+        self.epoch
+    }
+
     /// Whether `found` is still what Redis holds; see [`Found::current`].
     pub fn current(&self, found: &Found, generation: u64) -> Option<Bytes> {
         found.current(generation, self.epoch)
     }
 
-    /// Announces a read of both keys.
-    pub fn begin_fill(&self, access_key: &str, user_key: &str) -> Fill {
+    /// Whether a miss should fill the cache: always while there is room, else one in
+    /// [`ADMIT_WHEN_FULL`].
+    pub fn admits(&self) -> bool {
+        let mut inner = self.lock();
+        if inner.access.len() < self.capacity {
+            return true;
+        }
+        inner.full_misses += 1;
+        inner.full_misses % ADMIT_WHEN_FULL == 0
+    }
+
+    /// Announces a read of the keys: the session's too, for introspection.
+    pub fn begin_fill(&self, access_key: &str, user_key: &str, session_key: Option<&str>) -> Fill {
         let mut inner = self.lock();
         let mut token = |key: &str| {
             inner.next += 1;
@@ -144,6 +225,7 @@ impl Cache {
         Fill {
             access: token(access_key),
             user: token(user_key),
+            session: session_key.map(&mut token),
         }
     }
 
@@ -161,9 +243,22 @@ impl Cache {
         };
         let access_ok = ours(&mut inner, &fill.access);
         let user_ok = ours(&mut inner, &fill.user);
-        if !(access_ok && user_ok) {
+        let session_ok = fill.session.as_ref().is_none_or(|s| ours(&mut inner, s));
+        if !(access_ok && user_ok && session_ok) {
             return;
         }
+        let session = match (fill.session, read.session) {
+            (Some((key, _)), Some((fields, deadline))) => Some(Arc::new(SessionState {
+                key: key.into(),
+                fields,
+                deadline,
+                generation,
+                live: AtomicBool::new(true),
+            })),
+            (None, None) => None,
+            // A session announced but not read, or read unannounced: nothing to trust.
+            _ => return,
+        };
         let access_key: Arc<str> = fill.access.0.into();
         let user_key = fill.user.0;
         remove_access(&mut inner, &access_key);
@@ -213,7 +308,13 @@ impl Cache {
             used: AtomicBool::new(false),
             user_key,
             user,
+            session: session.clone(),
         });
+        if let Some(session) = session
+            && let Some(old) = inner.sessions.insert(session.key.clone(), session)
+        {
+            old.live.store(false, Ordering::Release);
+        }
         crate::metrics::validation_entries(1);
         inner.clock.push_back((access_key.clone(), found.clone()));
         inner.access.insert(access_key, found);
@@ -227,7 +328,10 @@ impl Cache {
     /// Gives up a fill whose read failed.
     pub fn abandon_fill(&self, fill: Fill) {
         let mut inner = self.lock();
-        for (key, token) in [fill.access, fill.user] {
+        for (key, token) in [Some(fill.access), Some(fill.user), fill.session]
+            .into_iter()
+            .flatten()
+        {
             if inner.pending.get(&key) == Some(&token) {
                 inner.pending.remove(&key);
             }
@@ -242,6 +346,9 @@ impl Cache {
         if let Some(user) = inner.users.remove(key) {
             user.state.live.store(false, Ordering::Release);
         }
+        if let Some(session) = inner.sessions.remove(key) {
+            session.live.store(false, Ordering::Release);
+        }
     }
 
     /// Forgets everything: a flush, or a tracking connection lost.
@@ -254,6 +361,10 @@ impl Cache {
         for user in inner.users.values() {
             user.state.live.store(false, Ordering::Release);
         }
+        for session in inner.sessions.values() {
+            session.live.store(false, Ordering::Release);
+        }
+        inner.sessions.clear();
         inner.access.clear();
         inner.users.clear();
         inner.clock.clear();
@@ -290,6 +401,14 @@ fn remove_access(inner: &mut Inner, key: &str) {
     };
     found.live.store(false, Ordering::Release);
     crate::metrics::validation_entries(-1);
+    if let Some(session) = &found.session
+        && inner
+            .sessions
+            .get(&session.key)
+            .is_some_and(|s| Arc::ptr_eq(s, session))
+    {
+        inner.sessions.remove(&session.key);
+    }
     if let Some(user) = inner.users.get_mut(&*found.user_key) {
         user.refs = user.refs.saturating_sub(1);
         if user.refs == 0 {
@@ -309,6 +428,7 @@ mod tests {
             access_deadline: later,
             user_json: Bytes::from_static(b"{}"),
             user_deadline: later,
+            session: None,
         }
     }
 
@@ -322,11 +442,11 @@ mod tests {
     #[test]
     fn a_fill_overtaken_by_an_invalidation_does_not_land() {
         let cache = Cache::new(10);
-        let fill = cache.begin_fill("a", "u");
+        let fill = cache.begin_fill("a", "u", None);
         cache.invalidate("a");
         cache.finish_fill(fill, read("d"), 1);
         assert!(hit(&cache, "a", 1).is_none());
-        let fill = cache.begin_fill("a", "u");
+        let fill = cache.begin_fill("a", "u", None);
         cache.finish_fill(fill, read("d"), 1);
         assert_eq!(hit(&cache, "a", 1).as_deref(), Some("d"));
         // Another generation's entries do not count.
@@ -336,12 +456,12 @@ mod tests {
     #[test]
     fn an_invalidation_after_the_lookup_is_seen_after_the_barrier() {
         let cache = Cache::new(10);
-        let fill = cache.begin_fill("a", "u");
+        let fill = cache.begin_fill("a", "u", None);
         cache.finish_fill(fill, read("d"), 1);
         let found = cache.find("a", "u", 1).unwrap();
         cache.invalidate("u");
         assert!(cache.current(&found, 1).is_none(), "the user changed");
-        let fill = cache.begin_fill("a", "u");
+        let fill = cache.begin_fill("a", "u", None);
         cache.finish_fill(fill, read("d"), 1);
         let found = cache.find("a", "u", 1).unwrap();
         cache.invalidate("a");
@@ -352,11 +472,11 @@ mod tests {
     fn the_cache_keeps_its_bound_and_spares_what_was_used() {
         let cache = Cache::new(3);
         for key in ["a", "b", "c"] {
-            let fill = cache.begin_fill(key, "u");
+            let fill = cache.begin_fill(key, "u", None);
             cache.finish_fill(fill, read(key), 1);
         }
         assert!(hit(&cache, "a", 1).is_some());
-        let fill = cache.begin_fill("d", "u");
+        let fill = cache.begin_fill("d", "u", None);
         cache.finish_fill(fill, read("d"), 1);
         assert_eq!(cache.len(), 3);
         assert!(
@@ -367,7 +487,7 @@ mod tests {
         // Many more keys than room, with invalidations: the bound holds.
         for i in 0..1000 {
             let key = format!("k{i}");
-            let fill = cache.begin_fill(&key, "u");
+            let fill = cache.begin_fill(&key, "u", None);
             cache.finish_fill(fill, read(&key), 1);
             if i % 3 == 0 {
                 cache.invalidate(&key);
@@ -378,14 +498,28 @@ mod tests {
     }
 
     #[test]
+    fn a_full_cache_admits_one_miss_in_eight() {
+        let cache = Cache::new(2);
+        assert!(cache.admits());
+        for key in ["a", "b"] {
+            let fill = cache.begin_fill(key, "u", None);
+            cache.finish_fill(fill, read(key), 1);
+        }
+        let admitted = (0..64).filter(|_| cache.admits()).count();
+        assert_eq!(admitted, 64 / ADMIT_WHEN_FULL as usize);
+        cache.invalidate("a");
+        assert!(cache.admits(), "room again");
+    }
+
+    #[test]
     fn an_entry_never_outlives_its_deadline() {
         let cache = Cache::new(3);
-        let fill = cache.begin_fill("a", "u");
+        let fill = cache.begin_fill("a", "u", None);
         let mut r = read("d");
         r.access_deadline = Instant::now();
         cache.finish_fill(fill, r, 1);
         assert!(hit(&cache, "a", 1).is_none());
-        let fill = cache.begin_fill("b", "u");
+        let fill = cache.begin_fill("b", "u", None);
         let mut r = read("d");
         r.user_deadline = Instant::now();
         cache.finish_fill(fill, r, 1);

@@ -293,6 +293,32 @@ impl RedisStore {
             TokenKind::Access => "a",
             TokenKind::Refresh => "r",
         };
+        if let (TokenKind::Access, Some(tracker)) = (token.kind(), self.tracker()) {
+            let keys = [
+                self.keys.access(&at),
+                self.keys.user_snapshot(&at.tag),
+                self.keys.session(&at),
+            ];
+            let found = tracker
+                .introspect([&keys[0], &keys[1], &keys[2]], token.digest().as_str())
+                .await;
+            if let Ok(found) = found {
+                return Ok(found.map(|(user, fields, expires)| {
+                    let left = expires.saturating_duration_since(std::time::Instant::now());
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap_or_default();
+                    Introspection {
+                        user_json: String::from_utf8_lossy(&user).into_owned(),
+                        client_id: fields.client_id,
+                        scope: fields.scope,
+                        created_ms: fields.created_ms,
+                        refreshed_ms: fields.refreshed_ms,
+                        expires_ms: (now + left).as_millis() as u64,
+                    }
+                }));
+            }
+        }
         let mut cmd = self.scripts.introspect.cmd(3);
         cmd.arg(self.keys.session(&at))
             .arg(self.keys.access(&at))

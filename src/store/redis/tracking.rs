@@ -13,13 +13,13 @@
 //! pushes sent while it was down are gone; requests read through the ordinary connection until
 //! a new tracking connection is up.
 
-use super::cache::{Cache, Read};
+use super::cache::{Cache, Read, SessionFields};
 use crate::redis_io::TrackingSource;
 use bytes::Bytes;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, PushInfo, PushKind, Value};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 
 /// How long after a failed connect requests read through before the next attempt.
@@ -107,20 +107,61 @@ impl Tracker {
             }
         }
         crate::metrics::validation_cache("miss");
-        let read = self.fill(conn, generation, access_key, user_key).await?;
+        let read = self
+            .fill(conn, generation, access_key, user_key, None)
+            .await?;
         Ok(read.filter(|r| r.digest == digest).map(|r| r.user_json))
     }
 
-    /// Reads both keys on the tracking connection, so that Redis tracks them, and caches
-    /// what it finds unless a key changed while the read was in flight.
+    /// What introspection shows of the access token whose key holds `digest`: the user JSON,
+    /// the session's fields and when the token expires; `None` if it is not live. From the
+    /// cache when a barrier shows all three keys current, else read (and cached).
+    pub async fn introspect(
+        self: &Arc<Self>,
+        keys: [&str; 3],
+        digest: &str,
+    ) -> Result<Option<(Bytes, SessionFields, Instant)>, Bypass> {
+        let [access_key, user_key, session_key] = keys;
+        let (conn, generation) = self.connection().await.ok_or(Bypass)?;
+        let live = |fields: &SessionFields| fields.ends_ms > unix_ms(SystemTime::now());
+        let found = self
+            .cache
+            .find_session(access_key, user_key, session_key, generation);
+        if let Some(found) = found {
+            let barrier = self.barrier(&conn, generation).await?;
+            if let Some((user, fields, expires)) =
+                found.current_session(barrier, self.cache.epoch())
+            {
+                crate::metrics::validation_cache("hit");
+                let answer = found.digest() == digest && live(fields);
+                return Ok(answer.then(|| (user, fields.clone(), expires)));
+            }
+        }
+        crate::metrics::validation_cache("miss");
+        let read = self
+            .fill(conn, generation, access_key, user_key, Some(session_key))
+            .await?;
+        Ok(read.and_then(|r| {
+            let (fields, _) = r.session.filter(|(f, _)| live(f))?;
+            (r.digest == digest).then_some((r.user_json, fields, r.access_deadline))
+        }))
+    }
+
+    /// Reads the keys on the tracking connection, so that Redis tracks them, and caches
+    /// what it finds unless a key changed while the read was in flight. With `session_key`,
+    /// the session hash's fields too; a session without them reads as not live.
     async fn fill(
         &self,
         mut conn: MultiplexedConnection,
         generation: u64,
         access_key: &str,
         user_key: &str,
+        session_key: Option<&str>,
     ) -> Result<Option<Read>, Bypass> {
-        let fill = self.cache.begin_fill(access_key, user_key);
+        if !self.cache.admits() {
+            return Err(Bypass);
+        }
+        let fill = self.cache.begin_fill(access_key, user_key, session_key);
         let sent = Instant::now();
         let mut pipe = redis::pipe();
         pipe.cmd("MGET")
@@ -130,12 +171,28 @@ impl Tracker {
             .arg(access_key)
             .cmd("PTTL")
             .arg(user_key);
-        let reply = tokio::time::timeout(
-            self.config.timeout,
-            pipe.query_async::<((Option<String>, Option<String>), i64, i64)>(&mut conn),
-        )
+        if let Some(key) = session_key {
+            pipe.cmd("HMGET")
+                .arg(key)
+                .arg(&["rh", "cid", "sc", "c", "r", "rx"])
+                .cmd("PTTL")
+                .arg(key);
+        }
+        type Reply = ((Option<String>, Option<String>), i64, i64);
+        type Session = (Vec<Option<String>>, i64);
+        let reply = tokio::time::timeout(self.config.timeout, async {
+            let mut replies: Vec<Value> = pipe.query_async(&mut conn).await?;
+            let session = match replies.len() {
+                5 => Some(redis::from_redis_value::<Session>(Value::Array(
+                    replies.split_off(3),
+                ))?),
+                _ => None,
+            };
+            let main = redis::from_redis_value::<Reply>(Value::Array(replies))?;
+            Ok::<_, redis::RedisError>((main, session))
+        })
         .await;
-        let ((digest, user), access_ttl, user_ttl) = match reply {
+        let (((digest, user), access_ttl, user_ttl), session) = match reply {
             Ok(Ok(reply)) => reply,
             _ => {
                 self.cache.abandon_fill(fill);
@@ -147,14 +204,26 @@ impl Tracker {
             self.cache.abandon_fill(fill);
             return Ok(None);
         };
+        let session_ttl = session.as_ref().map_or(1, |(_, ttl)| *ttl);
+        let session = match session {
+            None => None,
+            Some((fields, _)) => match session_fields(&fields) {
+                Some(fields) => Some((fields, sent + ms(session_ttl))),
+                None => {
+                    self.cache.abandon_fill(fill);
+                    return Ok(None);
+                }
+            },
+        };
         let read = Read {
             digest,
-            access_deadline: sent + Duration::from_millis(access_ttl.max(0) as u64),
+            access_deadline: sent + ms(access_ttl),
             user_json: Bytes::from(user_json),
-            user_deadline: sent + Duration::from_millis(user_ttl.max(0) as u64),
+            user_deadline: sent + ms(user_ttl),
+            session,
         };
         // A key without a TTL (-1) or gone (-2) is not cached.
-        if access_ttl > 0 && user_ttl > 0 {
+        if access_ttl > 0 && user_ttl > 0 && session_ttl > 0 {
             self.cache.finish_fill(fill, read.clone(), generation);
         } else {
             self.cache.abandon_fill(fill);
@@ -316,6 +385,30 @@ impl Tracker {
         drop(s);
         self.cache.clear();
     }
+}
+
+fn ms(ttl: i64) -> Duration {
+    Duration::from_millis(ttl.max(0) as u64)
+}
+
+/// Epoch milliseconds of `t`.
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A session hash's `rh cid sc c r rx`, if it has a current refresh digest and its times
+/// are numbers.
+fn session_fields(f: &[Option<String>]) -> Option<SessionFields> {
+    let number = |i: usize| f.get(i)?.as_deref()?.parse::<u64>().ok();
+    f.first()?.as_ref()?;
+    Some(SessionFields {
+        client_id: f.get(1)?.clone()?,
+        scope: f.get(2)?.clone().unwrap_or_default(),
+        created_ms: number(3)?,
+        refreshed_ms: number(4)?,
+        ends_ms: number(5)?,
+    })
 }
 
 /// Applies a push of the connection of `generation`, in its driver, before any later reply.
