@@ -210,7 +210,7 @@ impl Cache {
             return true;
         }
         inner.full_misses += 1;
-        inner.full_misses % ADMIT_WHEN_FULL == 0
+        inner.full_misses.is_multiple_of(ADMIT_WHEN_FULL)
     }
 
     /// Announces a read of the keys: the session's too, for introspection.
