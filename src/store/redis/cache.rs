@@ -85,7 +85,7 @@ struct Inner {
 /// When the cache is full, one miss in this many fills it (evicting an entry); the others
 /// read through. Tokens cycling through more than the cache holds then leave a stable part
 /// of them cached instead of each evicting the next before it is used again.
-const ADMIT_WHEN_FULL: u64 = 8;
+const ADMIT_WHEN_FULL: u64 = 32;
 
 /// A fill announced before its read: the tokens of its keys.
 pub struct Fill {
@@ -498,7 +498,7 @@ mod tests {
     }
 
     #[test]
-    fn a_full_cache_admits_one_miss_in_eight() {
+    fn a_full_cache_admits_one_miss_in_thirty_two() {
         let cache = Cache::new(2);
         assert!(cache.admits());
         for key in ["a", "b"] {

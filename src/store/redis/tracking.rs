@@ -149,7 +149,9 @@ impl Tracker {
 
     /// Reads the keys on the tracking connection, so that Redis tracks them, and caches
     /// what it finds unless a key changed while the read was in flight. With `session_key`,
-    /// the session hash's fields too; a session without them reads as not live.
+    /// the session hash's fields too; a session without them reads as not live. A miss the
+    /// full cache does not admit is read there untracked (introspection's goes to its
+    /// script).
     async fn fill(
         &self,
         mut conn: MultiplexedConnection,
@@ -159,12 +161,21 @@ impl Tracker {
         session_key: Option<&str>,
     ) -> Result<Option<Read>, Bypass> {
         if !self.cache.admits() {
-            return Err(Bypass);
+            if session_key.is_some() {
+                return Err(Bypass);
+            }
+            return self
+                .read_untracked(conn, generation, access_key, user_key)
+                .await;
         }
         let fill = self.cache.begin_fill(access_key, user_key, session_key);
         let sent = Instant::now();
         let mut pipe = redis::pipe();
-        pipe.cmd("MGET")
+        pipe.cmd("CLIENT")
+            .arg("CACHING")
+            .arg("YES")
+            .ignore()
+            .cmd("MGET")
             .arg(access_key)
             .arg(user_key)
             .cmd("PTTL")
@@ -172,7 +183,11 @@ impl Tracker {
             .cmd("PTTL")
             .arg(user_key);
         if let Some(key) = session_key {
-            pipe.cmd("HMGET")
+            pipe.cmd("CLIENT")
+                .arg("CACHING")
+                .arg("YES")
+                .ignore()
+                .cmd("HMGET")
                 .arg(key)
                 .arg(&["rh", "cid", "sc", "c", "r", "rx"])
                 .cmd("PTTL")
@@ -229,6 +244,36 @@ impl Tracker {
             self.cache.abandon_fill(fill);
         }
         Ok(Some(read))
+    }
+
+    /// Both keys as a plain read on the tracking connection, cached nowhere.
+    async fn read_untracked(
+        &self,
+        mut conn: MultiplexedConnection,
+        generation: u64,
+        access_key: &str,
+        user_key: &str,
+    ) -> Result<Option<Read>, Bypass> {
+        let read = tokio::time::timeout(
+            self.config.timeout,
+            redis::cmd("MGET")
+                .arg(access_key)
+                .arg(user_key)
+                .query_async::<(Option<String>, Option<String>)>(&mut conn),
+        )
+        .await;
+        let Ok(Ok((digest, user))) = read else {
+            self.lost(generation);
+            return Err(Bypass);
+        };
+        let now = Instant::now();
+        Ok(digest.zip(user).map(|(digest, user)| Read {
+            digest,
+            access_deadline: now,
+            user_json: Bytes::from(user),
+            user_deadline: now,
+            session: None,
+        }))
     }
 
     /// Waits for a PING sent after this call began to come back on `conn`; the generation
@@ -357,9 +402,12 @@ impl Tracker {
             });
         let connected = tokio::time::timeout(self.config.timeout, async {
             let mut conn = self.config.source.connect(&config).await?;
+            // OPTIN: only reads announced with CLIENT CACHING YES are tracked, so reads that
+            // do not fill the cache leave nothing in Redis's tracking table.
             redis::cmd("CLIENT")
                 .arg("TRACKING")
                 .arg("ON")
+                .arg("OPTIN")
                 .query_async::<()>(&mut conn)
                 .await?;
             Ok::<_, redis::RedisError>(conn)
