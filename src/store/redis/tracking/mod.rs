@@ -13,13 +13,16 @@
 //! pushes sent while it was down are gone; requests read through the ordinary connection until
 //! a new tracking connection is up.
 
-use super::cache::{Cache, Read, SessionFields};
+mod reads;
+
+use super::cache::{Cache, SessionFields};
 use crate::redis_io::TrackingSource;
 use bytes::Bytes;
+use reads::unix_ms;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, PushInfo, PushKind, Value};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::Notify;
 
 /// How long after a failed connect requests read through before the next attempt.
@@ -144,135 +147,6 @@ impl Tracker {
         Ok(read.and_then(|r| {
             let (fields, _) = r.session.filter(|(f, _)| live(f))?;
             (r.digest == digest).then_some((r.user_json, fields, r.access_deadline))
-        }))
-    }
-
-    /// Reads the keys on the tracking connection, so that Redis tracks them, and caches
-    /// what it finds unless a key changed while the read was in flight. With `session_key`,
-    /// the session hash's fields too; a session without them reads as not live. A miss the
-    /// full cache does not admit is read there untracked (introspection's goes to its
-    /// script).
-    async fn fill(
-        &self,
-        mut conn: MultiplexedConnection,
-        generation: u64,
-        access_key: &str,
-        user_key: &str,
-        session_key: Option<&str>,
-    ) -> Result<Option<Read>, Bypass> {
-        if !self.cache.admits() {
-            if session_key.is_some() {
-                return Err(Bypass);
-            }
-            return self
-                .read_untracked(conn, generation, access_key, user_key)
-                .await;
-        }
-        let fill = self.cache.begin_fill(access_key, user_key, session_key);
-        let sent = Instant::now();
-        let mut pipe = redis::pipe();
-        pipe.cmd("CLIENT")
-            .arg("CACHING")
-            .arg("YES")
-            .ignore()
-            .cmd("MGET")
-            .arg(access_key)
-            .arg(user_key)
-            .cmd("PTTL")
-            .arg(access_key)
-            .cmd("PTTL")
-            .arg(user_key);
-        if let Some(key) = session_key {
-            pipe.cmd("CLIENT")
-                .arg("CACHING")
-                .arg("YES")
-                .ignore()
-                .cmd("HMGET")
-                .arg(key)
-                .arg(&["rh", "cid", "sc", "c", "r", "rx"])
-                .cmd("PTTL")
-                .arg(key);
-        }
-        type Reply = ((Option<String>, Option<String>), i64, i64);
-        type Session = (Vec<Option<String>>, i64);
-        let reply = tokio::time::timeout(self.config.timeout, async {
-            let mut replies: Vec<Value> = pipe.query_async(&mut conn).await?;
-            let session = match replies.len() {
-                5 => Some(redis::from_redis_value::<Session>(Value::Array(
-                    replies.split_off(3),
-                ))?),
-                _ => None,
-            };
-            let main = redis::from_redis_value::<Reply>(Value::Array(replies))?;
-            Ok::<_, redis::RedisError>((main, session))
-        })
-        .await;
-        let (((digest, user), access_ttl, user_ttl), session) = match reply {
-            Ok(Ok(reply)) => reply,
-            _ => {
-                self.cache.abandon_fill(fill);
-                self.lost(generation);
-                return Err(Bypass);
-            }
-        };
-        let (Some(digest), Some(user_json)) = (digest, user) else {
-            self.cache.abandon_fill(fill);
-            return Ok(None);
-        };
-        let session_ttl = session.as_ref().map_or(1, |(_, ttl)| *ttl);
-        let session = match session {
-            None => None,
-            Some((fields, _)) => match session_fields(&fields) {
-                Some(fields) => Some((fields, sent + ms(session_ttl))),
-                None => {
-                    self.cache.abandon_fill(fill);
-                    return Ok(None);
-                }
-            },
-        };
-        let read = Read {
-            digest,
-            access_deadline: sent + ms(access_ttl),
-            user_json: Bytes::from(user_json),
-            user_deadline: sent + ms(user_ttl),
-            session,
-        };
-        // A key without a TTL (-1) or gone (-2) is not cached.
-        if access_ttl > 0 && user_ttl > 0 && session_ttl > 0 {
-            self.cache.finish_fill(fill, read.clone(), generation);
-        } else {
-            self.cache.abandon_fill(fill);
-        }
-        Ok(Some(read))
-    }
-
-    /// Both keys as a plain read on the tracking connection, cached nowhere.
-    async fn read_untracked(
-        &self,
-        mut conn: MultiplexedConnection,
-        generation: u64,
-        access_key: &str,
-        user_key: &str,
-    ) -> Result<Option<Read>, Bypass> {
-        let read = tokio::time::timeout(
-            self.config.timeout,
-            redis::cmd("MGET")
-                .arg(access_key)
-                .arg(user_key)
-                .query_async::<(Option<String>, Option<String>)>(&mut conn),
-        )
-        .await;
-        let Ok(Ok((digest, user))) = read else {
-            self.lost(generation);
-            return Err(Bypass);
-        };
-        let now = Instant::now();
-        Ok(digest.zip(user).map(|(digest, user)| Read {
-            digest,
-            access_deadline: now,
-            user_json: Bytes::from(user),
-            user_deadline: now,
-            session: None,
         }))
     }
 
@@ -433,30 +307,6 @@ impl Tracker {
         drop(s);
         self.cache.clear();
     }
-}
-
-fn ms(ttl: i64) -> Duration {
-    Duration::from_millis(ttl.max(0) as u64)
-}
-
-/// Epoch milliseconds of `t`.
-fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// A session hash's `rh cid sc c r rx`, if it has a current refresh digest and its times
-/// are numbers.
-fn session_fields(f: &[Option<String>]) -> Option<SessionFields> {
-    let number = |i: usize| f.get(i)?.as_deref()?.parse::<u64>().ok();
-    f.first()?.as_ref()?;
-    Some(SessionFields {
-        client_id: f.get(1)?.clone()?,
-        scope: f.get(2)?.clone().unwrap_or_default(),
-        created_ms: number(3)?,
-        refreshed_ms: number(4)?,
-        ends_ms: number(5)?,
-    })
 }
 
 /// Applies a push of the connection of `generation`, in its driver, before any later reply.

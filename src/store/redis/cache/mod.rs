@@ -15,51 +15,15 @@
 //! An entry filled for introspection also holds the session's fields (client, scope, times);
 //! one filled for validation does not need them.
 
+mod entry;
+
 use bytes::Bytes;
+pub use entry::{Found, SessionFields};
+use entry::{SessionState, UserState};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
-
-/// An access key's digest as Redis last gave it, with the snapshot it names.
-pub struct Found {
-    digest: String,
-    deadline: Instant,
-    generation: u64,
-    live: AtomicBool,
-    /// Hit since the clock hand last passed: spared once.
-    used: AtomicBool,
-    user_key: Arc<str>,
-    user: Arc<UserState>,
-    session: Option<Arc<SessionState>>,
-}
-
-/// The fields of a session hash introspection shows, as Redis last gave them.
-#[derive(Clone)]
-pub struct SessionFields {
-    pub client_id: String,
-    pub scope: String,
-    pub created_ms: u64,
-    pub refreshed_ms: u64,
-    /// When the session ends (`rx`), epoch milliseconds.
-    pub ends_ms: u64,
-}
-
-struct SessionState {
-    key: Arc<str>,
-    fields: SessionFields,
-    deadline: Instant,
-    generation: u64,
-    live: AtomicBool,
-}
-
-struct UserState {
-    json: Bytes,
-    /// Milliseconds after the cache's epoch: a later read of the unchanged key moves it.
-    deadline_ms: AtomicU64,
-    generation: u64,
-    live: AtomicBool,
-}
+use std::time::Instant;
 
 struct UserEntry {
     state: Arc<UserState>,
@@ -103,45 +67,6 @@ pub struct Read {
     pub user_deadline: Instant,
     /// With introspection: the session's fields and the deadline of its hash.
     pub session: Option<(SessionFields, Instant)>,
-}
-
-impl Found {
-    /// The snapshot, if both states are still what Redis holds as of a barrier completed on
-    /// `generation`, and neither has passed its deadline.
-    pub fn current(&self, generation: u64, epoch: Instant) -> Option<Bytes> {
-        let now = Instant::now();
-        let user = &self.user;
-        let fresh = self.live.load(Ordering::Acquire)
-            && user.live.load(Ordering::Acquire)
-            && self.generation == generation
-            && user.generation == generation
-            && self.deadline > now
-            && epoch + Duration::from_millis(user.deadline_ms.load(Ordering::Relaxed)) > now;
-        if !fresh {
-            return None;
-        }
-        self.used.store(true, Ordering::Relaxed);
-        Some(user.json.clone())
-    }
-
-    pub fn digest(&self) -> &str {
-        &self.digest
-    }
-
-    /// As [`Found::current`], with the session's fields: for an entry filled for
-    /// introspection whose session hash is also unchanged and within its deadline.
-    pub fn current_session(
-        &self,
-        generation: u64,
-        epoch: Instant,
-    ) -> Option<(Bytes, &SessionFields, Instant)> {
-        let session = self.session.as_ref()?;
-        let fresh = session.live.load(Ordering::Acquire)
-            && session.generation == generation
-            && session.deadline > Instant::now();
-        let user = self.current(generation, epoch).filter(|_| fresh)?;
-        Some((user, &session.fields, self.deadline))
-    }
 }
 
 /// A bounded cache of access keys and the snapshots they name.
@@ -418,111 +343,4 @@ fn remove_access(inner: &mut Inner, key: &str) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn read(digest: &str) -> Read {
-        let later = Instant::now() + Duration::from_secs(60);
-        Read {
-            digest: digest.into(),
-            access_deadline: later,
-            user_json: Bytes::from_static(b"{}"),
-            user_deadline: later,
-            session: None,
-        }
-    }
-
-    fn hit(cache: &Cache, key: &str, generation: u64) -> Option<String> {
-        let found = cache.find(key, "u", generation)?;
-        cache
-            .current(&found, generation)
-            .map(|_| found.digest().to_string())
-    }
-
-    #[test]
-    fn a_fill_overtaken_by_an_invalidation_does_not_land() {
-        let cache = Cache::new(10);
-        let fill = cache.begin_fill("a", "u", None);
-        cache.invalidate("a");
-        cache.finish_fill(fill, read("d"), 1);
-        assert!(hit(&cache, "a", 1).is_none());
-        let fill = cache.begin_fill("a", "u", None);
-        cache.finish_fill(fill, read("d"), 1);
-        assert_eq!(hit(&cache, "a", 1).as_deref(), Some("d"));
-        // Another generation's entries do not count.
-        assert!(hit(&cache, "a", 2).is_none());
-    }
-
-    #[test]
-    fn an_invalidation_after_the_lookup_is_seen_after_the_barrier() {
-        let cache = Cache::new(10);
-        let fill = cache.begin_fill("a", "u", None);
-        cache.finish_fill(fill, read("d"), 1);
-        let found = cache.find("a", "u", 1).unwrap();
-        cache.invalidate("u");
-        assert!(cache.current(&found, 1).is_none(), "the user changed");
-        let fill = cache.begin_fill("a", "u", None);
-        cache.finish_fill(fill, read("d"), 1);
-        let found = cache.find("a", "u", 1).unwrap();
-        cache.invalidate("a");
-        assert!(cache.current(&found, 1).is_none(), "the access key changed");
-    }
-
-    #[test]
-    fn the_cache_keeps_its_bound_and_spares_what_was_used() {
-        let cache = Cache::new(3);
-        for key in ["a", "b", "c"] {
-            let fill = cache.begin_fill(key, "u", None);
-            cache.finish_fill(fill, read(key), 1);
-        }
-        assert!(hit(&cache, "a", 1).is_some());
-        let fill = cache.begin_fill("d", "u", None);
-        cache.finish_fill(fill, read("d"), 1);
-        assert_eq!(cache.len(), 3);
-        assert!(
-            hit(&cache, "b", 1).is_none(),
-            "b was not used since it came"
-        );
-        assert!(hit(&cache, "a", 1).is_some());
-        // Many more keys than room, with invalidations: the bound holds.
-        for i in 0..1000 {
-            let key = format!("k{i}");
-            let fill = cache.begin_fill(&key, "u", None);
-            cache.finish_fill(fill, read(&key), 1);
-            if i % 3 == 0 {
-                cache.invalidate(&key);
-            }
-        }
-        assert!(cache.len() <= 3);
-        assert!(cache.lock().clock.len() <= 2 * 3 + 64 + 1);
-    }
-
-    #[test]
-    fn a_full_cache_admits_one_miss_in_thirty_two() {
-        let cache = Cache::new(2);
-        assert!(cache.admits());
-        for key in ["a", "b"] {
-            let fill = cache.begin_fill(key, "u", None);
-            cache.finish_fill(fill, read(key), 1);
-        }
-        let admitted = (0..64).filter(|_| cache.admits()).count();
-        assert_eq!(admitted, 64 / ADMIT_WHEN_FULL as usize);
-        cache.invalidate("a");
-        assert!(cache.admits(), "room again");
-    }
-
-    #[test]
-    fn an_entry_never_outlives_its_deadline() {
-        let cache = Cache::new(3);
-        let fill = cache.begin_fill("a", "u", None);
-        let mut r = read("d");
-        r.access_deadline = Instant::now();
-        cache.finish_fill(fill, r, 1);
-        assert!(hit(&cache, "a", 1).is_none());
-        let fill = cache.begin_fill("b", "u", None);
-        let mut r = read("d");
-        r.user_deadline = Instant::now();
-        cache.finish_fill(fill, r, 1);
-        assert!(hit(&cache, "b", 1).is_none());
-    }
-}
+mod tests;
