@@ -106,27 +106,32 @@ async fn end(app: &TestApp, how: Ending, t: &Tokens) {
     assert_eq!(res.status(), StatusCode::OK, "{how:?}");
 }
 
+/// The employee's tokens, issued to the gateway client so that it may revoke and introspect
+/// them.
+async fn gateway_login(app: &TestApp) -> Tokens {
+    let res = app
+        .post_form_as(
+            "/user/oauth/token",
+            &basic("gateway", GATEWAY_SECRET),
+            &[
+                ("grant_type", "password"),
+                ("username", EMPLOYEE.name),
+                ("password", EMPLOYEE.password),
+                ("tenantId", "pb"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    Tokens::from(res.json::<Value>().await.unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_whose_invalidations_lag_never_validates_an_ended_token() {
     let (fresh, lagging) = replicas(Options::default()).await;
     let mut ended = 0;
     for round in 0..150 {
         let how = [Ending::Logout, Ending::Refresh, Ending::Revoke][round % 3];
-        // Tokens of the gateway client, so that it may revoke them.
-        let res = fresh
-            .post_form_as(
-                "/user/oauth/token",
-                &basic("gateway", GATEWAY_SECRET),
-                &[
-                    ("grant_type", "password"),
-                    ("username", EMPLOYEE.name),
-                    ("password", EMPLOYEE.password),
-                    ("tenantId", "pb"),
-                ],
-            )
-            .await;
-        assert_eq!(res.status(), StatusCode::OK);
-        let t = Tokens::from(res.json::<Value>().await.unwrap());
+        let t = gateway_login(&fresh).await;
         // Warm: the lagging replica reads the token, then answers it from its cache.
         for _ in 0..2 {
             assert_eq!(lagging.details_status(&t.access).await, StatusCode::OK);
@@ -143,40 +148,15 @@ async fn a_replica_whose_invalidations_lag_never_validates_an_ended_token() {
     assert_eq!(ended, 150);
 }
 
-async fn introspect(app: &TestApp, token: &str) -> Value {
-    let res = app
-        .post_form_as(
-            "/oauth/introspect",
-            &basic("gateway", GATEWAY_SECRET),
-            &[("token", token)],
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    res.json().await.unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn introspection_on_a_lagging_replica_never_calls_an_ended_token_active() {
     let (fresh, lagging) = replicas(Options::default()).await;
     for round in 0..60 {
         let how = [Ending::Logout, Ending::Refresh, Ending::Revoke][round % 3];
-        let res = fresh
-            .post_form_as(
-                "/user/oauth/token",
-                &basic("gateway", GATEWAY_SECRET),
-                &[
-                    ("grant_type", "password"),
-                    ("username", EMPLOYEE.name),
-                    ("password", EMPLOYEE.password),
-                    ("tenantId", "pb"),
-                ],
-            )
-            .await;
-        assert_eq!(res.status(), StatusCode::OK);
-        let t = Tokens::from(res.json::<Value>().await.unwrap());
+        let t = gateway_login(&fresh).await;
         // Read through once, then from the cache: the same answer both times.
-        let first = introspect(&lagging, &t.access).await;
-        let cached = introspect(&lagging, &t.access).await;
+        let first = lagging.introspect(&t.access).await;
+        let cached = lagging.introspect(&t.access).await;
         assert_eq!(first["active"], true, "round {round}: {first}");
         for field in ["client_id", "scope", "username", "token_use", "iat", "sub"] {
             assert_eq!(first[field], cached[field], "round {round}: {field}");
@@ -184,7 +164,7 @@ async fn introspection_on_a_lagging_replica_never_calls_an_ended_token_active() 
         let exp = |v: &Value| v["exp"].as_i64().unwrap();
         assert!((exp(&first) - exp(&cached)).abs() <= 1, "{first} {cached}");
         end(&fresh, how, &t).await;
-        let after = introspect(&lagging, &t.access).await;
+        let after = lagging.introspect(&t.access).await;
         assert_eq!(
             after["active"], false,
             "round {round}: {how:?} answered, yet the lagging replica called the token active"
