@@ -63,6 +63,23 @@ struct State {
     connected: bool,
 }
 
+/// The barrier PING a request claimed to send. A request goes away mid-await when its client
+/// resets the connection: the claim is then handed back, or every later barrier on this
+/// worker would wait for a PING no one awaits.
+struct Claim<'a> {
+    tracker: &'a Tracker,
+    settled: bool,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.tracker.lock().in_flight = false;
+            self.tracker.barrier_done.notify_waiters();
+        }
+    }
+}
+
 /// One worker's tracking connection, barrier and cache.
 pub struct Tracker {
     config: Arc<TrackingConfig>,
@@ -183,6 +200,10 @@ impl Tracker {
                 notified.await;
                 continue;
             }
+            let mut claim = Claim {
+                tracker: self,
+                settled: false,
+            };
             // Requests this worker reads from its sockets before the PING goes out take
             // tickets it serves: let them come first.
             tokio::task::yield_now().await;
@@ -200,6 +221,7 @@ impl Tracker {
             )
             .await;
             let ok = matches!(pong, Ok(Ok(_)));
+            claim.settled = true;
             {
                 let mut s = self.lock();
                 s.in_flight = false;
