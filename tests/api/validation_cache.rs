@@ -388,3 +388,47 @@ async fn clients_hanging_up_while_their_barrier_is_in_flight_stall_no_one() {
         }
     }
 }
+
+/// Keys in Redis's tracking table (`INFO stats`: `tracking_total_keys`).
+fn tracked_keys(redis: &TestRedis) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .query(&mut redis.conn())
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("tracking_total_keys:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("tracking_total_keys in INFO stats")
+}
+
+/// An access token of the right shape for a session that does not exist.
+fn made_up_token() -> String {
+    use base64::Engine;
+    let mut raw = vec![0x01u8];
+    raw.extend(rand::random::<[u8; 32]>());
+    raw.extend(rand::random::<[u8; 32]>());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_tokens_leave_nothing_in_redis_tracking_table() {
+    let redis = Arc::new(TestRedis::start());
+    let options = Options {
+        prefix: Some(format!("t{}", uuid::Uuid::new_v4().simple())),
+        ..Options::default()
+    };
+    let app = TestApp::spawn_on(Some(redis.clone()), options).await;
+    for _ in 0..300 {
+        assert_eq!(
+            app.details_status(&made_up_token()).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(tracked_keys(&redis), 0, "made-up tokens' keys are tracked");
+    // A live token's keys are, so the count above could have moved.
+    let t = app.login_ok(&EMPLOYEE).await;
+    for _ in 0..2 {
+        assert_eq!(app.details_status(&t.access).await, StatusCode::OK);
+    }
+    assert!(tracked_keys(&redis) >= 2);
+}

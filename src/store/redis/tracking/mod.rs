@@ -128,9 +128,17 @@ impl Tracker {
         }
         crate::metrics::validation_cache("miss");
         let read = self
-            .fill(conn, generation, access_key, user_key, None)
-            .await?;
-        Ok(read.filter(|r| r.digest == digest).map(|r| r.user_json))
+            .read_untracked(conn.clone(), generation, access_key, user_key)
+            .await?
+            .filter(|r| r.digest == digest);
+        // Only a live token's keys are tracked: made-up tokens, which anyone may send without
+        // limit, would otherwise fill Redis's tracking table.
+        if read.is_some() && self.cache.admits() {
+            let _ = self
+                .fill(conn, generation, access_key, user_key, None)
+                .await;
+        }
+        Ok(read.map(|r| r.user_json))
     }
 
     /// What introspection shows of the access token whose key holds `digest`: the user JSON,
@@ -158,6 +166,10 @@ impl Tracker {
             }
         }
         crate::metrics::validation_cache("miss");
+        // Introspection takes a confidential client's credentials, so it reads tracked at once.
+        if !self.cache.admits() {
+            return Err(Bypass);
+        }
         let read = self
             .fill(conn, generation, access_key, user_key, Some(session_key))
             .await?;

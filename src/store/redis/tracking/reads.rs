@@ -11,9 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 impl Tracker {
     /// Reads the keys on the tracking connection, so that Redis tracks them, and caches
     /// what it finds unless a key changed while the read was in flight. With `session_key`,
-    /// the session hash's fields too; a session without them reads as not live. A miss the
-    /// full cache does not admit is read there untracked (introspection's goes to its
-    /// script).
+    /// the session hash's fields too; a session without them reads as not live.
     pub(super) async fn fill(
         &self,
         mut conn: MultiplexedConnection,
@@ -22,14 +20,6 @@ impl Tracker {
         user_key: &str,
         session_key: Option<&str>,
     ) -> Result<Option<Read>, Bypass> {
-        if !self.cache.admits() {
-            if session_key.is_some() {
-                return Err(Bypass);
-            }
-            return self
-                .read_untracked(conn, generation, access_key, user_key)
-                .await;
-        }
         let fill = self.cache.begin_fill(access_key, user_key, session_key);
         let sent = Instant::now();
         let mut pipe = redis::pipe();
@@ -109,7 +99,7 @@ impl Tracker {
     }
 
     /// Both keys as a plain read on the tracking connection, cached nowhere.
-    async fn read_untracked(
+    pub(super) async fn read_untracked(
         &self,
         mut conn: MultiplexedConnection,
         generation: u64,
