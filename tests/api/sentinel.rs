@@ -35,7 +35,7 @@ fn query(
 
 /// A sentinel watching the master on `master_port`, on a new port each try until one answers
 /// as itself.
-fn start_sentinel(
+pub fn start_sentinel(
     binary: &str,
     tls: Option<&std::path::Path>,
     master_port: u16,

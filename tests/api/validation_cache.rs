@@ -128,24 +128,62 @@ async fn gateway_login(app: &TestApp) -> Tokens {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_whose_invalidations_lag_never_validates_an_ended_token() {
     let (fresh, lagging) = replicas(Options::default()).await;
-    let mut ended = 0;
-    for round in 0..150 {
+    end_rounds(&fresh, &lagging, 150).await;
+}
+
+/// `rounds` times: a token warmed on `lagging`, ended on `fresh` (logout, refresh or revoke in
+/// turn), then validated on `lagging`, which must answer 401.
+async fn end_rounds(fresh: &TestApp, lagging: &TestApp, rounds: usize) {
+    for round in 0..rounds {
         let how = [Ending::Logout, Ending::Refresh, Ending::Revoke][round % 3];
-        let t = gateway_login(&fresh).await;
+        let t = gateway_login(fresh).await;
         // Warm: the lagging replica reads the token, then answers it from its cache.
         for _ in 0..2 {
             assert_eq!(lagging.details_status(&t.access).await, StatusCode::OK);
         }
-        end(&fresh, how, &t).await;
+        end(fresh, how, &t).await;
         let status = lagging.details_status(&t.access).await;
         assert_eq!(
             status,
             StatusCode::UNAUTHORIZED,
             "round {round}: {how:?} answered, yet the lagging replica validated the token"
         );
-        ended += 1;
     }
-    assert_eq!(ended, 150);
+}
+
+/// Kills a sentinel when the test ends, however it ends.
+struct Sentinel(u16, std::process::Child, tempfile::TempDir);
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        let _ = self.1.kill();
+        let _ = self.1.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_sentinel_a_lagging_replica_never_validates_an_ended_token() {
+    use crate::sentinel::{MASTER, PASSWORD};
+    let master = Arc::new(TestRedis::start_with_password(PASSWORD));
+    // The sentinel watches the master through the proxy, so that is the address it names.
+    let proxy = lagging_proxy(master.port, Duration::from_millis(20)).await;
+    let (port, child, dir) = crate::sentinel::start_sentinel(&redis_server_binary(), None, proxy);
+    let _sentinel = Sentinel(port, child, dir);
+    let options = Options {
+        prefix: Some(format!("t{}", uuid::Uuid::new_v4().simple())),
+        ..Options::default()
+    }
+    .with("login.max.attempts.per.ip.per.minute", 0);
+    let fresh = TestApp::spawn_on(Some(master.clone()), options.clone()).await;
+    let lagging = TestApp::spawn_on(
+        None,
+        options
+            .with("REDIS_SENTINELS", format!("redis://127.0.0.1:{port}"))
+            .with("REDIS_SENTINEL_MASTER", MASTER)
+            .with("REDIS_SENTINEL_PASSWORD", PASSWORD),
+    )
+    .await;
+    end_rounds(&fresh, &lagging, 60).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
