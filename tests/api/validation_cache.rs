@@ -151,13 +151,16 @@ async fn end_rounds(fresh: &TestApp, lagging: &TestApp, rounds: usize) {
     }
 }
 
-/// Kills a sentinel when the test ends, however it ends.
-struct Sentinel(u16, std::process::Child, tempfile::TempDir);
+/// Kills a sentinel (and then removes its folder) when the test ends, however it ends.
+struct Sentinel {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
 
 impl Drop for Sentinel {
     fn drop(&mut self) {
-        let _ = self.1.kill();
-        let _ = self.1.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -168,7 +171,7 @@ async fn through_sentinel_a_lagging_replica_never_validates_an_ended_token() {
     // The sentinel watches the master through the proxy, so that is the address it names.
     let proxy = lagging_proxy(master.port, Duration::from_millis(20)).await;
     let (port, child, dir) = crate::sentinel::start_sentinel(&redis_server_binary(), None, proxy);
-    let _sentinel = Sentinel(port, child, dir);
+    let _sentinel = Sentinel { child, _dir: dir };
     let options = Options {
         prefix: Some(format!("t{}", uuid::Uuid::new_v4().simple())),
         ..Options::default()
