@@ -221,9 +221,9 @@ impl RedisStore {
     /// The session's user JSON if `token` is its live access token.
     pub async fn validate_access(&self, token: &Token) -> Result<Option<Bytes>, StoreError> {
         let session = token.session();
+        let access = self.keys.access(&session);
+        let user = self.keys.user_snapshot(&session.tag);
         if let Some(tracker) = self.tracker() {
-            let access = self.keys.access(&session);
-            let user = self.keys.user_snapshot(&session.tag);
             let found = tracker
                 .validate(&access, &user, token.digest().as_str())
                 .await;
@@ -238,8 +238,7 @@ impl RedisStore {
         }
         // One command: both keys share the user's hash slot.
         let mut mget = redis::cmd("MGET");
-        mget.arg(self.keys.access(&session))
-            .arg(self.keys.user_snapshot(&session.tag));
+        mget.arg(&access).arg(&user);
         let mut conn = self.conn.get().await?;
         let reply = match mget.query_async(&mut conn).await {
             // A connection that died while idle (Redis restarted) fails its next command and
@@ -293,36 +292,23 @@ impl RedisStore {
             TokenKind::Access => "a",
             TokenKind::Refresh => "r",
         };
+        let (session, access, user) = (
+            self.keys.session(&at),
+            self.keys.access(&at),
+            self.keys.user_snapshot(&at.tag),
+        );
         if let (TokenKind::Access, Some(tracker)) = (token.kind(), self.tracker()) {
-            let keys = [
-                self.keys.access(&at),
-                self.keys.user_snapshot(&at.tag),
-                self.keys.session(&at),
-            ];
             let found = tracker
-                .introspect([&keys[0], &keys[1], &keys[2]], token.digest().as_str())
+                .introspect([&access, &user, &session], token.digest().as_str())
                 .await;
             if let Ok(found) = found {
-                return Ok(found.map(|(user, fields, expires)| {
-                    let left = expires.saturating_duration_since(std::time::Instant::now());
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .unwrap_or_default();
-                    Introspection {
-                        user_json: String::from_utf8_lossy(&user).into_owned(),
-                        client_id: fields.client_id,
-                        scope: fields.scope,
-                        created_ms: fields.created_ms,
-                        refreshed_ms: fields.refreshed_ms,
-                        expires_ms: (now + left).as_millis() as u64,
-                    }
-                }));
+                return Ok(found);
             }
         }
         let mut cmd = self.scripts.introspect.cmd(3);
-        cmd.arg(self.keys.session(&at))
-            .arg(self.keys.access(&at))
-            .arg(self.keys.user_snapshot(&at.tag))
+        cmd.arg(&session)
+            .arg(&access)
+            .arg(&user)
             .arg(kind)
             .arg(token.digest().as_str());
         let reply: Option<(String, String, String, u64, u64, u64)> = self

@@ -40,16 +40,41 @@ pub(super) struct SessionState {
 
 pub(super) struct UserState {
     pub(super) json: Bytes,
-    /// Milliseconds after the cache's epoch: a later read of the unchanged key moves it.
-    pub(super) deadline_ms: AtomicU64,
+    /// Milliseconds after `base`: a later read of the unchanged key moves it.
+    deadline_ms: AtomicU64,
+    base: Instant,
     pub(super) generation: u64,
     pub(super) live: AtomicBool,
+}
+
+impl UserState {
+    pub(super) fn new(json: Bytes, deadline: Instant, generation: u64) -> Self {
+        let base = Instant::now();
+        let state = UserState {
+            json,
+            deadline_ms: AtomicU64::new(0),
+            base,
+            generation,
+            live: AtomicBool::new(true),
+        };
+        state.set_deadline(deadline);
+        state
+    }
+
+    pub(super) fn set_deadline(&self, deadline: Instant) {
+        let ms = deadline.saturating_duration_since(self.base).as_millis() as u64;
+        self.deadline_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn deadline(&self) -> Instant {
+        self.base + Duration::from_millis(self.deadline_ms.load(Ordering::Relaxed))
+    }
 }
 
 impl Found {
     /// The snapshot, if both states are still what Redis holds as of a barrier completed on
     /// `generation`, and neither has passed its deadline.
-    pub fn current(&self, generation: u64, epoch: Instant) -> Option<Bytes> {
+    pub fn current(&self, generation: u64) -> Option<Bytes> {
         let now = Instant::now();
         let user = &self.user;
         let fresh = self.live.load(Ordering::Acquire)
@@ -57,7 +82,7 @@ impl Found {
             && self.generation == generation
             && user.generation == generation
             && self.deadline > now
-            && epoch + Duration::from_millis(user.deadline_ms.load(Ordering::Relaxed)) > now;
+            && user.deadline() > now;
         if !fresh {
             return None;
         }
@@ -71,16 +96,12 @@ impl Found {
 
     /// As [`Found::current`], with the session's fields: for an entry filled for
     /// introspection whose session hash is also unchanged and within its deadline.
-    pub fn current_session(
-        &self,
-        generation: u64,
-        epoch: Instant,
-    ) -> Option<(Bytes, &SessionFields, Instant)> {
+    pub fn current_session(&self, generation: u64) -> Option<(Bytes, &SessionFields, Instant)> {
         let session = self.session.as_ref()?;
         let fresh = session.live.load(Ordering::Acquire)
             && session.generation == generation
             && session.deadline > Instant::now();
-        let user = self.current(generation, epoch).filter(|_| fresh)?;
+        let user = self.current(generation).filter(|_| fresh)?;
         Some((user, &session.fields, self.deadline))
     }
 }

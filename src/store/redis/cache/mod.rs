@@ -21,7 +21,7 @@ use bytes::Bytes;
 pub use entry::{Found, SessionFields};
 use entry::{SessionState, UserState};
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -73,8 +73,6 @@ pub struct Read {
 pub struct Cache {
     inner: Mutex<Inner>,
     capacity: usize,
-    /// What user deadlines count from.
-    epoch: Instant,
 }
 
 impl Cache {
@@ -82,7 +80,6 @@ impl Cache {
         Cache {
             inner: Mutex::default(),
             capacity: capacity.max(1),
-            epoch: Instant::now(),
         }
     }
 
@@ -115,16 +112,6 @@ impl Cache {
                 .as_ref()
                 .is_some_and(|s| &*s.key == session_key && s.generation == generation)
         })
-    }
-
-    /// What user deadlines count from.
-    pub fn epoch(&self) -> Instant {
-        self.epoch
-    }
-
-    /// Whether `found` is still what Redis holds; see [`Found::current`].
-    pub fn current(&self, found: &Found, generation: u64) -> Option<Bytes> {
-        found.current(generation, self.epoch)
     }
 
     /// Whether a miss should fill the cache: always while there is room, else one in
@@ -188,8 +175,6 @@ impl Cache {
         let user_key = fill.user.0;
         remove_access(&mut inner, &access_key);
         while inner.access.len() >= self.capacity && evict_one(&mut inner) {}
-        let user_deadline = read.user_deadline.saturating_duration_since(self.epoch);
-        let user_deadline = user_deadline.as_millis() as u64;
         let kept = inner
             .users
             .get_key_value(user_key.as_str())
@@ -201,17 +186,16 @@ impl Cache {
                 if let Some(entry) = inner.users.get_mut(&key) {
                     entry.refs += 1;
                 }
-                state.deadline_ms.store(user_deadline, Ordering::Relaxed);
+                state.set_deadline(read.user_deadline);
                 (key, state)
             }
             None => {
                 let key: Arc<str> = user_key.into();
-                let state = Arc::new(UserState {
-                    json: read.user_json,
-                    deadline_ms: AtomicU64::new(user_deadline),
+                let state = Arc::new(UserState::new(
+                    read.user_json,
+                    read.user_deadline,
                     generation,
-                    live: AtomicBool::new(true),
-                });
+                ));
                 if let Some(old) = inner.users.insert(
                     key.clone(),
                     UserEntry {

@@ -14,8 +14,8 @@ fn read(digest: &str) -> Read {
 
 fn hit(cache: &Cache, key: &str, generation: u64) -> Option<String> {
     let found = cache.find(key, "u", generation)?;
-    cache
-        .current(&found, generation)
+    found
+        .current(generation)
         .map(|_| found.digest().to_string())
 }
 
@@ -40,12 +40,12 @@ fn an_invalidation_after_the_lookup_is_seen_after_the_barrier() {
     cache.finish_fill(fill, read("d"), 1);
     let found = cache.find("a", "u", 1).unwrap();
     cache.invalidate("u");
-    assert!(cache.current(&found, 1).is_none(), "the user changed");
+    assert!(found.current(1).is_none(), "the user changed");
     let fill = cache.begin_fill("a", "u", None);
     cache.finish_fill(fill, read("d"), 1);
     let found = cache.find("a", "u", 1).unwrap();
     cache.invalidate("a");
-    assert!(cache.current(&found, 1).is_none(), "the access key changed");
+    assert!(found.current(1).is_none(), "the access key changed");
 }
 
 #[test]

@@ -16,6 +16,7 @@
 mod reads;
 
 use super::cache::{Cache, SessionFields};
+use crate::domain::session::Introspection;
 use crate::redis_io::TrackingSource;
 use bytes::Bytes;
 use reads::unix_ms;
@@ -61,6 +62,20 @@ struct State {
     /// A tracking connection was just made: whoever takes this makes sure the worker's
     /// ordinary connection is alive too (Redis may have restarted since it last spoke).
     connected: bool,
+}
+
+/// What introspection shows, from a session's cached or freshly read state; the access
+/// token expires at `expires`.
+fn introspection(user_json: &[u8], fields: SessionFields, expires: Instant) -> Introspection {
+    let left = expires.saturating_duration_since(Instant::now());
+    Introspection {
+        user_json: String::from_utf8_lossy(user_json).into_owned(),
+        client_id: fields.client_id,
+        scope: fields.scope,
+        created_ms: fields.created_ms,
+        refreshed_ms: fields.refreshed_ms,
+        expires_ms: unix_ms(SystemTime::now()) + left.as_millis() as u64,
+    }
 }
 
 /// The barrier PING a request claimed to send. A request goes away mid-await when its client
@@ -121,7 +136,7 @@ impl Tracker {
         let (conn, generation) = self.connection().await.ok_or(Bypass)?;
         if let Some(found) = self.cache.find(access_key, user_key, generation) {
             let barrier = self.barrier(&conn, generation).await?;
-            if let Some(user_json) = self.cache.current(&found, barrier) {
+            if let Some(user_json) = found.current(barrier) {
                 crate::metrics::validation_cache("hit");
                 return Ok((found.digest() == digest).then_some(user_json));
             }
@@ -130,7 +145,7 @@ impl Tracker {
         let read = self
             .read_untracked(conn.clone(), generation, access_key, user_key)
             .await?
-            .filter(|r| r.digest == digest);
+            .filter(|(d, _)| d == digest);
         // Only a live token's keys are tracked: made-up tokens, which anyone may send without
         // limit, would otherwise fill Redis's tracking table.
         if read.is_some() && self.cache.admits() {
@@ -138,17 +153,17 @@ impl Tracker {
                 .fill(conn, generation, access_key, user_key, None)
                 .await;
         }
-        Ok(read.map(|r| r.user_json))
+        Ok(read.map(|(_, user)| user))
     }
 
-    /// What introspection shows of the access token whose key holds `digest`: the user JSON,
-    /// the session's fields and when the token expires; `None` if it is not live. From the
-    /// cache when a barrier shows all three keys current, else read (and cached).
+    /// What introspection shows of the access token whose key holds `digest`; `None` if it is
+    /// not live. From the cache when a barrier shows all three keys current, else read (and
+    /// cached).
     pub async fn introspect(
         self: &Arc<Self>,
         keys: [&str; 3],
         digest: &str,
-    ) -> Result<Option<(Bytes, SessionFields, Instant)>, Bypass> {
+    ) -> Result<Option<Introspection>, Bypass> {
         let [access_key, user_key, session_key] = keys;
         let (conn, generation) = self.connection().await.ok_or(Bypass)?;
         let live = |fields: &SessionFields| fields.ends_ms > unix_ms(SystemTime::now());
@@ -157,12 +172,10 @@ impl Tracker {
             .find_session(access_key, user_key, session_key, generation);
         if let Some(found) = found {
             let barrier = self.barrier(&conn, generation).await?;
-            if let Some((user, fields, expires)) =
-                found.current_session(barrier, self.cache.epoch())
-            {
+            if let Some((user, fields, expires)) = found.current_session(barrier) {
                 crate::metrics::validation_cache("hit");
                 let answer = found.digest() == digest && live(fields);
-                return Ok(answer.then(|| (user, fields.clone(), expires)));
+                return Ok(answer.then(|| introspection(&user, fields.clone(), expires)));
             }
         }
         crate::metrics::validation_cache("miss");
@@ -175,7 +188,7 @@ impl Tracker {
             .await?;
         Ok(read.and_then(|r| {
             let (fields, _) = r.session.filter(|(f, _)| live(f))?;
-            (r.digest == digest).then_some((r.user_json, fields, r.access_deadline))
+            (r.digest == digest).then(|| introspection(&r.user_json, fields, r.access_deadline))
         }))
     }
 

@@ -98,14 +98,15 @@ impl Tracker {
         Ok(Some(read))
     }
 
-    /// Both keys as a plain read on the tracking connection, cached nowhere.
+    /// Both keys as a plain read on the tracking connection, cached nowhere: the access key's
+    /// digest and the user JSON, if both exist.
     pub(super) async fn read_untracked(
         &self,
         mut conn: MultiplexedConnection,
         generation: u64,
         access_key: &str,
         user_key: &str,
-    ) -> Result<Option<Read>, Bypass> {
+    ) -> Result<Option<(String, Bytes)>, Bypass> {
         let read = tokio::time::timeout(
             self.config.timeout,
             redis::cmd("MGET")
@@ -118,14 +119,9 @@ impl Tracker {
             self.lost(generation);
             return Err(Bypass);
         };
-        let now = Instant::now();
-        Ok(digest.zip(user).map(|(digest, user)| Read {
-            digest,
-            access_deadline: now,
-            user_json: Bytes::from(user),
-            user_deadline: now,
-            session: None,
-        }))
+        Ok(digest
+            .zip(user)
+            .map(|(digest, user)| (digest, Bytes::from(user))))
     }
 }
 
