@@ -318,7 +318,12 @@ fn remove_access(inner: &mut Inner, key: &str) {
     {
         inner.sessions.remove(&session.key);
     }
-    if let Some(user) = inner.users.get_mut(&*found.user_key) {
+    // Only the state this entry names loses a reference: a newer state under the same key
+    // (the record was rewritten) is counted by its own entries, and dropping it early would
+    // leave those unreachable by the user key's invalidation.
+    if let Some(user) = inner.users.get_mut(&*found.user_key)
+        && Arc::ptr_eq(&user.state, &found.user)
+    {
         user.refs = user.refs.saturating_sub(1);
         if user.refs == 0 {
             inner.users.remove(&*found.user_key);
