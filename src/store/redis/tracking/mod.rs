@@ -179,7 +179,14 @@ impl Tracker {
             }
         }
         crate::metrics::validation_cache("miss");
-        // Introspection takes a confidential client's credentials, so it reads tracked at once.
+        // As for validation, only a live token's keys are tracked: read untracked first.
+        let live_token = self
+            .read_untracked(conn.clone(), generation, access_key, user_key)
+            .await?
+            .is_some_and(|(d, _)| d == digest);
+        if !live_token {
+            return Ok(None);
+        }
         if !self.cache.admits() {
             return Err(Bypass);
         }
