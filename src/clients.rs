@@ -2,10 +2,13 @@
 //! `client_secret` form fields, never both. Clients come from `CLIENTS_FILE`; DIGIT's public
 //! client `egov-user-client` (empty secret) exists too unless `default.client.enabled=false`.
 //! A confidential client's secret is a bcrypt hash; once a secret has verified, its SHA-256 is
-//! remembered so later requests skip bcrypt. A secret that needs bcrypt is budgeted first, as
-//! a user's password is (RFC 6749 §2.3.1): it counts against its address's attempts (429 past
-//! them) and reserves a check of the client's lockout budget (refused while locked).
+//! remembered so later requests skip bcrypt. A secret that needs bcrypt is budgeted first (RFC
+//! 6749 §2.3.1): it counts against its address's attempts (429 past them) and reserves a check
+//! of the lockout budget of the client *at that address* (refused while locked). A client
+//! secret is a machine secret, never budgeted per client alone: a stranger's wrong secrets
+//! lock out only the stranger's address.
 
+use crate::budget;
 use crate::config::Lockout;
 use crate::domain::account::Account;
 use crate::domain::address::throttle_key;
@@ -141,6 +144,14 @@ impl Clients {
         })
     }
 
+    /// The ids of the clients that have a secret.
+    pub fn confidential(&self) -> impl Iterator<Item = &str> {
+        self.clients
+            .values()
+            .filter(|c| c.is_confidential())
+            .map(|c| c.id.as_str())
+    }
+
     /// Every scope some client may be granted, sorted.
     pub fn scopes(&self) -> Vec<String> {
         let mut all: Vec<String> = self
@@ -228,7 +239,8 @@ pub struct SecretCheck<'a> {
 }
 
 impl SecretCheck<'_> {
-    /// Checks `secret` against `hash` after spending the address's and the client's budgets.
+    /// Checks `secret` against `hash` after spending the address's budget and a place in the
+    /// (client, address) budget, to its end even if the request goes away (see [`budget`]).
     async fn verify(
         &self,
         client_id: &str,
@@ -242,53 +254,82 @@ impl SecretCheck<'_> {
                 .hit_address(&throttle_key(ip), self.per_address)
                 .await?
         {
-            log::info!(target: "audit", "client authentication throttled: too many attempts from {ip}");
+            log::info!(target: "audit", "client authentication of {client_id:?} throttled: too many attempts from {ip}");
+            crate::metrics::client_auth_failure(client_id, "throttled");
             return Err(ApiError::TooManyAttempts {
                 retry_after_secs: wait.as_secs().max(1),
             });
         }
-        let account = Account::Client(client_id.to_string());
-        let ticket = match self.store.reserve_attempt(&account, &self.lockout).await? {
-            Reservation::Granted(ticket) => ticket,
-            Reservation::Locked => {
-                log::info!(target: "audit", "client authentication refused: {account} is locked");
-                return Err(ApiError::InvalidClient);
-            }
-            Reservation::Busy => {
-                return Err(ApiError::Retry(
-                    "too many authentications of this client at once; retry shortly",
-                ));
-            }
+        let account = Account::Client {
+            id: client_id.to_string(),
+            address: self.address.map_or_else(|| "unknown".into(), throttle_key),
         };
-        let matched = match self.verifier.verify(secret, Some(hash)).await {
-            Ok(matched) => matched,
-            Err(e) => {
-                let _ = self
-                    .store
-                    .attempt_settled(&account, ticket, false, &self.lockout)
-                    .await;
-                return Err(e.into());
+        let (store, verifier, lockout) = (self.store.clone(), self.verifier.clone(), self.lockout);
+        let hash = hash.clone();
+        budget::to_the_end(move |watch| async move {
+            let verdict = check(&store, &verifier, &lockout, &account, secret, &hash, &watch).await;
+            if watch.went_away() {
+                let label = match &verdict {
+                    Ok(()) => "right",
+                    Err(ApiError::InvalidClient) => "wrong",
+                    Err(_) => "none",
+                };
+                budget::abandoned(&account, label);
             }
-        };
-        if matched {
-            self.store
-                .attempt_settled(&account, ticket, true, &self.lockout)
-                .await?;
-            return Ok(());
-        }
-        let locked = self
-            .store
-            .attempt_failed(&account, ticket, &self.lockout)
-            .await?;
-        log::info!(
-            target: "audit",
-            "client authentication failed: wrong secret for {account} from {}{}",
-            self.address
-                .map_or_else(|| "unknown address".to_string(), |ip| ip.to_string()),
-            if locked { "; client now locked" } else { "" }
-        );
-        Err(ApiError::InvalidClient)
+            verdict
+        })
+        .await
+        .ok_or_else(|| ApiError::bug("client secret check panicked"))?
     }
+}
+
+/// Reserves a place, runs bcrypt and settles the place: the whole of one client secret check.
+async fn check(
+    store: &Store,
+    verifier: &PasswordVerifier,
+    lockout: &Lockout,
+    account: &Account,
+    secret: Password,
+    hash: &PasswordHash,
+    watch: &budget::Watch,
+) -> Result<(), ApiError> {
+    let Account::Client { id, .. } = account else {
+        return Err(ApiError::bug("a client check of a user account"));
+    };
+    let ticket = match budget::reserve(store, account, lockout, watch).await? {
+        Reservation::Granted(ticket) => ticket,
+        Reservation::Locked => {
+            log::info!(target: "audit", "client authentication refused: {account} is locked");
+            crate::metrics::client_auth_failure(id, "locked");
+            return Err(ApiError::InvalidClient);
+        }
+        Reservation::Busy => {
+            return Err(ApiError::Retry(
+                "too many authentications of this client at once; retry shortly",
+            ));
+        }
+    };
+    let matched = match verifier.verify(secret, Some(hash)).await {
+        Ok(matched) => matched,
+        Err(e) => {
+            let _ = store.attempt_settled(account, ticket, false, lockout).await;
+            return Err(e.into());
+        }
+    };
+    if matched {
+        store
+            .attempt_settled(account, ticket, true, lockout)
+            .await?;
+        return Ok(());
+    }
+    let locked = store.attempt_failed(account, ticket, lockout).await?;
+    crate::metrics::client_auth_failure(id, "wrong_secret");
+    log::info!(
+        target: "audit",
+        "client authentication failed: wrong secret for {account}{}",
+        if locked { "; locked at this address" } else { "" }
+    );
+    Err(ApiError::InvalidClient)
 }
 
 /// Credentials a request presented, before they are checked.

@@ -1,6 +1,7 @@
 //! token-server: a Redis-backed session and token server, a drop-in for the session API of
 //! eGov DIGIT's egov-user and an OAuth 2.0 token server.
 
+pub mod budget;
 pub mod cli;
 pub mod clients;
 pub mod config;

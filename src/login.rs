@@ -2,6 +2,7 @@
 //! the account lockout, bcrypt, the active check, the audit lines and the new session. The
 //! token endpoint parses the request into an [`Attempt`] and turns the outcome into an answer.
 
+use crate::budget;
 use crate::config::Lockout;
 use crate::domain::account::Account;
 use crate::domain::address::throttle_key;
@@ -114,29 +115,7 @@ impl Login {
     /// Checks the attempt and starts a session.
     pub async fn run(&self, a: Attempt) -> Result<LoggedIn, LoginError> {
         self.throttle(a.ip).await?;
-        // Reserved before any password is checked, so parallel guesses cannot exceed the budget.
-        let account = Account::User(a.named.user_name.as_str().to_string());
-        let ticket = match self.store.reserve_attempt(&account, &self.lockout).await? {
-            Reservation::Granted(ticket) => ticket,
-            Reservation::Locked => {
-                log::info!(target: "audit", "login refused: {account} is locked");
-                return Err(LoginError::Locked);
-            }
-            Reservation::Busy => return Err(LoginError::AccountBusy),
-        };
-        let checked = self
-            .check(&a.named, a.password, &account, ticket, a.ip)
-            .await;
-        if let Err(e) = &checked
-            && !matches!(e, LoginError::BadCredentials)
-        {
-            // No verdict: the place goes back (or frees itself after the hold).
-            let _ = self
-                .store
-                .attempt_settled(&account, ticket, false, &self.lockout)
-                .await;
-        }
-        let (user, generation, read_at) = checked?;
+        let (user, generation, read_at) = self.budgeted(a.named, a.password, a.ip).await?;
         if !user.public.active {
             return Err(LoginError::Inactive);
         }
@@ -182,7 +161,68 @@ impl Login {
     }
 
     /// The user whose password this is, with the generation read before the user was (see
-    /// [`current_user`](Self::current_user)), after settling the reserved check.
+    /// [`current_user`](Self::current_user)). Reserves a place in the account's budget first
+    /// (waiting briefly for one), and settles it after; all of it to its end even if the
+    /// request goes away (see [`budget`]).
+    async fn budgeted(
+        &self,
+        named: Named,
+        password: Password,
+        ip: Option<IpAddr>,
+    ) -> Result<(User, Generation, Instant), LoginError> {
+        // Every spelling of one account counts together, whether or not such a user exists.
+        let account = Account::User(named.user_name.as_str().to_string());
+        let login = self.clone();
+        budget::to_the_end(move |watch| async move {
+            let checked = login.reserved(&named, password, &account, ip, &watch).await;
+            if watch.went_away() {
+                let verdict = match &checked {
+                    Ok(_) => "right",
+                    Err(LoginError::BadCredentials) => "wrong",
+                    Err(_) => "none",
+                };
+                budget::abandoned(&account, verdict);
+            }
+            checked
+        })
+        .await
+        .ok_or(LoginError::Internal {
+            context: "password check",
+            source: "the check's task panicked".into(),
+        })?
+    }
+
+    /// [`check`](Self::check) within a place reserved in the account's budget.
+    async fn reserved(
+        &self,
+        named: &Named,
+        password: Password,
+        account: &Account,
+        ip: Option<IpAddr>,
+        watch: &budget::Watch,
+    ) -> Result<(User, Generation, Instant), LoginError> {
+        let ticket = match budget::reserve(&self.store, account, &self.lockout, watch).await? {
+            Reservation::Granted(ticket) => ticket,
+            Reservation::Locked => {
+                log::info!(target: "audit", "login refused: {account} is locked");
+                return Err(LoginError::Locked);
+            }
+            Reservation::Busy => return Err(LoginError::AccountBusy),
+        };
+        let checked = self.check(named, password, account, ticket, ip).await;
+        if let Err(e) = &checked
+            && !matches!(e, LoginError::BadCredentials)
+        {
+            // No verdict: the place goes back (or frees itself after the hold).
+            let _ = self
+                .store
+                .attempt_settled(account, ticket, false, &self.lockout)
+                .await;
+        }
+        checked
+    }
+
+    /// Checks the password and settles the reserved place with the verdict.
     async fn check(
         &self,
         named: &Named,

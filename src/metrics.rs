@@ -33,6 +33,13 @@ pub const VALIDATION_ENTRIES: &str = "token_server_validation_cache_entries";
 /// Histogram of requests sharing one barrier PING.
 pub const BARRIER_BATCH: &str = "token_server_validation_barrier_batch_size";
 
+/// Counter of password and client-secret checks that finished after their request went
+/// away, by `verdict`: `wrong`, `right`, `none` (no verdict: an error or no place).
+pub const CHECKS_ABANDONED: &str = "token_server_checks_abandoned_total";
+/// Counter of failed client authentications of registered confidential clients, by `client`
+/// (a registered id: a bounded set) and `reason`: `wrong_secret`, `locked`, `throttled`.
+pub const CLIENT_AUTH_FAILURES: &str = "token_server_client_auth_failures_total";
+
 /// Upper bounds of the barrier batch buckets, in requests.
 const BATCH_BUCKETS: [f64; 10] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0];
 
@@ -127,6 +134,14 @@ fn describe() {
         "validations that waited for a barrier PING another request had sent"
     );
     describe_histogram!(BARRIER_BATCH, "requests sharing one barrier PING");
+    describe_counter!(
+        CHECKS_ABANDONED,
+        "password and client-secret checks that finished after their request went away, by verdict: wrong, right, none"
+    );
+    describe_counter!(
+        CLIENT_AUTH_FAILURES,
+        "failed authentications of confidential clients, by client and reason: wrong_secret, locked, throttled"
+    );
     describe_gauge!(
         VALIDATION_ENTRIES,
         "access keys the validation caches of this process hold"
@@ -153,6 +168,9 @@ const REFRESH_OUTCOMES: [&str; 6] = [
     "scope_too_wide",
     "store_error",
 ];
+const CHECK_VERDICTS: [&str; 3] = ["wrong", "right", "none"];
+/// The `reason` label of [`CLIENT_AUTH_FAILURES`].
+pub const CLIENT_FAILURE_REASONS: [&str; 3] = ["wrong_secret", "locked", "throttled"];
 const LOGOUT_KINDS: [&str; 4] = ["logout", "revoke", "session", "logout_all"];
 const STORE_OPS: [&str; 13] = [
     "ping",
@@ -186,6 +204,9 @@ fn zero() {
         metrics::counter!(STORE_ERRORS, "op" => op).increment(0);
     }
     bcrypt_queue(0);
+    for verdict in CHECK_VERDICTS {
+        metrics::counter!(CHECKS_ABANDONED, "verdict" => verdict).increment(0);
+    }
     for result in ["hit", "miss"] {
         metrics::counter!(VALIDATION_CACHE, "result" => result).increment(0);
     }
@@ -336,6 +357,33 @@ pub fn barrier_wait() {
 /// Records how many requests the barrier PING just sent serves.
 pub fn barrier_batch(requests: u64) {
     CACHE_HANDLES.with(|h| h.batch.record(requests as f64));
+}
+
+/// Counts a check that finished after its request went away, by `verdict`.
+pub fn check_abandoned(verdict: &'static str) {
+    count(CHECKS_ABANDONED, "verdict", verdict);
+}
+
+/// Zeroes the client failure series of registered confidential clients.
+pub fn zero_client_failures<'a>(clients: impl IntoIterator<Item = &'a str>) {
+    for client in clients {
+        for reason in CLIENT_FAILURE_REASONS {
+            client_auth_failure_by(client, reason, 0);
+        }
+    }
+}
+
+/// Counts a failed authentication of registered client `client`, by `reason`.
+pub fn client_auth_failure(client: &str, reason: &'static str) {
+    client_auth_failure_by(client, reason, 1);
+}
+
+fn client_auth_failure_by(client: &str, reason: &'static str, n: u64) {
+    let labels = [
+        ("client", client.to_string()),
+        ("reason", reason.to_string()),
+    ];
+    metrics::counter!(CLIENT_AUTH_FAILURES, &labels).increment(n);
 }
 
 /// Sets the number of password checks running or waiting for a bcrypt thread.

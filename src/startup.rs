@@ -60,6 +60,7 @@ impl Application {
         let (listener, port) = bind(&settings.server.host, settings.server.port)?;
         // Installs the process's recorder before the first request.
         crate::metrics::handle();
+        crate::metrics::zero_client_failures(state.clients.confidential());
         let server = api_server(&settings, state, listener, port)?;
         log::info!("listening on {}:{port}", settings.server.host);
         let metrics = match settings.server.metrics_port {

@@ -6,15 +6,20 @@
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Account {
     User(String),
-    /// A confidential OAuth client, by client id.
-    Client(String),
+    /// A confidential OAuth client's secret as presented from one address (its throttle key):
+    /// a machine secret, budgeted per (client, address), so that wrong secrets sent from one
+    /// address never make the right one fail from another.
+    Client {
+        id: String,
+        address: String,
+    },
 }
 
 impl std::fmt::Display for Account {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Account::User(name) => write!(f, "account {name:?}"),
-            Account::Client(id) => write!(f, "client {id:?}"),
+            Account::Client { id, address } => write!(f, "client {id:?} at {address}"),
         }
     }
 }

@@ -10,9 +10,9 @@
 //! | `P:{T}:i` | sorted set | the user's session ids scored by horizon (ms) | latest horizon |
 //! | `P:{T}:g` | string | the user's generation: a new random value whenever all of the user's sessions end | 1 hour |
 //! | `P:ip:<address>` | string | password attempts from one client address this minute | 1 minute |
-//! | `P:{lo:<userName>}:n` / `P:{lc:<clientId>}:n` | string | wrong passwords of an account (user name, or client) in the current period | the period |
-//! | `P:{lo:<userName>}:r` / `P:{lc:<clientId>}:r` | sorted set | the account's password checks in flight, held until (ms) | 30 s |
-//! | `P:{lo:<userName>}:l` / `P:{lc:<clientId>}:l` | string | present while the account is locked | the cool-down |
+//! | `P:{lo:<userName>}:n` / `P:{lc:<clientId>:<address>}:n` | string | wrong passwords of an account (user name, or client) in the current period | the period |
+//! | `P:{lo:<userName>}:r` / `P:{lc:<clientId>:<address>}:r` | sorted set | the account's password checks in flight, held until (ms) | 30 s |
+//! | `P:{lo:<userName>}:l` / `P:{lc:<clientId>:<address>}:l` | string | present while the account is locked | the cool-down |
 //! | `P:user:<tenant>:<userName>` | hash | a user record (written by operators); tenants hold no `:` | none |
 //! | `P:user-tenants:<userName>` | set | tenants that have a user of that name | none |
 
@@ -89,13 +89,15 @@ impl Keys {
         self.tag_key(tag, "g")
     }
 
-    /// `P:{lo:<name>}` or `P:{lc:<client>}`, the base of an account's lockout keys.
+    /// `P:{lo:<name>}` or `P:{lc:<client>:<address>}` (client ids hold no `:`), the base of
+    /// an account's lockout keys.
     fn account(&self, account: &Account, suffix: &str) -> String {
-        let (kind, name) = match account {
-            Account::User(name) => ("lo", name),
-            Account::Client(id) => ("lc", id),
-        };
-        format!("{}:{{{kind}:{name}}}:{suffix}", self.prefix)
+        match account {
+            Account::User(name) => format!("{}:{{lo:{name}}}:{suffix}", self.prefix),
+            Account::Client { id, address } => {
+                format!("{}:{{lc:{id}:{address}}}:{suffix}", self.prefix)
+            }
+        }
     }
 
     /// Wrong passwords of `account` in the current period.

@@ -381,7 +381,8 @@ async fn a_client_locks_after_its_budget_of_wrong_secrets(kind: StoreKind) {
         let res = introspect_with_secret(&app, "wrong-secret").await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     }
-    // Locked: the right secret, never checked on this replica before, is refused too.
+    // Locked at this address: the right secret, never checked on this replica before, is
+    // refused too.
     let res = introspect_with_secret(&app, GATEWAY_SECRET).await;
     assert_oauth_error(res, StatusCode::UNAUTHORIZED, "invalid_client").await;
     // Users' logins are another account.

@@ -340,10 +340,31 @@ print("ok")
 /// The headers of one request, names in lower case.
 type Headers = Vec<(String, String)>;
 
-/// A backend that answers 200 to anything and records the headers of every request.
+/// One request as the backend received it.
+#[derive(Clone, Debug)]
+struct Received {
+    /// The request line, e.g. `GET /api/things?x=1 HTTP/1.0`.
+    line: String,
+    headers: Headers,
+    body: Vec<u8>,
+}
+
+impl Received {
+    /// Every value of the header `name` (lower case).
+    fn header(&self, name: &str) -> Vec<String> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+}
+
+/// A backend that answers 200 to anything and records every request: its line, headers and
+/// body (of `Content-Length`).
 struct Backend {
     port: u16,
-    seen: Arc<Mutex<Vec<Headers>>>,
+    seen: Arc<Mutex<Vec<Received>>>,
 }
 
 impl Backend {
@@ -361,13 +382,27 @@ impl Backend {
                     head.push(byte[0]);
                 }
                 let text = String::from_utf8_lossy(&head).to_string();
-                let headers = text
+                let line = text.lines().next().unwrap_or_default().to_string();
+                let headers: Headers = text
                     .lines()
                     .skip(1)
                     .filter_map(|l| l.split_once(": "))
                     .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
                     .collect();
-                record.lock().unwrap().push(headers);
+                let length = headers
+                    .iter()
+                    .find(|(k, _)| k == "content-length")
+                    .and_then(|(_, v)| v.parse().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0u8; length];
+                if stream.read_exact(&mut body).is_err() {
+                    body.clear();
+                }
+                record.lock().unwrap().push(Received {
+                    line,
+                    headers,
+                    body,
+                });
                 let _ = stream.write_all(
                     b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\nbackend",
                 );
@@ -376,7 +411,7 @@ impl Backend {
         Backend { port, seen }
     }
 
-    fn requests(&self) -> Vec<Headers> {
+    fn requests(&self) -> Vec<Received> {
         self.seen.lock().unwrap().clone()
     }
 }
@@ -384,17 +419,8 @@ impl Backend {
 /// nginx with deploy/nginx-gateway.conf, its upstreams pointed at `backend` and `token_server`,
 /// and the port it listens on.
 fn gateway_nginx(backend: u16, token_server: u16) -> (GatewayNginx, u16) {
-    let template = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/deploy/nginx-gateway.conf"
-    ))
-    .unwrap();
-    let mut last = String::new();
-    // A free port may be taken before nginx binds it: then try another.
-    for _ in 0..5 {
-        let dir = tempfile::tempdir().unwrap();
-        let listen = free_port();
-        let conf = template
+    start_nginx("nginx-gateway.conf", |template, listen, dir| {
+        template
             .replace(
                 "server backend:8000;",
                 &format!("server 127.0.0.1:{backend};"),
@@ -406,8 +432,48 @@ fn gateway_nginx(backend: u16, token_server: u16) -> (GatewayNginx, u16) {
             .replace("listen 8080;", &format!("listen 127.0.0.1:{listen};"))
             .replace(
                 "pid /tmp/nginx-gateway.pid;",
-                &format!("pid {}/nginx.pid;\nuser root;", dir.path().display()),
-            );
+                &format!("pid {}/nginx.pid;\nuser root;", dir.display()),
+            )
+    })
+}
+
+/// nginx with deploy/nginx.conf (the load balancer), its one upstream `upstream`, and the
+/// port it listens on.
+fn balancer_nginx(upstream: u16) -> (GatewayNginx, u16) {
+    start_nginx("nginx.conf", |template, listen, dir| {
+        let start = template.find("        server token-server-1").unwrap();
+        let end = template.find("        keepalive").unwrap();
+        format!(
+            "{}        server 127.0.0.1:{upstream};\n{}",
+            &template[..start],
+            &template[end..]
+        )
+        .replace("listen 8080;", &format!("listen 127.0.0.1:{listen};"))
+        .replace(
+            "pid /tmp/nginx-token-server.pid;",
+            &format!("pid {}/nginx.pid;\nuser root;", dir.display()),
+        )
+    })
+}
+
+/// nginx with deploy/`file`, made local by `local` (given the file's text, the port to listen
+/// on and nginx's directory), and the port it listens on.
+fn start_nginx(
+    file: &str,
+    local: impl Fn(&str, u16, &std::path::Path) -> String,
+) -> (GatewayNginx, u16) {
+    let template = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("deploy")
+            .join(file),
+    )
+    .unwrap();
+    let mut last = String::new();
+    // A free port may be taken before nginx binds it: then try another.
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let listen = free_port();
+        let conf = local(&template, listen, dir.path());
         let path = dir.path().join("nginx.conf");
         std::fs::write(&path, conf).unwrap();
         let log = std::fs::File::create(dir.path().join("nginx.log")).unwrap();
@@ -434,7 +500,7 @@ fn gateway_nginx(backend: u16, token_server: u16) -> (GatewayNginx, u16) {
         }
         last = std::fs::read_to_string(nginx._dir.path().join("nginx.log")).unwrap_or_default();
     }
-    panic!("nginx did not start; its last log:\n{last}");
+    panic!("nginx ({file}) did not start; its last log:\n{last}");
 }
 
 fn nginx_binary() -> &'static str {
@@ -504,13 +570,7 @@ async fn nginx_lets_only_live_tokens_reach_the_backend_with_their_user() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.text().await.unwrap(), "backend");
     let seen = backend.requests();
-    let header = |name: &str| {
-        seen[0]
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .collect::<Vec<_>>()
-    };
+    let header = |name: &str| seen[0].header(name);
     assert_eq!(header("x-user-id"), [format!("uuid-pb-{}", EMPLOYEE.name)]);
     assert_eq!(header("x-user-name"), [EMPLOYEE.name]);
     assert_eq!(header("x-tenant-id"), ["pb"]);
@@ -550,4 +610,158 @@ async fn nginx_lets_only_live_tokens_reach_the_backend_with_their_user() {
         assert!(Instant::now() < deadline, "{}", res.status());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test]
+async fn nginx_passes_the_backend_no_token_and_no_client_made_user_header() {
+    let app = TestApp::spawn(&StoreKind::Redis).await;
+    let backend = Backend::start();
+    let port: u16 = app.address.rsplit(':').next().unwrap().parse().unwrap();
+    let (_nginx, listen) = gateway_nginx(backend.port, port);
+    let base = format!("http://127.0.0.1:{listen}");
+    let http = reqwest::Client::new();
+    let t = app.login_ok(&EMPLOYEE).await;
+    let user_id = format!("uuid-pb-{}", EMPLOYEE.name);
+    // What a client may send to pass for someone else or for more than it is.
+    let forged = [
+        ("x-user-id", "someone-else"),
+        ("x-user-admin", "1"),
+        ("x-user-roles", "SUPERUSER"),
+        ("x-user-scopes", "all"),
+    ];
+    let send = |method: Method, path: &str, headers: Vec<(&'static str, String)>| {
+        let mut req = http.request(method, format!("{base}{path}"));
+        for (k, v) in forged {
+            req = req.header(k, v);
+        }
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        req
+    };
+    let bearer = format!("Bearer {}", t.access);
+    let tok = &t.access;
+
+    // The token in the query, wherever it stands, and under an escaped name token-server
+    // decodes to `access_token`: gone from the URI; the other parameters kept as sent.
+    let cases = [
+        (
+            format!("/api/things?x=1&access_token={tok}&y=a%20b"),
+            "/api/things?x=1&y=a%20b",
+        ),
+        (format!("/api/things?access_token={tok}"), "/api/things"),
+        (
+            format!("/api/things?access_token={tok}&page=2"),
+            "/api/things?page=2",
+        ),
+        (
+            format!("/api/a%2Fb?page=2&access_token={tok}"),
+            "/api/a%2Fb?page=2",
+        ),
+        (
+            format!("/api/things?access%5Ftoken={tok}&access_tokens=3"),
+            "/api/things?access_tokens=3",
+        ),
+    ];
+    for (path, expected) in &cases {
+        let res = send(Method::GET, path, vec![]).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let got = backend.requests().pop().unwrap();
+        assert_eq!(got.line, format!("GET {expected} HTTP/1.0"), "{path}");
+    }
+    // In the headers nginx reads it from.
+    let res = send(
+        Method::GET,
+        "/api/things?page=2",
+        vec![
+            ("authorization", bearer.clone()),
+            ("auth-token", tok.clone()),
+        ],
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        backend.requests().pop().unwrap().line,
+        "GET /api/things?page=2 HTTP/1.0"
+    );
+    // A body and its type still reach the backend.
+    let body = r#"{"name":"x"}"#;
+    let res = send(
+        Method::POST,
+        "/api/things",
+        vec![("auth-token", tok.clone())],
+    )
+    .header("content-type", "application/json")
+    .body(body)
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let got = backend.requests().pop().unwrap();
+    assert_eq!(got.line, "POST /api/things HTTP/1.0");
+    assert_eq!(got.header("content-type"), ["application/json"]);
+    assert_eq!(got.body, body.as_bytes());
+
+    let seen = backend.requests();
+    assert_eq!(seen.len(), cases.len() + 2);
+    for got in &seen {
+        // The user is token-server's, once; no other X-User-* header.
+        assert_eq!(got.header("x-user-id"), [user_id.as_str()], "{got:?}");
+        assert_eq!(got.header("x-user-roles"), ["EMPLOYEE"], "{got:?}");
+        for (name, _) in &got.headers {
+            assert!(
+                !name.starts_with("x-user-") || USER_HEADERS.contains(&name.as_str()),
+                "a client-made {name} reached the backend: {got:?}"
+            );
+        }
+        for name in ["authorization", "auth-token"] {
+            assert!(
+                got.header(name).is_empty(),
+                "{name} reached the backend: {got:?}"
+            );
+        }
+        let text = format!("{} {:?}", got.line, got.headers);
+        assert!(
+            !text.contains(tok.as_str()),
+            "the token reached the backend: {got:?}"
+        );
+    }
+
+    // A second access_token would be left over: refused, the backend not reached.
+    for path in [
+        format!("/api/things?access_token={tok}&access_token={tok}"),
+        format!("/api/things?x=1&access_token={tok}&%61ccess_token={tok}"),
+    ] {
+        let res = send(Method::GET, &path, vec![("authorization", bearer.clone())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{path}");
+    }
+    assert_eq!(
+        backend.requests().len(),
+        seen.len(),
+        "the backend was reached"
+    );
+}
+
+#[tokio::test]
+async fn the_load_balancer_sets_forwarded_host_and_proto_itself() {
+    let backend = Backend::start();
+    let (_nginx, listen) = balancer_nginx(backend.port);
+    let res = reqwest::Client::new()
+        .get(format!(
+            "http://127.0.0.1:{listen}/.well-known/oauth-authorization-server"
+        ))
+        .header("x-forwarded-host", "evil.example")
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let got = backend.requests().pop().unwrap();
+    assert_eq!(got.header("x-forwarded-host"), ["127.0.0.1"], "{got:?}");
+    assert_eq!(got.header("x-forwarded-proto"), ["http"], "{got:?}");
 }

@@ -837,6 +837,7 @@ pub async fn run_behaviour_suite(kind: StoreKind) {
     crate::guards::run_all(kind.clone()).await;
     crate::bad_input::run_all(kind.clone()).await;
     crate::abuse::run_all(kind.clone()).await;
+    crate::trust::run_all(kind.clone()).await;
     crate::gateway::run_all(kind).await;
 }
 

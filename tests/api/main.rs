@@ -21,4 +21,5 @@ mod replicas;
 mod rotation;
 mod sentinel;
 mod sessions;
+mod trust;
 mod validation_cache;
