@@ -4,8 +4,8 @@
 //! message.
 
 use crate::store::StoreError;
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use std::borrow::Cow;
@@ -30,8 +30,14 @@ pub enum ApiError {
     InvalidAccessToken,
     #[error("request body larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// The body did not arrive within the deadline; the connection is closed after the answer.
+    #[error("request body not received within {0:?}")]
+    BodyTimeout(std::time::Duration),
     #[error("not found")]
     NotFound,
+    /// A feature its setting leaves off, e.g. RFC 8414 metadata without `PUBLIC_URL`.
+    #[error("not configured: {0}")]
+    NotConfigured(&'static str),
     #[error("no such session")]
     NoSuchSession,
     /// `allow` lists the resource's methods for the `Allow` header (RFC 9110 §15.5.6).
@@ -190,7 +196,10 @@ impl ResponseError for ApiError {
             | ApiError::InvalidScope => StatusCode::BAD_REQUEST,
             ApiError::InvalidClient | ApiError::InvalidAccessToken => StatusCode::UNAUTHORIZED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::NotFound | ApiError::NoSuchSession => StatusCode::NOT_FOUND,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::NotFound | ApiError::NoSuchSession | ApiError::NotConfigured(_) => {
+                StatusCode::NOT_FOUND
+            }
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::StoreUnavailable(_) | ApiError::Busy | ApiError::Retry(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -243,6 +252,8 @@ impl ResponseError for ApiError {
             ApiError::TooManyAttempts { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
+            // The rest of the body may still be on its way: the connection cannot be reused.
+            ApiError::BodyTimeout(_) => res.head_mut().set_connection_type(ConnectionType::Close),
             ApiError::Busy | ApiError::Retry(_) | ApiError::StoreUnavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
@@ -277,8 +288,17 @@ impl ApiError {
                 E::InvalidRequest,
                 format!("request body is larger than {limit} bytes").into(),
             ),
+            ApiError::BodyTimeout(limit) => (
+                E::InvalidRequest,
+                format!(
+                    "the request body took too long to arrive: it must arrive within {} ms",
+                    limit.as_millis()
+                )
+                .into(),
+            ),
             ApiError::NotFound => (E::NotFound, "no such endpoint".into()),
             ApiError::NoSuchSession => (E::NotFound, "no such session".into()),
+            ApiError::NotConfigured(what) => (E::NotFound, (*what).into()),
             ApiError::MethodNotAllowed { .. } => (
                 E::InvalidRequest,
                 "this method is not allowed on this endpoint".into(),

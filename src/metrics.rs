@@ -33,6 +33,9 @@ pub const VALIDATION_ENTRIES: &str = "token_server_validation_cache_entries";
 /// Histogram of requests sharing one barrier PING.
 pub const BARRIER_BATCH: &str = "token_server_validation_barrier_batch_size";
 
+/// Counter of new tracking connections whose invalidations did not arrive as their probe
+/// required: the validation cache stays off for a while and validations read Redis.
+pub const TRACKING_UNPROVEN: &str = "token_server_validation_cache_unproven_total";
 /// Counter of password and client-secret checks that finished after their request went
 /// away, by `verdict`: `wrong`, `right`, `none` (no verdict: an error or no place).
 pub const CHECKS_ABANDONED: &str = "token_server_checks_abandoned_total";
@@ -135,6 +138,10 @@ fn describe() {
     );
     describe_histogram!(BARRIER_BATCH, "requests sharing one barrier PING");
     describe_counter!(
+        TRACKING_UNPROVEN,
+        "tracking connections whose invalidation path failed its proof (the cache stays off for a while)"
+    );
+    describe_counter!(
         CHECKS_ABANDONED,
         "password and client-secret checks that finished after their request went away, by verdict: wrong, right, none"
     );
@@ -212,6 +219,7 @@ fn zero() {
     }
     metrics::counter!(VALIDATION_INVALIDATIONS).increment(0);
     metrics::counter!(BARRIER_WAITS).increment(0);
+    metrics::counter!(TRACKING_UNPROVEN).increment(0);
     metrics::gauge!(VALIDATION_ENTRIES).set(0.0);
 }
 
@@ -357,6 +365,11 @@ pub fn barrier_wait() {
 /// Records how many requests the barrier PING just sent serves.
 pub fn barrier_batch(requests: u64) {
     CACHE_HANDLES.with(|h| h.batch.record(requests as f64));
+}
+
+/// Counts a tracking connection whose invalidation path failed its proof.
+pub fn tracking_unproven() {
+    metrics::counter!(TRACKING_UNPROVEN).increment(1);
 }
 
 /// Counts a check that finished after its request went away, by `verdict`.

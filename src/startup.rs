@@ -55,9 +55,18 @@ impl Application {
     /// yet serving: `run_until_stopped` or `run_until_signalled` does that.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let state = web::Data::new(app_state(&settings)?);
-        let draining = state.draining.clone();
+        let mut state = app_state(&settings)?;
         let (listener, port) = bind(&settings.server.host, settings.server.port)?;
+        if state.public_url.is_none() {
+            if settings.redis.uses_redis() {
+                log::info!("PUBLIC_URL is not set: no RFC 8414 metadata is published");
+            } else {
+                // A single dev instance: a name no client chose.
+                state.public_url = Some(format!("http://localhost:{port}"));
+            }
+        }
+        let state = web::Data::new(state);
+        let draining = state.draining.clone();
         // Installs the process's recorder before the first request.
         crate::metrics::handle();
         crate::metrics::zero_client_failures(state.clients.confidential());
@@ -200,6 +209,7 @@ fn app_state(settings: &Settings) -> Result<AppState, StartupError> {
         public_url: settings.server.public_url.clone(),
         draining: Arc::new(AtomicBool::new(false)),
         metrics_on_api_port: settings.server.metrics_port.is_none(),
+        body_timeout: settings.server.body_timeout,
     })
 }
 

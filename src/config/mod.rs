@@ -112,6 +112,7 @@ mod tests {
     fn defaults_apply_when_nothing_is_set() {
         let s = Settings::from_vars(vec![]).unwrap();
         assert_eq!((s.server.host.as_str(), s.server.port), ("0.0.0.0", 8080));
+        assert_eq!(s.server.body_timeout, Duration::from_secs(10));
         assert_eq!(s.sessions.access_validity, Duration::from_secs(3600));
         assert_eq!(s.sessions.refresh_validity, Duration::from_secs(20160 * 60));
         assert!(!s.redis.uses_redis());
@@ -133,6 +134,8 @@ mod tests {
             ("REDIS_URL", "http://localhost"),
             ("REDIS_KEY_PREFIX", "a{b}"),
             ("BCRYPT_MAX_CONCURRENT", "0"),
+            ("REQUEST_BODY_TIMEOUT_MS", "99"),
+            ("request.body.timeout.ms", "10s"),
         ];
         for (name, value) in cases {
             let err = Settings::from_vars(vars(&[(name, value)])).unwrap_err();

@@ -19,6 +19,8 @@ pub struct ServerSettings {
     pub shutdown_drain: Duration,
     /// The base URL clients reach this server under (`PUBLIC_URL`), without a trailing `/`.
     pub public_url: Option<String>,
+    /// How long a request body may take to arrive, from when its handler starts reading it.
+    pub body_timeout: Duration,
 }
 
 /// Where users and OAuth clients come from.
@@ -38,6 +40,7 @@ pub const KEYS: &[&str] = &[
     "shutdown_delay_seconds",
     "shutdown_drain_seconds",
     "public_url",
+    "request_body_timeout_ms",
     "users_file",
     "clients_file",
     "default_client_enabled",
@@ -70,6 +73,12 @@ impl ServerSettings {
             shutdown_delay: g.seconds("shutdown_delay_seconds", 0, 0, 600)?,
             shutdown_drain: g.seconds("shutdown_drain_seconds", 10, 1, 3600)?,
             public_url: public_url(g)?,
+            body_timeout: Duration::from_millis(g.number(
+                "request_body_timeout_ms",
+                10_000,
+                100,
+                600_000,
+            )?),
         })
     }
 }

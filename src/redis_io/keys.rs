@@ -10,6 +10,7 @@
 //! | `P:{T}:i` | sorted set | the user's session ids scored by horizon (ms) | latest horizon |
 //! | `P:{T}:g` | string | the user's generation: a new random value whenever all of the user's sessions end | 1 hour |
 //! | `P:ip:<address>` | string | password attempts from one client address this minute | 1 minute |
+//! | `P:probe:<random>` | string | a new tracking connection's proof that invalidations reach it | 10 s |
 //! | `P:{lo:<userName>}:n` / `P:{lc:<clientId>:<address>}:n` | string | wrong passwords of an account (user name, or client) in the current period | the period |
 //! | `P:{lo:<userName>}:r` / `P:{lc:<clientId>:<address>}:r` | sorted set | the account's password checks in flight, held until (ms) | 30 s |
 //! | `P:{lo:<userName>}:l` / `P:{lc:<clientId>:<address>}:l` | string | present while the account is locked | the cool-down |
@@ -76,6 +77,12 @@ impl Keys {
     /// `P:{T}:i`: the user's session ids, scored by horizon (ms).
     pub fn user_sessions(&self, tag: &UserTag) -> String {
         self.tag_key(tag, "i")
+    }
+
+    /// `P:probe:`, followed by a random id: a key a new tracking connection reads and then
+    /// changes from another connection, to see Redis push its invalidation (lives 10 s).
+    pub fn tracking_probe_prefix(&self) -> String {
+        format!("{}:probe:", self.prefix)
     }
 
     /// `P:ip:<address>`: password attempts from `address` this minute.

@@ -17,12 +17,6 @@ fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
     proxies.iter().any(|net| net.contains(&ip))
 }
 
-/// True if the request came straight from a trusted proxy, whose forwarded headers count.
-pub fn from_trusted_proxy(req: &HttpRequest, proxies: &[IpNet]) -> bool {
-    req.peer_addr()
-        .is_some_and(|peer| trusted(canonical(peer.ip()), proxies))
-}
-
 /// The client's address: the peer's, or, from a peer in `proxies`, the one the forwarding headers
 /// name; `None` without a peer.
 pub fn client_ip(req: &HttpRequest, proxies: &[IpNet]) -> Option<IpAddr> {

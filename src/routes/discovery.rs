@@ -1,20 +1,18 @@
 //! `GET /.well-known/oauth-authorization-server`: RFC 8414 metadata, so OAuth libraries find
-//! the endpoints and what they accept. URLs are absolute: under `PUBLIC_URL`, or else built
-//! from the request's scheme and host, which `X-Forwarded-Proto` and `X-Forwarded-Host` name
-//! only when the request comes from a trusted proxy.
+//! the endpoints and what they accept. URLs are absolute, under `PUBLIC_URL`; on the embedded
+//! store (a single dev instance) without it, under `http://localhost:<port>`. With Redis and
+//! no `PUBLIC_URL` there is no metadata (404): nothing the client sends names the URLs.
 
 use super::AppState;
-use super::client_ip::from_trusted_proxy;
-use super::extract::header_text;
 use crate::error::ApiError;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 /// Authorization server metadata (RFC 8414 §2).
 #[derive(Serialize, ToSchema)]
 pub struct Metadata {
-    /// The base URL of this server: `PUBLIC_URL`, or the request's scheme and host.
+    /// The base URL of this server: `PUBLIC_URL` (see the module's rule).
     issuer: String,
     token_endpoint: String,
     revocation_endpoint: String,
@@ -30,54 +28,12 @@ pub struct Metadata {
     service_documentation: String,
 }
 
-/// A host (and port) as the `Host` header may carry one: letters, digits, `.-:[]`.
-fn host_like(text: &str) -> bool {
-    !text.is_empty()
-        && text.len() <= 255
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
-}
-
-/// The base URL requests reach this server under.
-fn issuer(req: &HttpRequest, state: &AppState) -> Result<String, ApiError> {
-    if let Some(url) = &state.public_url {
-        return Ok(url.clone());
-    }
-    let bad = |what: &str| ApiError::InvalidRequest(format!("{what} is not a host name"));
-    let forwarded = from_trusted_proxy(req, &state.trusted_proxies);
-    let first = |name: &str| -> Result<Option<String>, ApiError> {
-        Ok(header_text(req, name)?
-            .and_then(|v| v.split(',').next())
-            .map(|v| v.trim().to_ascii_lowercase()))
-    };
-    let scheme = match forwarded
-        .then(|| first("x-forwarded-proto"))
-        .transpose()?
-        .flatten()
-    {
-        Some(p) if p == "https" || p == "http" => p,
-        Some(_) => {
-            return Err(ApiError::InvalidRequest(
-                "X-Forwarded-Proto is not http or https".into(),
-            ));
-        }
-        None => "http".into(),
-    };
-    let host = match forwarded
-        .then(|| first("x-forwarded-host"))
-        .transpose()?
-        .flatten()
-    {
-        Some(h) => h,
-        None => header_text(req, "host")?
-            .ok_or_else(|| ApiError::InvalidRequest("the Host header is required".into()))?
-            .to_ascii_lowercase(),
-    };
-    if !host_like(&host) {
-        return Err(bad("Host"));
-    }
-    Ok(format!("{scheme}://{host}"))
+/// The base URL the metadata names: never one the client chose (no `Host`, no forwarded
+/// header), since OAuth libraries send credentials to the URLs it names.
+fn issuer(state: &AppState) -> Result<&str, ApiError> {
+    state.public_url.as_deref().ok_or(ApiError::NotConfigured(
+        "PUBLIC_URL is not set: this server publishes no RFC 8414 metadata",
+    ))
 }
 
 /// This server's OAuth 2.0 metadata (RFC 8414).
@@ -87,14 +43,13 @@ fn issuer(req: &HttpRequest, state: &AppState) -> Result<String, ApiError> {
     tag = "oauth",
     responses(
         (status = 200, description = "The metadata", body = Metadata),
-        (status = 400, response = super::doc_types::BadRequest),
+        (status = 404, description = "`PUBLIC_URL` is not set and Redis serves: no metadata",
+            body = crate::error::OAuthError,
+            headers(("Cache-Control" = String, description = "no-store"))),
     ),
 )]
-pub async fn metadata(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let issuer = issuer(&req, &state)?;
+pub async fn metadata(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let issuer = issuer(&state)?.to_string();
     let url = |path: &str| format!("{issuer}{path}");
     let all_methods = ["client_secret_basic", "client_secret_post", "none"];
     Ok(HttpResponse::Ok().json(Metadata {

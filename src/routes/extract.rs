@@ -1,19 +1,21 @@
-//! Reading requests at the edge: the size-limited body, strict form parsing (RFC 6749: no
+//! Reading requests at the edge: the size- and time-limited body, strict form parsing (RFC 6749: no
 //! repeated parameters, empty means absent, UTF-8 only) and the six places a client may put
 //! an access token.
 
+use super::AppState;
 use crate::domain::token::{Token, TokenKind};
 use crate::error::ApiError;
 use actix_web::HttpRequest;
 use actix_web::http::header;
-use actix_web::web::{Bytes, Payload};
+use actix_web::web::{Bytes, Data, Payload};
 use percent_encoding::percent_decode;
 use std::collections::HashMap;
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 64 * 1024;
 
-/// The request body, empty if none is declared; fails past [`MAX_BODY`] bytes or if unreadable.
+/// The request body, empty if none is declared; fails past [`MAX_BODY`] bytes, if unreadable, or
+/// if it has not all arrived within [`AppState::body_timeout`] of the start of reading.
 pub async fn read_body(req: &HttpRequest, payload: Payload) -> Result<Bytes, ApiError> {
     let headers = req.headers();
     let declared = headers
@@ -29,12 +31,19 @@ pub async fn read_body(req: &HttpRequest, payload: Payload) -> Result<Bytes, Api
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
         return Err(ApiError::PayloadTooLarge(MAX_BODY));
     }
-    match payload.to_bytes_limited(MAX_BODY).await {
-        Ok(Ok(body)) => Ok(body),
-        Ok(Err(_)) => Err(ApiError::InvalidRequest(
+    // actix's client_request_timeout covers only the head: without this, a body trickled a
+    // byte at a time holds the connection for as long as the client likes.
+    let deadline = req
+        .app_data::<Data<AppState>>()
+        .ok_or_else(|| ApiError::bug("request body read without the application state"))?
+        .body_timeout;
+    match tokio::time::timeout(deadline, payload.to_bytes_limited(MAX_BODY)).await {
+        Ok(Ok(Ok(body))) => Ok(body),
+        Ok(Ok(Err(_))) => Err(ApiError::InvalidRequest(
             "the request body could not be read".into(),
         )),
-        Err(_) => Err(ApiError::PayloadTooLarge(MAX_BODY)),
+        Ok(Err(_)) => Err(ApiError::PayloadTooLarge(MAX_BODY)),
+        Err(_) => Err(ApiError::BodyTimeout(deadline)),
     }
 }
 

@@ -41,6 +41,8 @@ pub struct AppState {
     pub draining: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// False when `METRICS_PORT` serves `/metrics` elsewhere.
     pub metrics_on_api_port: bool,
+    /// `REQUEST_BODY_TIMEOUT_MS`: how long a request body may take to arrive once reading starts.
+    pub body_timeout: std::time::Duration,
 }
 
 impl AppState {

@@ -12,6 +12,7 @@ both_stores!(
     credentials_in_the_token_endpoints_url_are_refused,
     a_malformed_body_is_refused_even_when_a_header_carries_the_token,
     unknown_form_fields_are_ignored_whatever_they_hold,
+    a_body_trickled_past_its_deadline_gets_408_and_the_connection_is_closed,
 );
 
 struct Case {
@@ -477,4 +478,60 @@ async fn unknown_form_fields_are_ignored_whatever_they_hold(kind: StoreKind) {
         .await
         .unwrap();
     assert_oauth_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
+}
+
+async fn a_body_trickled_past_its_deadline_gets_408_and_the_connection_is_closed(kind: StoreKind) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::time::{Duration, Instant, sleep, sleep_until};
+    let options = Options::default().with("REQUEST_BODY_TIMEOUT_MS", 1000);
+    let app = TestApp::spawn_with(&kind, options).await;
+    let mut stream = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /user/oauth/token HTTP/1.1\r\nHost: x\r\nAuthorization: {BASIC_DIGIT}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let body = format!("{LOGIN:&<100}");
+    let (mut from_server, mut to_server) = stream.split();
+    // One byte every 300 ms (30 s for the whole body) until an answer comes; a guard well past
+    // the 1 s deadline and well before the body could be complete.
+    let guard = Instant::now() + Duration::from_secs(5);
+    let (mut reply, mut buf, mut sent) = (Vec::new(), [0u8; 4096], 0);
+    let closed = loop {
+        tokio::select! {
+            read = from_server.read(&mut buf) => match read {
+                Ok(0) => break true,
+                Ok(n) => reply.extend_from_slice(&buf[..n]),
+                // A reset once the answer is in (bytes were still on their way) is a close too.
+                Err(_) if !reply.is_empty() => break true,
+                Err(e) => panic!("reset with no answer after {sent} bytes: {e}"),
+            },
+            _ = sleep(Duration::from_millis(300)), if reply.is_empty() => {
+                to_server.write_all(&body.as_bytes()[sent..=sent]).await.unwrap();
+                sent += 1;
+            }
+            _ = sleep_until(guard) => break false,
+        }
+    };
+    let reply = String::from_utf8_lossy(&reply).into_owned();
+    assert!(
+        reply.starts_with("HTTP/1.1 408"),
+        "after {sent} bytes: {reply:?}"
+    );
+    assert!(
+        closed,
+        "the connection is still open after the answer: {reply:?}"
+    );
+    let (head, json) = reply.split_once("\r\n\r\n").unwrap();
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("\r\nconnection: close"), "{head}");
+    assert!(head.contains("\r\ncache-control: no-store"), "{head}");
+    let json: Value = serde_json::from_str(json).unwrap();
+    assert_eq!(json["error"], "invalid_request", "{json}");
+    let description = json["error_description"].as_str().unwrap();
+    assert!(description.contains("took too long"), "{json}");
+    // The server keeps serving.
+    app.login_ok(&EMPLOYEE).await;
 }

@@ -15,7 +15,7 @@ both_stores!(
     forward_auth_reads_the_token_where_each_gateway_puts_it,
     forward_auth_refuses_missing_ended_and_refresh_tokens,
     metadata_names_absolute_endpoints_under_the_public_url,
-    metadata_trusts_forwarded_headers_only_from_trusted_proxies,
+    metadata_never_names_a_host_the_client_chose,
     introspection_names_the_token_type_bearer_and_its_use,
 );
 
@@ -218,23 +218,38 @@ async fn metadata_names_absolute_endpoints_under_the_public_url(kind: StoreKind)
     assert!(doc["response_types_supported"].is_array());
 }
 
-async fn metadata_trusts_forwarded_headers_only_from_trusted_proxies(kind: StoreKind) {
-    let forwarded = [
+async fn metadata_never_names_a_host_the_client_chose(kind: StoreKind) {
+    let chosen = [
+        ("host", "evil.example"),
         ("x-forwarded-proto", "https"),
-        ("x-forwarded-host", "auth.example.org"),
+        ("x-forwarded-host", "evil.example"),
     ];
-    let app = TestApp::spawn(&kind).await;
-    let port = app.address.rsplit(':').next().unwrap().to_string();
-    let doc = metadata(&app, &forwarded).await;
-    assert_eq!(doc["issuer"], format!("http://127.0.0.1:{port}"));
+    // Even from a trusted proxy, whose forwarded addresses count.
     let behind = Options::default().with("TRUSTED_PROXIES", "127.0.0.1");
     let app = TestApp::spawn_with(&kind, behind).await;
-    let doc = metadata(&app, &forwarded).await;
-    assert_eq!(doc["issuer"], "https://auth.example.org");
-    assert_eq!(
-        doc["token_endpoint"],
-        "https://auth.example.org/user/oauth/token"
-    );
+    let mut req = app
+        .client
+        .get(app.url("/.well-known/oauth-authorization-server"));
+    for (k, v) in chosen {
+        req = req.header(k, v);
+    }
+    let res = req.send().await.unwrap();
+    if matches!(kind, StoreKind::Embedded) {
+        // A single dev instance without PUBLIC_URL: its own name for itself.
+        assert_eq!(res.status(), StatusCode::OK);
+        let doc: Value = res.json().await.unwrap();
+        let port = app.address.rsplit(':').next().unwrap();
+        assert_eq!(doc["issuer"], format!("http://localhost:{port}"));
+        assert_eq!(
+            doc["token_endpoint"],
+            format!("http://localhost:{port}/user/oauth/token")
+        );
+    } else {
+        // With Redis (a deployment), no PUBLIC_URL means no metadata.
+        let body = assert_oauth_error(res, StatusCode::NOT_FOUND, "not_found").await;
+        let text = body["error_description"].as_str().unwrap();
+        assert!(text.contains("PUBLIC_URL"), "{text}");
+    }
 }
 
 async fn introspection_names_the_token_type_bearer_and_its_use(kind: StoreKind) {
@@ -291,7 +306,11 @@ fn authlib_python() -> std::path::PathBuf {
 
 #[tokio::test]
 async fn an_oauth_library_reads_the_metadata_and_uses_its_endpoints() {
-    let app = TestApp::spawn(&StoreKind::Redis).await;
+    let port = free_port();
+    let options = Options::default()
+        .with("PORT", port)
+        .with("PUBLIC_URL", format!("http://127.0.0.1:{port}"));
+    let app = TestApp::spawn_with(&StoreKind::Redis, options).await;
     let script = r#"
 import os, sys, requests
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata

@@ -378,6 +378,11 @@ async fn the_cache_keeps_its_bound_under_twice_as_many_live_tokens() {
     // the last ten, read again at once, are answered from memory.
     assert!(hits >= 10.0, "{hits} hits, {misses} misses");
     assert!(misses >= 60.0, "{hits} hits, {misses} misses");
+    // Redis itself passes every tracking connection's proof.
+    assert!(
+        text.contains("token_server_validation_cache_unproven_total 0"),
+        "{text}"
+    );
 }
 
 /// The status of a validation sent on a connection of its own, or `None` if no answer came
@@ -484,4 +489,105 @@ async fn made_up_tokens_leave_nothing_in_redis_tracking_table() {
         "introspection tracks a live token"
     );
     assert_eq!(app.details_status(&t.access).await, StatusCode::OK);
+}
+
+/// A proxy to Redis that turns a tracking connection's `CLIENT TRACKING ON OPTIN` into one
+/// that sends its invalidations to client `redirect`: Redis accepts tracking and answers
+/// every PING, yet that connection never sees a push, as behind a proxy or with a
+/// Redis-compatible server that does not track.
+async fn pushless_proxy(target: u16, redirect: i64) -> u16 {
+    const TRACKING: &[u8] = b"*4\r\n$6\r\nCLIENT\r\n$8\r\nTRACKING\r\n$2\r\nON\r\n$5\r\nOPTIN\r\n";
+    let id = redirect.to_string();
+    let redirected = format!(
+        "*6\r\n$6\r\nCLIENT\r\n$8\r\nTRACKING\r\n$2\r\nON\r\n$5\r\nOPTIN\r\n$8\r\nREDIRECT\r\n${}\r\n{id}\r\n",
+        id.len()
+    )
+    .into_bytes();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await else {
+                continue;
+            };
+            let (mut client_read, mut client_write) = client.into_split();
+            let (mut server_read, mut server_write) = server.into_split();
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+            });
+            let redirected = redirected.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = match client_read.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    let mut out = buf[..n].to_vec();
+                    if let Some(at) = out.windows(TRACKING.len()).position(|w| w == TRACKING) {
+                        out.splice(at..at + TRACKING.len(), redirected.iter().copied());
+                    }
+                    if server_write.write_all(&out).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tracking_connection_that_gets_no_invalidations_serves_no_hit() {
+    let redis = Arc::new(TestRedis::start());
+    // The client the invalidations go to instead: alive, and never reading them.
+    let mut elsewhere = redis.conn();
+    let id: i64 = redis::cmd("CLIENT")
+        .arg("ID")
+        .query(&mut elsewhere)
+        .unwrap();
+    let options = Options {
+        prefix: Some(format!("t{}", uuid::Uuid::new_v4().simple())),
+        ..Options::default()
+    };
+    let fresh = TestApp::spawn_on(Some(redis.clone()), options.clone()).await;
+    let proxy = pushless_proxy(redis.port, id).await;
+    let deaf = TestApp::spawn_on(
+        None,
+        options.with("REDIS_URL", format!("redis://127.0.0.1:{proxy}")),
+    )
+    .await;
+    let unproven = "token_server_validation_cache_unproven_total ";
+    let count = |text: String| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(unproven))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let metrics = || async {
+        reqwest::get(deaf.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let before = count(metrics().await);
+    for round in 0..5 {
+        let t = fresh.login_ok(&EMPLOYEE).await;
+        for _ in 0..3 {
+            assert_eq!(deaf.details_status(&t.access).await, StatusCode::OK);
+        }
+        assert_eq!(fresh.logout(&t.access).await.status(), StatusCode::OK);
+        assert_eq!(
+            deaf.details_status(&t.access).await,
+            StatusCode::UNAUTHORIZED,
+            "round {round}: a logged-out token was served from memory"
+        );
+    }
+    assert!(
+        count(metrics().await) > before,
+        "the failed proof was not counted"
+    );
+    drop(elsewhere);
 }

@@ -84,6 +84,7 @@ impl RedisStore {
                 source,
                 capacity: entries,
                 timeout,
+                probe_prefix: self.keys.tracking_probe_prefix(),
             }));
         }
         self

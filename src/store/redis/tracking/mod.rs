@@ -11,7 +11,10 @@
 //!
 //! A lost connection (a disconnection push, an error or a timeout) clears the cache, since
 //! pushes sent while it was down are gone; requests read through the ordinary connection until
-//! a new tracking connection is up.
+//! a new tracking connection is up. A new connection serves no hit until it has proved its
+//! invalidation path (see [`Tracker::prove`]): a proxy or a Redis-compatible server that
+//! accepts `CLIENT TRACKING` yet answers `PING` without pushing would otherwise break instant
+//! logout in silence.
 
 mod reads;
 
@@ -28,6 +31,8 @@ use tokio::sync::Notify;
 
 /// How long after a failed connect requests read through before the next attempt.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// How long after a connection failed its proof requests read through before the next one.
+const RETRY_UNPROVEN: Duration = Duration::from_secs(30);
 
 /// The tracking setup of a store: shared by its workers' trackers.
 pub struct TrackingConfig {
@@ -38,10 +43,15 @@ pub struct TrackingConfig {
     /// Access keys each worker's cache holds at most.
     pub capacity: usize,
     pub timeout: Duration,
+    /// The start of the keys that prove a new connection's invalidation path.
+    pub probe_prefix: String,
 }
 
 /// Why a validation could not use the cache: the caller reads through instead.
 pub struct Bypass;
+
+/// A new tracking connection whose invalidations did not arrive when its probe said they must.
+struct Unproven;
 
 #[derive(Default)]
 struct State {
@@ -62,6 +72,8 @@ struct State {
     /// A tracking connection was just made: whoever takes this makes sure the worker's
     /// ordinary connection is alive too (Redis may have restarted since it last spoke).
     connected: bool,
+    /// The probe key of the connection being proved, and whether its invalidation came.
+    probe: Option<(String, bool)>,
 }
 
 /// What introspection shows, from a session's cached or freshly read state; the access
@@ -304,7 +316,11 @@ impl Tracker {
             s.generation
         };
         match self.connect(generation).await {
-            Some(conn) => {
+            Err(Unproven) => {
+                self.lock().retry_at = Some(Instant::now() + RETRY_UNPROVEN);
+                None
+            }
+            Ok(Some(conn)) => {
                 self.cache.clear();
                 let mut s = self.lock();
                 s.conn = Some((conn.clone(), generation, epoch));
@@ -312,14 +328,19 @@ impl Tracker {
                 s.connected = true;
                 Some((conn, generation))
             }
-            None => {
+            Ok(None) => {
                 self.lock().retry_at = Some(Instant::now() + RETRY_AFTER);
                 None
             }
         }
     }
 
-    async fn connect(self: &Arc<Self>, generation: u64) -> Option<MultiplexedConnection> {
+    /// A new tracking connection whose invalidation path is proved, `Ok(None)` if none could
+    /// be made now.
+    async fn connect(
+        self: &Arc<Self>,
+        generation: u64,
+    ) -> Result<Option<MultiplexedConnection>, Unproven> {
         let tracker = Arc::downgrade(self);
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.config.timeout))
@@ -341,13 +362,84 @@ impl Tracker {
             Ok::<_, redis::RedisError>(conn)
         })
         .await;
-        match connected {
-            Ok(Ok(conn)) => Some(conn),
+        let mut conn = match connected {
+            Ok(Ok(conn)) => conn,
             Ok(Err(e)) => {
                 log::warn!("validation cache off until tracking reconnects: {e}");
-                None
+                return Ok(None);
             }
-            Err(_) => None,
+            Err(_) => return Ok(None),
+        };
+        match tokio::time::timeout(self.config.timeout, self.prove(&mut conn)).await {
+            Ok(Ok(true)) => Ok(Some(conn)),
+            Ok(Ok(false)) => {
+                log::warn!(
+                    "validation cache off for {} s: Redis accepted CLIENT TRACKING but pushed no invalidation before a later PING's reply (a proxy, or a Redis-compatible server that does not track?); validations read Redis",
+                    RETRY_UNPROVEN.as_secs()
+                );
+                crate::metrics::tracking_unproven();
+                Err(Unproven)
+            }
+            Ok(Err(e)) => {
+                log::warn!("validation cache off until tracking reconnects: {e}");
+                Ok(None)
+            }
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Proves the invalidation path of a new tracking connection before any hit trusts it:
+    /// reads a fresh probe key on it (tracked), changes that key from another connection,
+    /// then sends a `PING`. Redis queues the invalidation on this connection while running
+    /// the change, so it must have been applied by the time the `PING`'s reply comes back.
+    async fn prove(&self, conn: &mut MultiplexedConnection) -> redis::RedisResult<bool> {
+        let key = format!(
+            "{}{:032x}",
+            self.config.probe_prefix,
+            rand::random::<u128>()
+        );
+        self.lock().probe = Some((key.clone(), false));
+        let mut read = redis::pipe();
+        read.cmd("CLIENT")
+            .arg("CACHING")
+            .arg("YES")
+            .ignore()
+            .cmd("GET")
+            .arg(&key);
+        read.query_async::<(Option<String>,)>(conn).await?;
+        let mut other = self
+            .config
+            .source
+            .connect(&AsyncConnectionConfig::new().set_response_timeout(Some(self.config.timeout)))
+            .await?;
+        redis::cmd("SET")
+            .arg(&key)
+            .arg("1")
+            .arg("PX")
+            .arg(10_000)
+            .query_async::<()>(&mut other)
+            .await?;
+        redis::cmd("PING").query_async::<String>(conn).await?;
+        let seen = self.lock().probe.take().is_some_and(|(_, seen)| seen);
+        let _ = redis::cmd("DEL")
+            .arg(&key)
+            .query_async::<i64>(&mut other)
+            .await;
+        Ok(seen)
+    }
+
+    /// True if `key` is the probe key being proved: its invalidation is noted.
+    fn probed(&self, key: &str) -> bool {
+        if !key.starts_with(&self.config.probe_prefix) {
+            return false;
+        }
+        let mut s = self.lock();
+        match &mut s.probe {
+            Some((probe, seen)) if probe == key => {
+                *seen = true;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -378,6 +470,7 @@ fn on_push(tracker: &Weak<Tracker>, generation: u64, push: PushInfo) {
                         for key in keys {
                             if let Value::BulkString(bytes) = key
                                 && let Ok(key) = std::str::from_utf8(&bytes)
+                                && !tracker.probed(key)
                             {
                                 tracker.cache.invalidate(key);
                                 crate::metrics::validation_invalidation();
