@@ -33,6 +33,8 @@ pub const VALIDATION_ENTRIES: &str = "token_server_validation_cache_entries";
 /// Histogram of requests sharing one barrier PING.
 pub const BARRIER_BATCH: &str = "token_server_validation_barrier_batch_size";
 
+/// Counter of read-lease heartbeats (`WAIT 0 0`) confirmed.
+pub const HEARTBEATS: &str = "token_server_validation_heartbeats_total";
 /// Counter of new tracking connections whose invalidations did not arrive as their probe
 /// required: the validation cache stays off for a while and validations read Redis.
 pub const TRACKING_UNPROVEN: &str = "token_server_validation_cache_unproven_total";
@@ -137,6 +139,7 @@ fn describe() {
         "validations that waited for a barrier PING another request had sent"
     );
     describe_histogram!(BARRIER_BATCH, "requests sharing one barrier PING");
+    describe_counter!(HEARTBEATS, "read-lease heartbeats confirmed");
     describe_counter!(
         TRACKING_UNPROVEN,
         "tracking connections whose invalidation path failed its proof (the cache stays off for a while)"
@@ -220,6 +223,7 @@ fn zero() {
     metrics::counter!(VALIDATION_INVALIDATIONS).increment(0);
     metrics::counter!(BARRIER_WAITS).increment(0);
     metrics::counter!(TRACKING_UNPROVEN).increment(0);
+    metrics::counter!(HEARTBEATS).increment(0);
     metrics::gauge!(VALIDATION_ENTRIES).set(0.0);
 }
 
@@ -280,6 +284,7 @@ thread_local! {
         entries: metrics::gauge!(VALIDATION_ENTRIES),
         waits: metrics::counter!(BARRIER_WAITS),
         batch: metrics::histogram!(BARRIER_BATCH),
+        heartbeats: metrics::counter!(HEARTBEATS),
     };
 }
 
@@ -288,6 +293,7 @@ struct CacheHandles {
     entries: metrics::Gauge,
     waits: metrics::Counter,
     batch: metrics::Histogram,
+    heartbeats: metrics::Counter,
 }
 
 /// The `method` label of a request: GET, POST, DELETE, PUT or HEAD, else `other`.
@@ -365,6 +371,11 @@ pub fn barrier_wait() {
 /// Records how many requests the barrier PING just sent serves.
 pub fn barrier_batch(requests: u64) {
     CACHE_HANDLES.with(|h| h.batch.record(requests as f64));
+}
+
+/// Counts a confirmed read-lease heartbeat.
+pub fn heartbeat() {
+    CACHE_HANDLES.with(|h| h.heartbeats.increment(1));
 }
 
 /// Counts a tracking connection whose invalidation path failed its proof.

@@ -56,6 +56,18 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut state = app_state(&settings)?;
+        if let Some(stored) = state
+            .store
+            .lease_conflict(settings.redis.validation_lease)
+            .await
+        {
+            return Err(StartupError::Config(format!(
+                "invalid setting VALIDATION_LEASE_MS={}: the replicas on this Redis (key prefix {:?}) run {stored}; every replica must run the same (to change it, stop them all, or delete the key {:?}:lease and accept that until all run the new value a logout may take up to the larger lease to reach some replicas)",
+                settings.redis.validation_lease.as_millis(),
+                settings.redis.key_prefix,
+                settings.redis.key_prefix
+            )));
+        }
         let (listener, port) = bind(&settings.server.host, settings.server.port)?;
         if state.public_url.is_none() {
             if settings.redis.uses_redis() {
@@ -159,6 +171,7 @@ fn stores(settings: &Settings) -> Result<(Store, Option<RedisUsers>), StartupErr
             let entries = settings.redis.validation_cache_entries;
             let per_worker = entries.div_ceil(settings.server.workers.max(1));
             let redis = RedisStore::new(conn.clone(), prefix)
+                .with_lease(settings.redis.validation_lease)
                 .with_validation_cache(per_worker, settings.redis.timeout);
             let users = RedisUsers::new(conn, Keys::new(prefix));
             (Store::redis(redis, policy, &secret), Some(users))

@@ -221,11 +221,11 @@ pub async fn run(command: Command) -> ExitCode {
         Command::HashPassword(args) => secret::hash_password(&args),
         Command::Check => check::check().await,
         Command::Users(command) => match Admin::connect() {
-            Ok(admin) => users::run(&admin, command).await,
+            Ok(admin) => admin.settled(users::run(&admin, command).await).await,
             Err(e) => Err(e),
         },
         Command::Sessions(command) => match Admin::connect() {
-            Ok(admin) => sessions::run(&admin, command).await,
+            Ok(admin) => admin.settled(sessions::run(&admin, command).await).await,
             Err(e) => Err(e),
         },
     };
@@ -264,10 +264,19 @@ impl Admin {
         let keys = Keys::new(&settings.redis.key_prefix);
         let users = RedisUsers::new(conn.clone(), keys);
         Ok(Admin {
-            store: RedisStore::new(conn, &settings.redis.key_prefix),
+            store: RedisStore::new(conn, &settings.redis.key_prefix)
+                .with_lease(settings.redis.validation_lease),
             directory: UserDirectory::new(seed, Some(users.clone())),
             users,
         })
+    }
+
+    /// `result`, once no replica can still answer from a read lease confirmed before the
+    /// command's writes: a command that ended or changed anything exits only then.
+    async fn settled(&self, result: CliResult) -> CliResult {
+        let _ = self.store.stored_lease().await;
+        self.store.commit_wait(std::time::Instant::now()).await;
+        result
     }
 
     /// The one user `name` (in `tenant`, if given) names, from Redis or the seed file.

@@ -38,7 +38,14 @@ pub struct RedisSettings {
     pub timeout: Duration,
     /// Access keys the validation cache of one replica holds at most; 0 turns it off.
     pub validation_cache_entries: usize,
+    /// How long a confirmed heartbeat lets cached validations answer with no Redis round
+    /// trip, and so how long every revoking write waits before it answers; 0 = a barrier on
+    /// every hit and no wait.
+    pub validation_lease: Duration,
 }
+
+/// The lease unless `VALIDATION_LEASE_MS` says otherwise.
+pub const DEFAULT_VALIDATION_LEASE_MS: u64 = 15;
 
 /// The validation cache's bound unless `VALIDATION_CACHE_ENTRIES` says otherwise.
 pub const DEFAULT_VALIDATION_CACHE_ENTRIES: u64 = 100_000;
@@ -54,6 +61,7 @@ pub const KEYS: &[&str] = &[
     "redis_key_prefix",
     "redis_timeout_ms",
     "validation_cache_entries",
+    "validation_lease_ms",
 ];
 
 impl RedisSettings {
@@ -119,6 +127,12 @@ impl RedisSettings {
                 0,
                 100_000_000,
             )? as usize,
+            validation_lease: Duration::from_millis(g.number(
+                "validation_lease_ms",
+                DEFAULT_VALIDATION_LEASE_MS,
+                0,
+                1000,
+            )?),
         })
     }
 }

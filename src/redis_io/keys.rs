@@ -10,6 +10,7 @@
 //! | `P:{T}:i` | sorted set | the user's session ids scored by horizon (ms) | latest horizon |
 //! | `P:{T}:g` | string | the user's generation: a new random value whenever all of the user's sessions end | 1 hour |
 //! | `P:ip:<address>` | string | password attempts from one client address this minute | 1 minute |
+//! | `P:lease` | string | the read lease (ms) every replica on this Redis runs | 1 hour |
 //! | `P:probe:<random>` | string | a new tracking connection's proof that invalidations reach it | 10 s |
 //! | `P:{lo:<userName>}:n` / `P:{lc:<clientId>:<address>}:n` | string | wrong passwords of an account (user name, or client) in the current period | the period |
 //! | `P:{lo:<userName>}:r` / `P:{lc:<clientId>:<address>}:r` | sorted set | the account's password checks in flight, held until (ms) | 30 s |
@@ -83,6 +84,11 @@ impl Keys {
     /// changes from another connection, to see Redis push its invalidation (lives 10 s).
     pub fn tracking_probe_prefix(&self) -> String {
         format!("{}:probe:", self.prefix)
+    }
+
+    /// `P:lease`: the read lease (ms) every replica on this Redis must run.
+    pub fn lease(&self) -> String {
+        format!("{}:lease", self.prefix)
     }
 
     /// `P:ip:<address>`: password attempts from `address` this minute.

@@ -103,6 +103,32 @@ impl Store {
         &self.policy
     }
 
+    /// The lease other replicas on this Redis run, if it is not `mine`; `None` on the
+    /// embedded store, when none is stored, or when Redis cannot be asked now (the tracking
+    /// connection asks again).
+    pub async fn lease_conflict(&self, mine: std::time::Duration) -> Option<u64> {
+        let Backend::Redis(r) = &self.backend else {
+            return None;
+        };
+        let stored = tokio::time::timeout(std::time::Duration::from_secs(2), r.stored_lease());
+        match stored.await {
+            Ok(Ok(Some(v))) if v != mine.as_millis() as u64 => Some(v),
+            Ok(Ok(_)) => None,
+            _ => {
+                log::warn!("Redis did not answer at start-up: the lease guard runs when it does");
+                None
+            }
+        }
+    }
+
+    /// Waits out the read lease after a revoking write outside a request (the admin
+    /// commands): see `RedisStore::commit_wait`.
+    pub async fn commit_wait(&self) {
+        if let Backend::Redis(r) = &self.backend {
+            r.commit_wait(std::time::Instant::now()).await;
+        }
+    }
+
     /// Succeeds if the store answers; the embedded store always does.
     pub async fn ping(&self) -> Result<(), StoreError> {
         on_backend!(self, "ping", |r| r.ping(), |_m| Ok(()))

@@ -10,6 +10,7 @@ mod cluster_harness;
 mod gateway;
 mod guards;
 mod helpers;
+mod leases;
 mod metrics;
 mod nginx;
 mod oauth;

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A TCP proxy to `target` that passes what the client sends at once and delays everything
 /// the server sends by `delay`, in order.
-async fn lagging_proxy(target: u16, delay: Duration) -> u16 {
+pub async fn lagging_proxy(target: u16, delay: Duration) -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -53,8 +53,14 @@ async fn lagging_proxy(target: u16, delay: Duration) -> u16 {
 }
 
 /// Two replicas on one Redis: `fresh` reaches it directly, `lagging` through a proxy that
-/// delays every push and reply by 20 ms.
+/// delays every push and reply by 20 ms: longer than a read lease, so `lagging` takes the
+/// barrier.
 async fn replicas(options: Options) -> (TestApp, TestApp) {
+    replicas_lagging_by(options, Duration::from_millis(20)).await
+}
+
+/// As [`replicas`], with the proxy delaying by `delay`.
+pub async fn replicas_lagging_by(options: Options, delay: Duration) -> (TestApp, TestApp) {
     let redis = Arc::new(TestRedis::start());
     let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
     let options = Options {
@@ -63,7 +69,7 @@ async fn replicas(options: Options) -> (TestApp, TestApp) {
     }
     .with("login.max.attempts.per.ip.per.minute", 0);
     let fresh = TestApp::spawn_on(Some(redis.clone()), options.clone()).await;
-    let proxy = lagging_proxy(redis.port, Duration::from_millis(20)).await;
+    let proxy = lagging_proxy(redis.port, delay).await;
     let lagging = TestApp::spawn_on(
         None,
         options.with("REDIS_URL", format!("redis://127.0.0.1:{proxy}")),
@@ -74,13 +80,13 @@ async fn replicas(options: Options) -> (TestApp, TestApp) {
 
 /// The ways a token ends on the other replica.
 #[derive(Clone, Copy, Debug)]
-enum Ending {
+pub enum Ending {
     Logout,
     Refresh,
     Revoke,
 }
 
-async fn end(app: &TestApp, how: Ending, t: &Tokens) {
+pub async fn end(app: &TestApp, how: Ending, t: &Tokens) {
     let res = match how {
         Ending::Logout => app.logout(&t.access).await,
         Ending::Refresh => {
@@ -108,7 +114,7 @@ async fn end(app: &TestApp, how: Ending, t: &Tokens) {
 
 /// The employee's tokens, issued to the gateway client so that it may revoke and introspect
 /// them.
-async fn gateway_login(app: &TestApp) -> Tokens {
+pub async fn gateway_login(app: &TestApp) -> Tokens {
     let res = app
         .post_form_as(
             "/user/oauth/token",

@@ -7,8 +7,8 @@
 --       user uuid, user json, client id, scope, ip, user agent,
 --       max lifetime ms (0 = none), max sessions per user (0 = unlimited), key base 'P:{T}:',
 --       generation read by the login ('' = none)
--- Returns {access ttl ms, refresh ttl ms, sessions ended by the cap}, or nil if the generation
--- has changed.
+-- Returns {access ttl ms, refresh ttl ms, sessions ended by the cap, 1 if the user's snapshot
+-- changed}, or nil if the generation has changed.
 if (redis.call('GET', KEYS[5]) or '') ~= ARGV[15] then
   return false
 end
@@ -34,7 +34,12 @@ redis.call('HSET', KEYS[1], 'rh', ARGV[3], 'rx', rexps, 'kx', rexps, 'mx', int(m
   'cid', ARGV[8], 'sc', ARGV[9], 'c', nows, 'r', nows, 'g', '0', 'ip', ARGV[10], 'ua', ARGV[11])
 redis.call('PEXPIREAT', KEYS[1], rexps)
 redis.call('SET', KEYS[2], ARGV[1], 'PX', int(attl))
-redis.call('SET', KEYS[4], ARGV[7], 'KEEPTTL')
+-- Rewritten only when it changes: replicas that cache it then need a commit wait.
+local rewritten = 0
+if redis.call('GET', KEYS[4]) ~= ARGV[7] then
+  redis.call('SET', KEYS[4], ARGV[7], 'KEEPTTL')
+  rewritten = 1
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', nows)
 redis.call('ZADD', KEYS[3], rexps, ARGV[5])
 local ended = 0
@@ -71,4 +76,4 @@ end
 local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')[2]
 redis.call('PEXPIREAT', KEYS[3], last)
 redis.call('PEXPIREAT', KEYS[4], last)
-return {attl, rttl, ended}
+return {attl, rttl, ended, rewritten}

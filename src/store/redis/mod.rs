@@ -16,7 +16,8 @@ use crate::domain::token::{Token, TokenKind, UserTag};
 use crate::redis_io::{Keys, Lua, RedisConn};
 use bytes::Bytes;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use tracking::{Tracker, TrackingConfig};
 
 thread_local! {
@@ -33,6 +34,10 @@ pub struct RedisStore {
     scripts: std::sync::Arc<Scripts>,
     /// The validation cache's setup, when it is on.
     tracking: Option<Arc<TrackingConfig>>,
+    /// The read lease this replica runs (0 = none), and the largest one seen stored in Redis:
+    /// revoking writes wait out the larger (see `tracking/lease.rs`).
+    lease: Duration,
+    lease_seen: Arc<AtomicU64>,
 }
 
 struct Scripts {
@@ -67,7 +72,50 @@ impl RedisStore {
                 introspect: Lua::new(include_str!("../lua/introspect.lua")),
             }),
             tracking: None,
+            lease: Duration::ZERO,
+            lease_seen: Arc::default(),
         }
+    }
+
+    /// Runs read leases of `lease` (see `tracking/lease.rs`): the cache's hits answer at once
+    /// while a heartbeat is confirmed, and every revoking write waits the lease out. Not on a
+    /// cluster, which has no cache; set before [`Self::with_validation_cache`].
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        if !matches!(self.conn, RedisConn::Cluster { .. }) {
+            self.lease = lease;
+        }
+        self
+    }
+
+    /// What a revoking write waits after Redis acknowledged it: the larger of this replica's
+    /// lease and any other seen stored, plus the margin; zero without leases.
+    pub fn commit_wait_for(&self) -> Duration {
+        let seen = Duration::from_millis(self.lease_seen.load(Ordering::Relaxed));
+        tracking::commit_wait(self.lease.max(seen))
+    }
+
+    /// Waits until no replica can serve from a lease confirmed before `acked`, when Redis
+    /// acknowledged a write that ended or changed something replicas may hold. Every answer
+    /// of such a request waits, "nothing to end" included: a retry must not answer early.
+    pub async fn commit_wait(&self, acked: Instant) {
+        let wait = self.commit_wait_for();
+        if !wait.is_zero() {
+            tokio::time::sleep_until((acked + wait).into()).await;
+        }
+    }
+
+    /// The lease stored in Redis for this prefix, if any: a replica refuses to start against
+    /// another value than its own.
+    pub async fn stored_lease(&self) -> Result<Option<u64>, StoreError> {
+        let mut conn = self.conn.get().await?;
+        let stored: Option<u64> = redis::cmd("GET")
+            .arg(self.keys.lease())
+            .query_async(&mut conn)
+            .await?;
+        if let Some(v) = stored {
+            self.lease_seen.fetch_max(v, Ordering::Relaxed);
+        }
+        Ok(stored)
     }
 
     /// Turns the validation cache on: each worker thread caches at most `entries` access keys,
@@ -85,6 +133,9 @@ impl RedisStore {
                 capacity: entries,
                 timeout,
                 probe_prefix: self.keys.tracking_probe_prefix(),
+                lease: self.lease,
+                lease_key: self.keys.lease(),
+                lease_seen: self.lease_seen.clone(),
             }));
         }
         self
@@ -163,14 +214,18 @@ impl RedisStore {
             .arg(policy.max_sessions_per_user)
             .arg(self.keys.tag_base(&session.tag))
             .arg(&s.generation.0);
-        let reply: Option<(i64, i64, u32)> = self
+        let reply: Option<(i64, i64, u32, i64)> = self
             .scripts
             .issue
             .run(&cmd, &mut self.conn.get().await?)
             .await?;
-        let Some((attl, rttl, ended)) = reply else {
+        let Some((attl, rttl, ended, rewritten)) = reply else {
             return Ok(Started::UserChanged);
         };
+        // Sessions ended by the cap, or a snapshot replicas may hold, changed.
+        if ended > 0 || rewritten == 1 {
+            self.commit_wait(Instant::now()).await;
+        }
         let issued = Issued {
             pair,
             access_expires_in: secs(attl),
@@ -216,6 +271,8 @@ impl RedisStore {
             .arg(if policy.rotation { "1" } else { "0" })
             .arg(policy.reuse_grace.as_millis() as u64);
         let reply: refresh::Reply = self.scripts.refresh.run(&cmd, &mut conn).await?;
+        // The previous access token ended (or, for reuse, the whole session).
+        self.commit_wait(Instant::now()).await;
         Ok(reply.into_refresh(pair))
     }
 
@@ -283,6 +340,7 @@ impl RedisStore {
             .end
             .run(&cmd, &mut self.conn.get().await?)
             .await?;
+        self.commit_wait(Instant::now()).await;
         Ok(ended == 1)
     }
 

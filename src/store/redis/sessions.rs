@@ -28,12 +28,20 @@ impl RedisStore {
         let script = &self.scripts.own_sessions;
         let cmd = self.sessions_cmd(script, &at.tag, &op, Some(caller));
         let reply: Value = script.run(&cmd, &mut self.conn.get().await?).await?;
-        if reply == Value::Nil {
-            return Ok(None);
+        let outcome = match reply {
+            // Not live: still an answer of an ending request, so it waits too.
+            Value::Nil => None,
+            reply => {
+                let outcome = self.sessions_outcome(reply, &op, Some(at.id))?;
+                // The caller's own session may be gone after the first batch: the rest need
+                // no caller.
+                Some(self.end_the_rest(&at.tag, &op, outcome).await?)
+            }
+        };
+        if !matches!(op, SessionsOp::List) {
+            self.commit_wait(std::time::Instant::now()).await;
         }
-        let outcome = self.sessions_outcome(reply, &op, Some(at.id))?;
-        // The caller's own session may be gone after the first batch: the rest need no caller.
-        self.end_the_rest(&at.tag, &op, outcome).await.map(Some)
+        Ok(outcome)
     }
 
     /// Lists or ends sessions of the user with `tag`, for operators: no token needed.
@@ -43,7 +51,11 @@ impl RedisStore {
         op: SessionsOp,
     ) -> Result<SessionsOutcome, StoreError> {
         let outcome = self.admin_sessions_once(tag, &op).await?;
-        self.end_the_rest(tag, &op, outcome).await
+        let outcome = self.end_the_rest(tag, &op, outcome).await?;
+        if !matches!(op, SessionsOp::List) {
+            self.commit_wait(std::time::Instant::now()).await;
+        }
+        Ok(outcome)
     }
 
     async fn admin_sessions_once(

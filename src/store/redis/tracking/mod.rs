@@ -16,7 +16,12 @@
 //! accepts `CLIENT TRACKING` yet answers `PING` without pushing would otherwise break instant
 //! logout in silence.
 
+mod barrier;
+mod connect;
+mod lease;
 mod reads;
+
+pub use lease::commit_wait;
 
 use super::cache::{Cache, SessionFields};
 use crate::domain::session::Introspection;
@@ -24,7 +29,8 @@ use crate::redis_io::TrackingSource;
 use bytes::Bytes;
 use reads::unix_ms;
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, PushInfo, PushKind, Value};
+use redis::{PushInfo, PushKind, Value};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::Notify;
@@ -45,6 +51,20 @@ pub struct TrackingConfig {
     pub timeout: Duration,
     /// The start of the keys that prove a new connection's invalidation path.
     pub probe_prefix: String,
+    /// The read lease (0 = none: the barrier on every hit).
+    pub lease: Duration,
+    /// Where the lease every replica must run is kept.
+    pub lease_key: String,
+    /// The largest lease seen stored there: what revoking writes wait out.
+    pub lease_seen: Arc<AtomicU64>,
+}
+
+/// The tracking connection as a request found it.
+pub(super) struct Link {
+    conn: MultiplexedConnection,
+    generation: u64,
+    /// A heartbeat confirmed within the lease: a hit may answer at once.
+    leased: bool,
 }
 
 /// Why a validation could not use the cache: the caller reads through instead.
@@ -74,6 +94,23 @@ struct State {
     connected: bool,
     /// The probe key of the connection being proved, and whether its invalidation came.
     probe: Option<(String, bool)>,
+    /// When the latest `WAIT 0 0` confirmed on the live connection was sent.
+    confirmed: Option<Instant>,
+    /// This connection may serve leases (the lease guard passed).
+    leases: bool,
+    /// When a validation last used the cache: heartbeats stop after a while without one.
+    active_at: Option<Instant>,
+    /// The generation whose heartbeat runs.
+    beating: Option<u64>,
+}
+
+impl State {
+    /// `WAIT 0 0` sent at `sent` came back on the connection of `generation`.
+    fn confirm(&mut self, generation: u64, sent: Instant) {
+        if self.conn.as_ref().is_some_and(|(_, g, _)| *g == generation) {
+            self.confirmed = Some(self.confirmed.map_or(sent, |c| c.max(sent)));
+        }
+    }
 }
 
 /// What introspection shows, from a session's cached or freshly read state; the access
@@ -87,23 +124,6 @@ fn introspection(user_json: &[u8], fields: SessionFields, expires: Instant) -> I
         created_ms: fields.created_ms,
         refreshed_ms: fields.refreshed_ms,
         expires_ms: unix_ms(SystemTime::now()) + left.as_millis() as u64,
-    }
-}
-
-/// The barrier PING a request claimed to send. A request goes away mid-await when its client
-/// resets the connection: the claim is then handed back, or every later barrier on this
-/// worker would wait for a PING no one awaits.
-struct Claim<'a> {
-    tracker: &'a Tracker,
-    settled: bool,
-}
-
-impl Drop for Claim<'_> {
-    fn drop(&mut self) {
-        if !self.settled {
-            self.tracker.lock().in_flight = false;
-            self.tracker.barrier_done.notify_waiters();
-        }
     }
 }
 
@@ -145,9 +165,17 @@ impl Tracker {
         user_key: &str,
         digest: &str,
     ) -> Result<Option<Bytes>, Bypass> {
-        let (conn, generation) = self.connection().await.ok_or(Bypass)?;
+        let Link {
+            conn,
+            generation,
+            leased,
+        } = self.connection().await.ok_or(Bypass)?;
         if let Some(found) = self.cache.find(access_key, user_key, generation) {
-            let barrier = self.barrier(&conn, generation).await?;
+            // Under the lease the entry answers at once: see `lease.rs` for why.
+            let barrier = match leased {
+                true => generation,
+                false => self.barrier(&conn, generation).await?,
+            };
             if let Some(user_json) = found.current(barrier) {
                 crate::metrics::validation_cache("hit");
                 return Ok((found.digest() == digest).then_some(user_json));
@@ -177,13 +205,20 @@ impl Tracker {
         digest: &str,
     ) -> Result<Option<Introspection>, Bypass> {
         let [access_key, user_key, session_key] = keys;
-        let (conn, generation) = self.connection().await.ok_or(Bypass)?;
+        let Link {
+            conn,
+            generation,
+            leased,
+        } = self.connection().await.ok_or(Bypass)?;
         let live = |fields: &SessionFields| fields.ends_ms > unix_ms(SystemTime::now());
         let found = self
             .cache
             .find_session(access_key, user_key, session_key, generation);
         if let Some(found) = found {
-            let barrier = self.barrier(&conn, generation).await?;
+            let barrier = match leased {
+                true => generation,
+                false => self.barrier(&conn, generation).await?,
+            };
             if let Some((user, fields, expires)) = found.current_session(barrier) {
                 crate::metrics::validation_cache("hit");
                 let answer = found.digest() == digest && live(fields);
@@ -211,244 +246,13 @@ impl Tracker {
         }))
     }
 
-    /// Waits for a PING sent after this call began to come back on `conn`; the generation
-    /// it completed on. Requests arriving while one is in flight share the next.
-    async fn barrier(&self, conn: &MultiplexedConnection, generation: u64) -> Result<u64, Bypass> {
-        let ticket = {
-            let mut s = self.lock();
-            s.arrivals += 1;
-            s.sent + 1
-        };
-        let mut waited = false;
-        loop {
-            let notified = self.barrier_done.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let send = {
-                let mut s = self.lock();
-                if s.done >= ticket {
-                    if waited {
-                        crate::metrics::barrier_wait();
-                    }
-                    return Ok(s.done_generation);
-                }
-                if s.failed >= ticket {
-                    return Err(Bypass);
-                }
-                let claim = !s.in_flight;
-                s.in_flight = true;
-                claim
-            };
-            if !send {
-                waited = true;
-                notified.await;
-                continue;
-            }
-            let mut claim = Claim {
-                tracker: self,
-                settled: false,
-            };
-            // Requests this worker reads from its sockets before the PING goes out take
-            // tickets it serves: let them come first.
-            tokio::task::yield_now().await;
-            let number = {
-                let mut s = self.lock();
-                s.sent += 1;
-                crate::metrics::barrier_batch(s.arrivals - s.arrivals_at_send);
-                s.arrivals_at_send = s.arrivals;
-                s.sent
-            };
-            let mut conn = conn.clone();
-            let pong = tokio::time::timeout(
-                self.config.timeout,
-                redis::cmd("PING").query_async::<String>(&mut conn),
-            )
-            .await;
-            let ok = matches!(pong, Ok(Ok(_)));
-            claim.settled = true;
-            {
-                let mut s = self.lock();
-                s.in_flight = false;
-                if ok {
-                    s.done = number;
-                    s.done_generation = generation;
-                } else {
-                    s.failed = number;
-                }
-            }
-            if !ok {
-                self.lost(generation);
-            }
-            self.barrier_done.notify_waiters();
-        }
-    }
-
-    /// The tracking connection, made (with tracking on) if there is none; `None` while one
-    /// cannot be had, so that requests read through.
-    async fn connection(self: &Arc<Self>) -> Option<(MultiplexedConnection, u64)> {
-        let epoch = self.config.source.epoch();
-        {
-            let mut s = self.lock();
-            match &s.conn {
-                Some((conn, generation, made_in)) if *made_in == epoch => {
-                    return Some((conn.clone(), *generation));
-                }
-                // The master may have changed since: ask the sentinels again.
-                Some(_) => {
-                    s.conn = None;
-                    drop(s);
-                    self.cache.clear();
-                }
-                None if s.retry_at.is_some_and(|at| at > Instant::now()) => {
-                    return None;
-                }
-                None => {}
-            }
-        }
-        // One request connects; the others read through meanwhile.
-        let _connecting = self.connecting.try_lock().ok()?;
-        let generation = {
-            let mut s = self.lock();
-            if let Some((conn, generation, _)) = &s.conn {
-                return Some((conn.clone(), *generation));
-            }
-            s.generation += 1;
-            s.generation
-        };
-        match self.connect(generation).await {
-            Err(Unproven) => {
-                self.lock().retry_at = Some(Instant::now() + RETRY_UNPROVEN);
-                None
-            }
-            Ok(Some(conn)) => {
-                self.cache.clear();
-                let mut s = self.lock();
-                s.conn = Some((conn.clone(), generation, epoch));
-                s.retry_at = None;
-                s.connected = true;
-                Some((conn, generation))
-            }
-            Ok(None) => {
-                self.lock().retry_at = Some(Instant::now() + RETRY_AFTER);
-                None
-            }
-        }
-    }
-
-    /// A new tracking connection whose invalidation path is proved, `Ok(None)` if none could
-    /// be made now.
-    async fn connect(
-        self: &Arc<Self>,
-        generation: u64,
-    ) -> Result<Option<MultiplexedConnection>, Unproven> {
-        let tracker = Arc::downgrade(self);
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.config.timeout))
-            .set_response_timeout(Some(self.config.timeout))
-            .set_push_sender(move |push: PushInfo| -> Result<(), ()> {
-                on_push(&tracker, generation, push);
-                Ok(())
-            });
-        let connected = tokio::time::timeout(self.config.timeout, async {
-            let mut conn = self.config.source.connect(&config).await?;
-            // OPTIN: only reads announced with CLIENT CACHING YES are tracked, so reads that
-            // do not fill the cache leave nothing in Redis's tracking table.
-            redis::cmd("CLIENT")
-                .arg("TRACKING")
-                .arg("ON")
-                .arg("OPTIN")
-                .query_async::<()>(&mut conn)
-                .await?;
-            Ok::<_, redis::RedisError>(conn)
-        })
-        .await;
-        let mut conn = match connected {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => {
-                log::warn!("validation cache off until tracking reconnects: {e}");
-                return Ok(None);
-            }
-            Err(_) => return Ok(None),
-        };
-        match tokio::time::timeout(self.config.timeout, self.prove(&mut conn)).await {
-            Ok(Ok(true)) => Ok(Some(conn)),
-            Ok(Ok(false)) => {
-                log::warn!(
-                    "validation cache off for {} s: Redis accepted CLIENT TRACKING but pushed no invalidation before a later PING's reply (a proxy, or a Redis-compatible server that does not track?); validations read Redis",
-                    RETRY_UNPROVEN.as_secs()
-                );
-                crate::metrics::tracking_unproven();
-                Err(Unproven)
-            }
-            Ok(Err(e)) => {
-                log::warn!("validation cache off until tracking reconnects: {e}");
-                Ok(None)
-            }
-            Err(_) => Ok(None),
-        }
-    }
-
-    /// Proves the invalidation path of a new tracking connection before any hit trusts it:
-    /// reads a fresh probe key on it (tracked), changes that key from another connection,
-    /// then sends a `PING`. Redis queues the invalidation on this connection while running
-    /// the change, so it must have been applied by the time the `PING`'s reply comes back.
-    async fn prove(&self, conn: &mut MultiplexedConnection) -> redis::RedisResult<bool> {
-        let key = format!(
-            "{}{:032x}",
-            self.config.probe_prefix,
-            rand::random::<u128>()
-        );
-        self.lock().probe = Some((key.clone(), false));
-        let mut read = redis::pipe();
-        read.cmd("CLIENT")
-            .arg("CACHING")
-            .arg("YES")
-            .ignore()
-            .cmd("GET")
-            .arg(&key);
-        read.query_async::<(Option<String>,)>(conn).await?;
-        let mut other = self
-            .config
-            .source
-            .connect(&AsyncConnectionConfig::new().set_response_timeout(Some(self.config.timeout)))
-            .await?;
-        redis::cmd("SET")
-            .arg(&key)
-            .arg("1")
-            .arg("PX")
-            .arg(10_000)
-            .query_async::<()>(&mut other)
-            .await?;
-        redis::cmd("PING").query_async::<String>(conn).await?;
-        let seen = self.lock().probe.take().is_some_and(|(_, seen)| seen);
-        let _ = redis::cmd("DEL")
-            .arg(&key)
-            .query_async::<i64>(&mut other)
-            .await;
-        Ok(seen)
-    }
-
-    /// True if `key` is the probe key being proved: its invalidation is noted.
-    fn probed(&self, key: &str) -> bool {
-        if !key.starts_with(&self.config.probe_prefix) {
-            return false;
-        }
-        let mut s = self.lock();
-        match &mut s.probe {
-            Some((probe, seen)) if probe == key => {
-                *seen = true;
-                true
-            }
-            _ => false,
-        }
-    }
-
     /// The connection of `generation` is gone: its pushes may be lost, so the cache is too.
     fn lost(&self, generation: u64) {
         let mut s = self.lock();
         if s.conn.as_ref().is_some_and(|(_, g, _)| *g == generation) {
             s.conn = None;
             s.generation += 1;
+            s.confirmed = None;
         }
         drop(s);
         self.cache.clear();

@@ -1,0 +1,274 @@
+//! Read leases with commit wait: a replica whose link to Redis is short answers cached
+//! validations at once, from memory, yet once a revoking request has answered on any
+//! replica, no replica answers 200 for what it ended. The default lease (15 ms) is in force.
+
+use crate::helpers::*;
+use crate::validation_cache::{Ending, end, gateway_login, replicas_lagging_by};
+use reqwest::StatusCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A token warmed on `leased` (read, then answered from memory), ended on `fresh`, then
+/// validated on `leased` at once: 401 every time.
+async fn lease_rounds(fresh: &TestApp, leased: &TestApp, rounds: usize) {
+    for round in 0..rounds {
+        let how = [Ending::Logout, Ending::Refresh, Ending::Revoke][round % 3];
+        let t = gateway_login(fresh).await;
+        for _ in 0..3 {
+            assert_eq!(leased.details_status(&t.access).await, StatusCode::OK);
+        }
+        end(fresh, how, &t).await;
+        assert_eq!(
+            leased.details_status(&t.access).await,
+            StatusCode::UNAUTHORIZED,
+            "round {round}: {how:?} answered, yet the leased replica validated the token"
+        );
+    }
+}
+
+/// The value of a counter in `app`'s metrics (the process's, shared by in-process apps).
+async fn counter(app: &TestApp, name: &str) -> f64 {
+    let text = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let prefix = format!("{name} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_lease_in_force_no_ended_token_is_served() {
+    // 3 ms each way: far under the lease, so hits answer from it; yet an invalidation takes
+    // 3 ms to arrive, which only the commit wait covers.
+    let (fresh, leased) = replicas_lagging_by(Options::default(), Duration::from_millis(3)).await;
+    let beats = counter(&leased, "token_server_validation_heartbeats_total").await;
+    lease_rounds(&fresh, &leased, 150).await;
+    assert!(
+        counter(&leased, "token_server_validation_heartbeats_total").await > beats,
+        "no heartbeat ran: the lease was never in force"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_lease_in_force_an_admin_disable_ends_cached_tokens_at_once() {
+    let (fresh, leased) = replicas_lagging_by(Options::default(), Duration::from_millis(3)).await;
+    let env = crate::cli::env_of(&fresh);
+    let dir = tempfile::tempdir().unwrap();
+    let mut user = user_json(&EMPLOYEE, 42);
+    user["userName"] = "clerk".into();
+    user["uuid"] = "uuid-clerk".into();
+    user["password"] = bcrypt::hash("clerk-Pass-1", 4).unwrap().into();
+    let file = dir.path().join("clerk.json");
+    std::fs::write(&file, serde_json::to_string(&[user]).unwrap()).unwrap();
+    let path = file.display().to_string();
+    for round in 0..10 {
+        let env2 = env.clone();
+        let path2 = path.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            crate::cli::run(&env2, &["users", "import", "--replace", &path2], "")
+        })
+        .await
+        .unwrap();
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let res = fresh
+            .password_login("clerk", "clerk-Pass-1", [("tenantId", "pb")])
+            .await;
+        assert_eq!(res.status(), StatusCode::OK, "round {round}");
+        let t = Tokens::from(res.json::<serde_json::Value>().await.unwrap());
+        for _ in 0..3 {
+            assert_eq!(leased.details_status(&t.access).await, StatusCode::OK);
+        }
+        let env2 = env.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            crate::cli::run(&env2, &["users", "disable", "clerk"], "")
+        })
+        .await
+        .unwrap();
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(
+            leased.details_status(&t.access).await,
+            StatusCode::UNAUTHORIZED,
+            "round {round}"
+        );
+    }
+}
+
+/// A proxy to Redis whose forwarding to Redis stops while `up` is set, and from Redis while
+/// `down` is; it goes on, nothing lost, once they are cleared.
+async fn pausable_proxy(target: u16, up: Arc<AtomicBool>, down: Arc<AtomicBool>) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await else {
+                continue;
+            };
+            let (client_read, client_write) = client.into_split();
+            let (server_read, server_write) = server.into_split();
+            tokio::spawn(pump(client_read, server_write, up.clone()));
+            tokio::spawn(pump(server_read, client_write, down.clone()));
+        }
+    });
+    port
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    paused: Arc<AtomicBool>,
+) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        while paused.load(Ordering::Acquire) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A replica on `redis` (under `options`) whose link can be paused: its own flag for each way.
+async fn pausable_replica(
+    redis: &TestRedis,
+    options: Options,
+) -> (TestApp, Arc<AtomicBool>, Arc<AtomicBool>) {
+    let (up, down) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let proxy = pausable_proxy(redis.port, up.clone(), down.clone()).await;
+    let app = TestApp::spawn_on(
+        None,
+        options.with("REDIS_URL", format!("redis://127.0.0.1:{proxy}")),
+    )
+    .await;
+    (app, up, down)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_link_never_serves_an_ended_token() {
+    let redis = Arc::new(TestRedis::start());
+    let options = Options {
+        prefix: Some(format!("t{}", uuid::Uuid::new_v4().simple())),
+        ..Options::default()
+    }
+    .with("login.max.attempts.per.ip.per.minute", 0);
+    let fresh = TestApp::spawn_on(Some(redis.clone()), options.clone()).await;
+    let (stalled, up, down) = pausable_replica(&redis, options).await;
+    for round in 0..5 {
+        let t = gateway_login(&fresh).await;
+        for _ in 0..3 {
+            assert_eq!(stalled.details_status(&t.access).await, StatusCode::OK);
+        }
+        // The link stalls for 3 × the lease; the token ends meanwhile.
+        up.store(true, Ordering::Release);
+        down.store(true, Ordering::Release);
+        let released = Instant::now() + Duration::from_millis(45);
+        end(&fresh, Ending::Logout, &t).await;
+        while Instant::now() < released {
+            let status = stalled.details_status(&t.access).await;
+            assert_ne!(status, StatusCode::OK, "round {round}: during the stall");
+        }
+        up.store(false, Ordering::Release);
+        down.store(false, Ordering::Release);
+        for _ in 0..3 {
+            let status = stalled.details_status(&t.access).await;
+            assert_ne!(status, StatusCode::OK, "round {round}: after the stall");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_logout_that_finds_nothing_to_end_still_waits() {
+    // A lease long enough to stay in force over a link of 8 ms each way.
+    let options = Options::default().with("VALIDATION_LEASE_MS", 40);
+    let (fresh, leased) = replicas_lagging_by(options.clone(), Duration::from_millis(8)).await;
+    // A third replica whose replies from Redis can be held back: its logout runs in Redis,
+    // its answer does not come, and the client retries on another replica.
+    let options = Options {
+        prefix: Some(fresh.prefix.clone()),
+        ..options
+    };
+    let (lossy, _, replies) = pausable_replica(fresh.redis(), options).await;
+    // Its workers' connections to Redis are made before any reply is held back: each new
+    // client connection goes to the next worker.
+    for _ in 0..4 {
+        let warm = gateway_login(&fresh).await;
+        let url = lossy.url(&format!("/user/_logout?access_token={}", warm.access));
+        let res = reqwest::Client::new().post(url).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    for round in 0..30 {
+        let t = gateway_login(&fresh).await;
+        for _ in 0..3 {
+            assert_eq!(leased.details_status(&t.access).await, StatusCode::OK);
+        }
+        replies.store(true, Ordering::Release);
+        let url = lossy.url(&format!("/user/_logout?access_token={}", t.access));
+        let first = tokio::spawn(async move { reqwest::Client::new().post(url).send().await });
+        // The first attempt's logout has run in Redis (a replica reading it directly sees
+        // that), but its answer is held back.
+        let ran = eventually_every(
+            Duration::from_secs(5),
+            Duration::from_micros(200),
+            || async { !fresh.is_active(&t.access).await },
+        )
+        .await;
+        assert!(ran, "round {round}: the first attempt never reached Redis");
+        // The retry finds the session already ended: it answers only after the wait.
+        assert_eq!(fresh.logout(&t.access).await.status(), StatusCode::OK);
+        assert_eq!(
+            leased.details_status(&t.access).await,
+            StatusCode::UNAUTHORIZED,
+            "round {round}: the retried logout answered before the lease ran out"
+        );
+        replies.store(false, Ordering::Release);
+        let _ = first.await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_with_another_lease_refuses_to_start() {
+    let redis = Arc::new(TestRedis::start());
+    let first = TestApp::spawn_on(Some(redis.clone()), Options::default()).await;
+    let t = first.login_ok(&EMPLOYEE).await;
+    // A validation makes the tracking connection, which stores the lease it runs.
+    assert_eq!(first.details_status(&t.access).await, StatusCode::OK);
+    let dir = tempfile::tempdir().unwrap();
+    let other = Options::default().with("VALIDATION_LEASE_MS", 30);
+    let s = settings(
+        Some(redis.url()),
+        &first.prefix,
+        write_seed_file(dir.path()),
+        &other,
+    );
+    let refused = token_server::startup::Application::build(s).await;
+    let Err(e) = refused else {
+        panic!("a replica with another lease started");
+    };
+    let text = e.to_string();
+    assert!(
+        text.contains("VALIDATION_LEASE_MS=30") && text.contains("run 15"),
+        "{text}"
+    );
+    // The same lease starts.
+    let s = settings(
+        Some(redis.url()),
+        &first.prefix,
+        write_seed_file(dir.path()),
+        &Options::default(),
+    );
+    assert!(token_server::startup::Application::build(s).await.is_ok());
+}
