@@ -33,6 +33,8 @@ pub const VALIDATION_ENTRIES: &str = "token_server_validation_cache_entries";
 /// Histogram of requests sharing one barrier PING.
 pub const BARRIER_BATCH: &str = "token_server_validation_barrier_batch_size";
 
+/// Counter of bcrypt work done by password checks, in cost-0 rounds (a cost-c run is 2^c).
+pub const BCRYPT_WORK: &str = "token_server_bcrypt_work_total";
 /// Counter of read-lease heartbeats (`WAIT 0 0`) confirmed.
 pub const HEARTBEATS: &str = "token_server_validation_heartbeats_total";
 /// Counter of new tracking connections whose invalidations did not arrive as their probe
@@ -141,6 +143,10 @@ fn describe() {
     describe_histogram!(BARRIER_BATCH, "requests sharing one barrier PING");
     describe_counter!(HEARTBEATS, "read-lease heartbeats confirmed");
     describe_counter!(
+        BCRYPT_WORK,
+        "bcrypt work done by password checks, in cost-0 rounds (one check at cost c: 2^c)"
+    );
+    describe_counter!(
         TRACKING_UNPROVEN,
         "tracking connections whose invalidation path failed its proof (the cache stays off for a while)"
     );
@@ -224,6 +230,7 @@ fn zero() {
     metrics::counter!(BARRIER_WAITS).increment(0);
     metrics::counter!(TRACKING_UNPROVEN).increment(0);
     metrics::counter!(HEARTBEATS).increment(0);
+    metrics::counter!(BCRYPT_WORK).increment(0);
     metrics::gauge!(VALIDATION_ENTRIES).set(0.0);
 }
 
@@ -371,6 +378,11 @@ pub fn barrier_wait() {
 /// Records how many requests the barrier PING just sent serves.
 pub fn barrier_batch(requests: u64) {
     CACHE_HANDLES.with(|h| h.batch.record(requests as f64));
+}
+
+/// Counts the bcrypt work of one password check.
+pub fn bcrypt_work(rounds: u64) {
+    metrics::counter!(BCRYPT_WORK).increment(rounds);
 }
 
 /// Counts a confirmed read-lease heartbeat.

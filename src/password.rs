@@ -180,7 +180,9 @@ impl PasswordVerifier {
             reply,
         };
         self.jobs.send(job).map_err(|_| VerifyError::Stopped)?;
-        answer.await.map_err(|_| VerifyError::Stopped)
+        let checked = answer.await.map_err(|_| VerifyError::Stopped)?;
+        crate::metrics::bcrypt_work(checked.work);
+        Ok(checked)
     }
 }
 

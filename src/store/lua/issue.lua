@@ -1,5 +1,5 @@
 -- Starts a session: session hash, access key, the user's snapshot and index, in one step; past
--- the per-user cap it ends the user's sessions that expire first. Nothing is written if the
+-- the per-user cap it ends the user's sessions that expire first, O(log n) per login. Nothing is written if the
 -- user's generation is no longer the one the login read before it read the user: all of the
 -- user's sessions were ended meanwhile (disable, set-password, logout-all).
 -- KEYS: session, access, user index, user snapshot, user generation
@@ -40,40 +40,43 @@ if redis.call('GET', KEYS[4]) ~= ARGV[7] then
   redis.call('SET', KEYS[4], ARGV[7], 'KEEPTTL')
   rewritten = 1
 end
+-- Index entries whose horizon has passed go first: their sessions have ended.
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', nows)
 redis.call('ZADD', KEYS[3], rexps, ARGV[5])
 local ended = 0
 local cap = tonumber(ARGV[13])
-if cap > 0 and redis.call('ZCARD', KEYS[3]) > cap then
-  -- Index scores run up to a step past a session's end: drop the sessions that have ended
-  -- first, then end the live ones that expire first. The walk is bounded: with a finite cap
-  -- the index holds about the cap and the sessions that ended within a step; after the cap was
-  -- lowered, later logins take the rest.
-  local live = {}
-  for _, sid in ipairs(redis.call('ZRANGE', KEYS[3], 0, 2 * cap + 63)) do
-    local rx = tonumber(redis.call('HGET', ARGV[14] .. 's:' .. sid, 'rx'))
-    if rx and rx > now then
-      table.insert(live, sid)
+if cap > 0 then
+  -- Past the cap, the entries with the earliest horizon go (the sessions that expire first,
+  -- to within a step): one range read of just the excess, O(log n) per login, however large
+  -- the cap.
+  local excess = redis.call('ZRANGE', KEYS[3], 0, -(cap + 1), 'WITHSCORES')
+  local kept_new = false
+  for i = 1, #excess, 2 do
+    local sid = excess[i]
+    if sid == ARGV[5] then
+      kept_new = true
     else
+      if tonumber(excess[i + 1]) > now then
+        ended = ended + 1
+      end
       redis.call('DEL', ARGV[14] .. 's:' .. sid, ARGV[14] .. 'a:' .. sid)
-      redis.call('ZREM', KEYS[3], sid)
     end
   end
-  local excess = #live - cap
-  for _, sid in ipairs(live) do
-    if excess <= 0 then
-      break
-    end
-    if sid ~= ARGV[5] then
-      redis.call('DEL', ARGV[14] .. 's:' .. sid, ARGV[14] .. 'a:' .. sid)
-      redis.call('ZREM', KEYS[3], sid)
-      ended = ended + 1
-      excess = excess - 1
+  if #excess > 0 then
+    redis.call('ZREMRANGEBYRANK', KEYS[3], 0, #excess / 2 - 1)
+    -- The new session had one of the earliest horizons (a cap of one, say): it stays.
+    if kept_new then
+      redis.call('ZADD', KEYS[3], rexps, ARGV[5])
     end
   end
 end
--- The index and the snapshot live as long as the user's longest session.
-local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')[2]
-redis.call('PEXPIREAT', KEYS[3], last)
-redis.call('PEXPIREAT', KEYS[4], last)
+-- The index and the snapshot live as long as the user's longest session (Redis 7.0: GT; a
+-- key without a TTL, one just made, counts as living forever there).
+local function outlive(key)
+  if redis.call('PEXPIREAT', key, rexps, 'GT') == 0 and redis.call('PTTL', key) == -1 then
+    redis.call('PEXPIREAT', key, rexps)
+  end
+end
+outlive(KEYS[3])
+outlive(KEYS[4])
 return {attl, rttl, ended, rewritten}
