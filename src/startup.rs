@@ -167,12 +167,12 @@ fn stores(settings: &Settings) -> Result<(Store, Option<RedisUsers>), StartupErr
     Ok(match redis_connection(settings)? {
         Some(conn) => {
             let prefix = &settings.redis.key_prefix;
-            // The bound is the replica's; each worker thread keeps its share.
-            let entries = settings.redis.validation_cache_entries;
-            let per_worker = entries.div_ceil(settings.server.workers.max(1));
             let redis = RedisStore::new(conn.clone(), prefix)
                 .with_lease(settings.redis.validation_lease)
-                .with_validation_cache(per_worker, settings.redis.timeout);
+                .with_validation_cache(
+                    settings.redis.validation_cache_entries,
+                    settings.redis.timeout,
+                );
             let users = RedisUsers::new(conn, Keys::new(prefix));
             (Store::redis(redis, policy, &secret), Some(users))
         }

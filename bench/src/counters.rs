@@ -118,6 +118,12 @@ impl Metrics {
         self.value(key)
     }
 
+    /// The validation cache's hits ÷ validations.
+    pub fn hit_rate(&self) -> f64 {
+        self.get("token_server_validation_cache_total{result=\"hit\"}")
+            / self.get("token_server_validation_cache_total").max(1.0)
+    }
+
     /// What grew between `before` and this reading.
     pub fn since(&self, before: &Metrics) -> Metrics {
         Metrics(

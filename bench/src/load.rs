@@ -77,10 +77,15 @@ impl Conn {
 pub trait Workload: Send + Sync + 'static {
     type State: Send + 'static;
     fn state(&self, conn: usize) -> Self::State;
+    /// Untimed work before each operation (a session for it to end, say); none by default.
+    fn prepare(&self, _state: &mut Self::State) -> impl Future<Output = ()> + Send {
+        async {}
+    }
     /// One operation; true if it got the answer it expected.
     fn op(&self, conn: &mut Conn, state: &mut Self::State) -> impl Future<Output = bool> + Send;
 }
 
+#[derive(Clone)]
 pub struct Report {
     pub conns: usize,
     pub ops: u64,
@@ -138,10 +143,11 @@ pub async fn run<W: Workload>(
                     return (hist, 0, 0, 1);
                 };
                 loop {
-                    let t0 = Instant::now();
-                    if t0 >= end {
+                    if Instant::now() >= end {
                         break;
                     }
+                    workload.prepare(&mut state).await;
+                    let t0 = Instant::now();
                     let ok = workload.op(&mut conn, &mut state).await;
                     let t1 = Instant::now();
                     all_ops += 1;

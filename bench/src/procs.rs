@@ -81,6 +81,9 @@ pub fn sibling(name: &str) -> PathBuf {
     path
 }
 
+/// The harness's own environment variables a token-server inherits.
+const PASSED_ON: [&str; 2] = ["VALIDATION_CACHE_ENTRIES", "VALIDATION_LEASE_MS"];
+
 pub fn token_server(dir: &Path, envs: &[(&str, String)]) -> Proc {
     let port = free_port();
     let log = dir.join(format!("token-server-{port}.log"));
@@ -89,11 +92,12 @@ pub fn token_server(dir: &Path, envs: &[(&str, String)]) -> Proc {
         .env("HOST", "127.0.0.1")
         .env("PORT", port.to_string())
         .env("RUST_LOG", "warn")
-        // `VALIDATION_CACHE_ENTRIES=0 bench/run` measures validation reading through to Redis.
+        // `VALIDATION_CACHE_ENTRIES=0 bench/run` measures validation reading through to Redis,
+        // `VALIDATION_LEASE_MS=5 bench/run` another lease (the servers that set their own keep it).
         .envs(
-            std::env::var("VALIDATION_CACHE_ENTRIES")
-                .ok()
-                .map(|v| ("VALIDATION_CACHE_ENTRIES", v)),
+            PASSED_ON
+                .iter()
+                .filter_map(|k| Some((*k, std::env::var(k).ok()?))),
         )
         .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
         .current_dir(dir)
@@ -126,6 +130,13 @@ pub fn ceiling(dir: &Path, kind: &str, redis_url: &str, workers: usize) -> Proc 
     };
     wait_for_port(&mut p, &log);
     p
+}
+
+/// A blocking connection to the Redis `p`, for the harness's readings.
+pub fn redis_conn(p: &Proc) -> redis::Connection {
+    redis::Client::open(format!("redis://{}", p.addr))
+        .and_then(|c| c.get_connection())
+        .expect("a connection to the benchmark's Redis")
 }
 
 /// CPU time (user + system) of process `pid` so far; the kernel counts in ticks of 10 ms.

@@ -1,8 +1,10 @@
 //! The operations each scenario repeats.
 
 use crate::load::{Conn, Workload};
+use crate::seed::issue;
 use rand::Rng;
 use std::sync::Arc;
+use token_server::store::Store;
 
 fn ok(reply: &crate::load::Reply) -> bool {
     matches!(reply, Ok((s, _)) if s.is_success())
@@ -51,6 +53,25 @@ impl Workload for CeilingGet {
     async fn op(&self, conn: &mut Conn, next: &mut usize) -> bool {
         *next = (*next + 1) % self.keys;
         ok(&conn.get(&format!("/get?k=bench:ceiling:{next}")).await)
+    }
+}
+
+/// The ceiling server's fixed answer, asked for with a details request's query, so that
+/// request and answer are the size of a validation's.
+pub struct CeilingFixed {
+    pub tokens: Arc<Vec<String>>,
+}
+
+impl Workload for CeilingFixed {
+    type State = usize;
+    fn state(&self, conn: usize) -> usize {
+        conn * 7919
+    }
+    async fn op(&self, conn: &mut Conn, next: &mut usize) -> bool {
+        *next = (*next + 1) % self.tokens.len();
+        ok(&conn
+            .get(&format!("/fixed?access_token={}", self.tokens[*next]))
+            .await)
     }
 }
 
@@ -148,6 +169,35 @@ impl Workload for LoginLogout {
     }
 }
 
+/// The logout of a session started just before, untimed, straight through the library's
+/// store (each connection as its own user): logouts without a pool of sessions to run out.
+pub struct Logout {
+    pub store: Store,
+}
+
+impl Workload for Logout {
+    /// The connection's number and the access token to end.
+    type State = (usize, Option<String>);
+    fn state(&self, conn: usize) -> Self::State {
+        (conn, None)
+    }
+    async fn prepare(&self, (conn, token): &mut Self::State) {
+        let user = format!("bench-logout-{conn}");
+        *token = issue(&self.store, user).await.map(|(access, _)| access);
+    }
+    async fn op(&self, conn: &mut Conn, (_, token): &mut Self::State) -> bool {
+        let Some(access) = token.take() else {
+            return false;
+        };
+        ok(&conn
+            .post_form(
+                &format!("/user/_logout?access_token={access}"),
+                String::new(),
+            )
+            .await)
+    }
+}
+
 /// A gateway's day: 90% details, 7% refresh, 2% login, 1% logout.
 pub struct Mix {
     pub details: Details,
@@ -204,4 +254,19 @@ impl Workload for Mix {
             }
         }
     }
+}
+
+/// Details over `tokens`.
+pub fn details(tokens: &Arc<Vec<String>>) -> Arc<Details> {
+    Arc::new(Details {
+        tokens: tokens.clone(),
+    })
+}
+
+/// Logins as `user` with the seeded password.
+pub fn login(user: &'static str) -> Arc<Login> {
+    Arc::new(Login {
+        user,
+        password: crate::seed::PASSWORD,
+    })
 }

@@ -1,16 +1,46 @@
-//! Ceilings (a) and (c): the least a validation and a refresh on this stack can cost.
+//! Ceilings (a), (0) and (c): the least a validation and a refresh on this stack can cost.
 //! `GET /get?k=KEY` is a bare actix-web handler that does one Redis GET per request, over the
 //! connection the first argument chooses: a multiplexed connection per worker (`per-worker`,
 //! as token-server does), one multiplexed connection shared by the workers (`shared`), or a
-//! deadpool-redis pool with one checkout per request (`deadpool`). `POST /floor` with the form
-//! body `k=N` runs `bench/lua/refresh-floor.lua`, the five commands every refresh must make, on
-//! the `N`th of the harness's sessions (multiplexed connections only).
+//! deadpool-redis pool with one checkout per request (`deadpool`). `GET /fixed` answers the
+//! seeded user's JSON, a details answer's body, from memory: no Redis at all. `POST /floor`
+//! with the form body `k=N` runs `bench/lua/refresh-floor.lua`, the five commands every
+//! refresh must make, on the `N`th of the harness's sessions (multiplexed connections only).
 
 use actix_web::{App, HttpResponse, HttpServer, web};
+use clap::{Parser, ValueEnum};
 use redis::Value;
 use redis::aio::ConnectionManager;
 
 const FLOOR: &str = include_str!("../../lua/refresh-floor.lua");
+
+/// What a details answer of the harness's sessions carries.
+const DETAILS_BODY: &str = include_str!("../user.json");
+
+/// The ceiling server of bench/README.md; the harness starts it.
+#[derive(Parser)]
+struct Args {
+    /// How handlers reach Redis.
+    #[arg(value_enum, default_value_t = Kind::PerWorker)]
+    kind: Kind,
+    #[arg(default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
+    /// 0 for a free one.
+    #[arg(default_value_t = 0)]
+    port: u16,
+    #[arg(default_value_t = 2)]
+    workers: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Kind {
+    /// A multiplexed connection per worker, as token-server has.
+    PerWorker,
+    /// One multiplexed connection shared by the workers.
+    Shared,
+    /// A deadpool-redis pool, one checkout per request.
+    Deadpool,
+}
 
 enum Redis {
     Multiplexed(ConnectionManager),
@@ -36,6 +66,13 @@ async fn get(redis: web::Data<Redis>, query: web::Query<Vec<(String, String)>>) 
         Ok(None) => HttpResponse::Unauthorized().finish(),
         Err(e) => HttpResponse::ServiceUnavailable().body(e.to_string()),
     }
+}
+
+/// Ceiling (0): a details answer's body, no Redis.
+async fn fixed() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(DETAILS_BODY)
 }
 
 /// The floor script's arguments, shaped as token-server's refresh passes them (two digests,
@@ -82,46 +119,44 @@ async fn floor(redis: web::Data<Redis>, sha: web::Data<String>, body: web::Bytes
     }
 }
 
-#[actix_web::main]
-async fn main() -> std::io::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let kind = args.next().unwrap_or_else(|| "per-worker".into());
-    let redis_url = args
-        .next()
-        .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
-    let port: u16 = args.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-    let workers: usize = args.next().and_then(|w| w.parse().ok()).unwrap_or(2);
-    let client = redis::Client::open(redis_url.as_str()).map_err(std::io::Error::other)?;
-    let redis = web::Data::new(match kind.as_str() {
-        "deadpool" => Redis::Pooled(
-            deadpool_redis::Config::from_url(redis_url)
+/// The connection the handlers share; for `per-worker` it only proves Redis answers before
+/// the workers start, each of which then makes its own.
+async fn connect(args: &Args, client: &redis::Client) -> std::io::Result<Redis> {
+    Ok(match args.kind {
+        Kind::Deadpool => Redis::Pooled(
+            deadpool_redis::Config::from_url(args.redis_url.as_str())
                 .create_pool(Some(deadpool_redis::Runtime::Tokio1))
                 .map_err(std::io::Error::other)?,
         ),
-        // For `per-worker` this connection only proves Redis answers before the workers start.
-        "shared" | "per-worker" => Redis::Multiplexed(
+        Kind::Shared | Kind::PerWorker => Redis::Multiplexed(
             ConnectionManager::new(client.clone())
                 .await
                 .map_err(std::io::Error::other)?,
         ),
-        other => {
-            return Err(std::io::Error::other(format!(
-                "unknown connection kind {other}: per-worker, shared or deadpool"
-            )));
-        }
-    });
+    })
+}
+
+/// Loads the floor script; its SHA.
+async fn load_floor(client: &redis::Client) -> std::io::Result<String> {
     let mut loader = client
         .get_multiplexed_async_connection()
         .await
         .map_err(std::io::Error::other)?;
-    let sha: String = redis::cmd("SCRIPT")
+    redis::cmd("SCRIPT")
         .arg("LOAD")
         .arg(FLOOR)
         .query_async(&mut loader)
         .await
-        .map_err(std::io::Error::other)?;
-    let sha = web::Data::new(sha);
-    let per_worker = kind == "per-worker";
+        .map_err(std::io::Error::other)
+}
+
+#[actix_web::main]
+async fn main() -> std::io::Result<()> {
+    let args = Args::parse();
+    let client = redis::Client::open(args.redis_url.as_str()).map_err(std::io::Error::other)?;
+    let redis = web::Data::new(connect(&args, &client).await?);
+    let sha = web::Data::new(load_floor(&client).await?);
+    let per_worker = args.kind == Kind::PerWorker;
     let server = HttpServer::new(move || {
         // Each worker's factory runs on that worker's runtime, where the connection's I/O task
         // then runs too.
@@ -137,10 +172,11 @@ async fn main() -> std::io::Result<()> {
             .app_data(redis)
             .app_data(sha.clone())
             .route("/get", web::get().to(get))
+            .route("/fixed", web::get().to(fixed))
             .route("/floor", web::post().to(floor))
     })
-    .workers(workers)
-    .bind(("127.0.0.1", port))?;
+    .workers(args.workers)
+    .bind(("127.0.0.1", args.port))?;
     for addr in server.addrs() {
         println!("listening on {addr}");
     }

@@ -20,20 +20,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tracking::{Tracker, TrackingConfig};
 
-thread_local! {
-    /// This thread's validation trackers: store, runtime, tracker.
-    static TRACKERS: std::cell::RefCell<Vec<(u64, tokio::runtime::Id, Arc<Tracker>)>> =
-        const { std::cell::RefCell::new(Vec::new()) };
-}
-
 /// The session store on Redis, every key under one prefix. Clones share the connection.
 #[derive(Clone)]
 pub struct RedisStore {
     conn: RedisConn,
     keys: Keys,
     scripts: std::sync::Arc<Scripts>,
-    /// The validation cache's setup, when it is on.
-    tracking: Option<Arc<TrackingConfig>>,
+    /// The validation cache, when it is on: one per replica, shared by its worker threads.
+    tracker: Option<Arc<Tracker>>,
     /// The read lease this replica runs (0 = none), and the largest one seen stored in Redis:
     /// revoking writes wait out the larger (see `tracking/lease.rs`).
     lease: Duration,
@@ -71,7 +65,7 @@ impl RedisStore {
                 sessions: Lua::new(include_str!("../lua/sessions.lua")),
                 introspect: Lua::new(include_str!("../lua/introspect.lua")),
             }),
-            tracking: None,
+            tracker: None,
             lease: Duration::ZERO,
             lease_seen: Arc::default(),
         }
@@ -118,17 +112,17 @@ impl RedisStore {
         Ok(stored)
     }
 
-    /// Turns the validation cache on: each worker thread caches at most `entries` access keys,
-    /// kept current by Redis's invalidation pushes (see `tracking.rs`). Stays off on a cluster
-    /// (see `tracking_source`), which reads through.
+    /// Turns the validation cache on: the replica caches at most `entries` access keys, kept
+    /// current by Redis's invalidation pushes (see `tracking/`). One cache and one tracking
+    /// connection serve all worker threads: a hit under the lease waits for nothing, so
+    /// sharing costs no wake-up, and each token is held once. Stays off on a cluster (see
+    /// `tracking_source`), which reads through.
     pub fn with_validation_cache(mut self, entries: usize, timeout: Duration) -> Self {
-        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         if entries == 0 {
             return self;
         }
         if let Some(source) = self.conn.tracking_source() {
-            self.tracking = Some(Arc::new(TrackingConfig {
-                id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            self.tracker = Some(Tracker::new(Arc::new(TrackingConfig {
                 source,
                 capacity: entries,
                 timeout,
@@ -136,28 +130,14 @@ impl RedisStore {
                 lease: self.lease,
                 lease_key: self.keys.lease(),
                 lease_seen: self.lease_seen.clone(),
-            }));
+            })));
         }
         self
     }
 
-    /// This thread's tracker, if the validation cache is on.
-    fn tracker(&self) -> Option<Arc<Tracker>> {
-        let config = self.tracking.as_ref()?;
-        let runtime = tokio::runtime::Handle::try_current().ok()?.id();
-        TRACKERS.with_borrow_mut(|trackers| {
-            if let Some((.., t)) = trackers
-                .iter()
-                .find(|(id, rt, _)| *id == config.id && *rt == runtime)
-            {
-                return Some(t.clone());
-            }
-            // A tracker of this store made on an earlier runtime of this thread is dead.
-            trackers.retain(|(id, ..)| *id != config.id);
-            let t = Tracker::new(config.clone());
-            trackers.push((config.id, runtime, t.clone()));
-            Some(t)
-        })
+    /// The replica's tracker, if the validation cache is on.
+    fn tracker(&self) -> Option<&Arc<Tracker>> {
+        self.tracker.as_ref()
     }
 
     /// The login guards' side of this store.

@@ -42,11 +42,9 @@ const RETRY_UNPROVEN: Duration = Duration::from_secs(30);
 
 /// The tracking setup of a store: shared by its workers' trackers.
 pub struct TrackingConfig {
-    /// Tells one store's trackers from another's on the same thread.
-    pub id: u64,
     /// Where tracking connections come from.
     pub source: TrackingSource,
-    /// Access keys each worker's cache holds at most.
+    /// Access keys the cache holds at most.
     pub capacity: usize,
     pub timeout: Duration,
     /// The start of the keys that prove a new connection's invalidation path.
