@@ -43,6 +43,19 @@ impl Tracker {
         conn: &MultiplexedConnection,
         generation: u64,
     ) -> Result<u64, Bypass> {
+        self.barrier_with(generation, || {
+            let mut conn = conn.clone();
+            async move { on_master(&mut conn).await }
+        })
+        .await
+    }
+
+    /// [`Self::barrier`], with `send` making and sending the command.
+    async fn barrier_with<F, Fut>(&self, generation: u64, send: F) -> Result<u64, Bypass>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<()>>,
+    {
         let ticket = {
             let mut s = self.lock();
             s.arrivals += 1;
@@ -53,7 +66,7 @@ impl Tracker {
             let notified = self.barrier_done.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let send = {
+            let ours = {
                 let mut s = self.lock();
                 if s.done >= ticket {
                     if waited {
@@ -68,7 +81,7 @@ impl Tracker {
                 s.in_flight = true;
                 claim
             };
-            if !send {
+            if !ours {
                 waited = true;
                 notified.await;
                 continue;
@@ -87,11 +100,10 @@ impl Tracker {
                 s.arrivals_at_send = s.arrivals;
                 s.sent
             };
-            let mut conn = conn.clone();
             // Taken before the command is queued: the lease it confirms starts no later than
             // the moment Redis runs it.
             let sent = Instant::now();
-            let reply = tokio::time::timeout(self.config.timeout, on_master(&mut conn)).await;
+            let reply = tokio::time::timeout(self.config.timeout, send()).await;
             let ok = matches!(reply, Ok(Ok(())));
             claim.settled = true;
             {
@@ -121,4 +133,129 @@ pub(super) async fn on_master(conn: &mut MultiplexedConnection) -> redis::RedisR
         .query_async::<i64>(conn)
         .await
         .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redis_io::TrackingSource;
+    use crate::store::redis::tracking::TrackingConfig;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use std::sync::Arc;
+    use std::time::Duration;
+    use tokio::sync::oneshot;
+
+    /// Commands the barrier sent, each answered when the test says.
+    type Sent = Rc<RefCell<Vec<oneshot::Sender<redis::RedisResult<()>>>>>;
+
+    fn tracker() -> Arc<Tracker> {
+        let client = redis::Client::open("redis://127.0.0.1:1").unwrap();
+        Tracker::new(Arc::new(TrackingConfig {
+            source: TrackingSource::Node(Box::new(client)),
+            capacity: 8,
+            timeout: Duration::from_secs(60),
+            probe_prefix: "t:probe:".into(),
+            lease: Duration::ZERO,
+            lease_key: "t:lease".into(),
+            lease_seen: Arc::default(),
+        }))
+    }
+
+    /// A request's barrier whose commands go to `sent`.
+    fn request(t: &Arc<Tracker>, sent: &Sent) -> tokio::task::JoinHandle<Result<u64, Bypass>> {
+        let (t, sent) = (t.clone(), sent.clone());
+        tokio::task::spawn_local(async move {
+            t.barrier_with(7, || {
+                let (tx, rx) = oneshot::channel();
+                sent.borrow_mut().push(tx);
+                async move { rx.await.unwrap_or(Ok(())) }
+            })
+            .await
+        })
+    }
+
+    async fn settle() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    fn answer(sent: &Sent, n: usize, reply: redis::RedisResult<()>) {
+        let tx = std::mem::replace(&mut sent.borrow_mut()[n], oneshot::channel().0);
+        let _ = tx.send(reply);
+    }
+
+    fn local<F: std::future::Future<Output = ()>>(test: F) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let bounded = async { tokio::time::timeout(Duration::from_secs(5), test).await };
+        let done = tokio::task::LocalSet::new().block_on(&rt, bounded);
+        assert!(done.is_ok(), "a barrier never answered");
+    }
+
+    #[test]
+    fn requests_arriving_while_a_command_is_in_flight_share_the_next() {
+        local(async {
+            let (t, sent) = (tracker(), Sent::default());
+            let first = request(&t, &sent);
+            settle().await;
+            assert_eq!(sent.borrow().len(), 1);
+            // Sent before these arrived: it cannot serve them.
+            let later = [request(&t, &sent), request(&t, &sent)];
+            settle().await;
+            assert_eq!(sent.borrow().len(), 1, "one command in flight at a time");
+            answer(&sent, 0, Ok(()));
+            settle().await;
+            assert!(matches!(first.await, Ok(Ok(7))));
+            assert_eq!(
+                sent.borrow().len(),
+                2,
+                "the two later ones share one command"
+            );
+            answer(&sent, 1, Ok(()));
+            for r in later {
+                assert!(matches!(r.await, Ok(Ok(7))));
+            }
+            assert_eq!(sent.borrow().len(), 2);
+        });
+    }
+
+    #[test]
+    fn a_request_dropped_with_its_claim_hands_it_on() {
+        local(async {
+            let (t, sent) = (tracker(), Sent::default());
+            let first = request(&t, &sent);
+            settle().await;
+            let waiting = request(&t, &sent);
+            settle().await;
+            // Its client went away: the request is dropped mid-await.
+            first.abort();
+            settle().await;
+            assert_eq!(sent.borrow().len(), 2, "the waiting request sent its own");
+            answer(&sent, 1, Ok(()));
+            assert!(matches!(waiting.await, Ok(Ok(7))));
+        });
+    }
+
+    #[test]
+    fn a_failed_command_fails_the_requests_it_was_to_serve() {
+        local(async {
+            let (t, sent) = (tracker(), Sent::default());
+            let first = request(&t, &sent);
+            settle().await;
+            let later = request(&t, &sent);
+            settle().await;
+            let err = redis::RedisError::from((redis::ErrorKind::Io, "gone"));
+            answer(&sent, 0, Err(err));
+            assert!(matches!(first.await, Ok(Err(Bypass))));
+            // The later one was not served by it: it sends its own.
+            settle().await;
+            assert_eq!(sent.borrow().len(), 2);
+            answer(&sent, 1, Ok(()));
+            assert!(matches!(later.await, Ok(Ok(7))));
+        });
+    }
 }

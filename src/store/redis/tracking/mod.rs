@@ -1,20 +1,39 @@
-//! Validation without a Redis command per request, and logout still instant everywhere.
+//! Validation without a Redis round trip per request, and logout still instant everywhere.
 //!
-//! Each worker thread has a tracking connection of its own (RESP3, `CLIENT TRACKING ON`) and a
-//! [`Cache`] of what it read there. Redis pushes an invalidation on that connection whenever a
-//! key it read changes, is deleted or expires; the push is applied in the connection's driver,
-//! in stream order, before any later reply is handed out. So a hit is trusted only after a
-//! barrier: a `PING` sent after the request arrived, whose reply has come back. Every
-//! invalidation Redis had queued for this worker before then has been applied by that time.
-//! All requests that arrive while a `PING` is in flight share the next one: under load, about
-//! one `PING` per round trip instead of one read per request.
+//! A replica has one tracking connection (RESP3, `CLIENT TRACKING ON OPTIN`) and one
+//! [`Cache`] of what it read there, shared by its worker threads. Redis pushes an invalidation
+//! on that connection whenever a key it read changes, is deleted or expires; the push is
+//! applied in the connection's driver, in stream order, before any later reply is handed out.
+//! A hit is trusted under a read lease (`lease.rs`: a heartbeat confirmed within the lease,
+//! and every revoking write waits the lease out), or else after a barrier (`barrier.rs`: a
+//! `WAIT 0 0` sent after the request arrived, whose reply has come back).
 //!
 //! A lost connection (a disconnection push, an error or a timeout) clears the cache, since
 //! pushes sent while it was down are gone; requests read through the ordinary connection until
 //! a new tracking connection is up. A new connection serves no hit until it has proved its
-//! invalidation path (see [`Tracker::prove`]): a proxy or a Redis-compatible server that
-//! accepts `CLIENT TRACKING` yet answers `PING` without pushing would otherwise break instant
+//! invalidation path (`connect.rs`, `Tracker::prove`): a proxy or a Redis-compatible server
+//! that accepts `CLIENT TRACKING` yet answers without pushing would otherwise break instant
 //! logout in silence.
+//!
+//! **The concurrency contract.**
+//! - Locks: the tracker's `state` mutex and the cache's mutex are never held together, except
+//!   that `on_push` (in the driver) takes the state lock inside `probed` and then, released,
+//!   the cache's; no path takes the cache's lock and then the state's. `connecting` (a tokio
+//!   mutex, only `try_lock`ed) is held across the connect's awaits and never waited for.
+//! - No std lock is held across an `.await`: every `lock()` is in a block that ends before the
+//!   next await (the heartbeat, spawned with `tokio::spawn`, could not hold one: the guards
+//!   are not `Send`).
+//! - Orderings: an invalidation stores `live = false` (Release) on the entries it drops before
+//!   the driver hands out any later reply; a hit reads `confirmed` under the state mutex and
+//!   then the entry's flags (Acquire). The heartbeat or barrier that confirmed the lease set
+//!   `confirmed` under the same mutex after its reply, which came after the push: mutex then
+//!   Acquire makes the dead flag visible to the hit. `used` is a hint (Relaxed).
+//! - What it relies on in redis-rs (1.8, `aio::multiplexed_connection`): a push with no reply
+//!   (`PushKind::Invalidate`) is given to the push sender inline, in the driver, before the
+//!   next reply completes its request; a closure sender runs `on_push` there. Pinned by
+//!   `tests/api/leases.rs` (with the lease in force, fails without the commit wait),
+//!   `tests/api/validation_cache.rs` (the lagging-proxy rounds, the pushless proxy) and the
+//!   read-leases note's source reading.
 
 mod barrier;
 mod connect;
