@@ -223,6 +223,7 @@ fn app_state(settings: &Settings) -> Result<AppState, StartupError> {
         draining: Arc::new(AtomicBool::new(false)),
         metrics_on_api_port: settings.server.metrics_port.is_none(),
         body_timeout: settings.server.body_timeout,
+        account_page: settings.server.account_page,
     })
 }
 

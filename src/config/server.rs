@@ -21,6 +21,8 @@ pub struct ServerSettings {
     pub public_url: Option<String>,
     /// How long a request body may take to arrive, from when its handler starts reading it.
     pub body_timeout: Duration,
+    /// Serve the account page at `/account/` (`ACCOUNT_PAGE_ENABLED`); off, it answers 404.
+    pub account_page: bool,
 }
 
 /// Where users and OAuth clients come from.
@@ -41,6 +43,7 @@ pub const KEYS: &[&str] = &[
     "shutdown_drain_seconds",
     "public_url",
     "request_body_timeout_ms",
+    "account_page_enabled",
     "users_file",
     "clients_file",
     "default_client_enabled",
@@ -79,6 +82,7 @@ impl ServerSettings {
                 100,
                 600_000,
             )?),
+            account_page: g.flag("account_page_enabled", true)?,
         })
     }
 }

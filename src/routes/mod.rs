@@ -1,5 +1,6 @@
 //! The whole route table and the state every handler shares.
 
+mod account;
 mod client_ip;
 mod discovery;
 pub mod doc_types;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub metrics_on_api_port: bool,
     /// `REQUEST_BODY_TIMEOUT_MS`: how long a request body may take to arrive once reading starts.
     pub body_timeout: std::time::Duration,
+    /// `ACCOUNT_PAGE_ENABLED`: serve the account page at `/account/`.
+    pub account_page: bool,
 }
 
 impl AppState {
@@ -127,4 +130,6 @@ routes! {
     "/openapi.json" => [GET => openapi::document],
     "/docs" => [GET => openapi::docs_page],
     "/docs/{file:.*}" => [GET => openapi::docs_file],
+    "/account" => [GET => account::account_page],
+    "/account/{file:.*}" => [GET => account::account_file],
 }

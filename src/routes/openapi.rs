@@ -43,6 +43,8 @@ use utoipa::{Modify, OpenApi};
         document,
         docs_page,
         docs_file,
+        super::account::account_page,
+        super::account::account_file,
     ),
     components(
         schemas(OAuthError, InvalidTokenBody),
@@ -63,6 +65,7 @@ use utoipa::{Modify, OpenApi};
         (name = "gateways", description = "Forward authentication for nginx, Traefik and Envoy"),
         (name = "operations", description = "Liveness, readiness and metrics"),
         (name = "documentation", description = "This document and its interactive page"),
+        (name = "account", description = "The account page: a user's own sessions in a browser"),
     ),
 )]
 pub struct ApiDoc;
