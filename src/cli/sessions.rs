@@ -51,6 +51,7 @@ fn listing(sessions: &[SessionInfo], json: bool) -> String {
                     "clientId": s.client_id,
                     "created": s.created,
                     "lastRefreshed": s.last_refreshed,
+                    "expires": s.expires,
                     "ip": s.ip,
                     "userAgent": s.user_agent,
                 })

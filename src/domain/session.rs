@@ -137,6 +137,8 @@ pub struct SessionInfo {
     /// Epoch milliseconds.
     pub created: u64,
     pub last_refreshed: u64,
+    /// When the session ends unless refreshed, epoch milliseconds.
+    pub expires: u64,
     pub client_id: String,
     pub ip: String,
     pub user_agent: String,

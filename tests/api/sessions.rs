@@ -66,6 +66,12 @@ async fn the_caller_sees_its_own_sessions_with_its_own_marked(kind: StoreKind) {
     let other = sessions.iter().find(|s| s["current"] == false).unwrap();
     assert_eq!(other["userAgent"], "laptop-browser/2.0");
     assert!(other["lastRefreshed"].as_u64().unwrap() >= other["created"].as_u64().unwrap());
+    // The session ends a refresh validity after its last refresh (120 minutes here).
+    let left = other["expires"].as_u64().unwrap() - other["lastRefreshed"].as_u64().unwrap();
+    assert!(
+        (119 * 60_000..=120 * 60_000 + 2_000).contains(&left),
+        "{other}"
+    );
     for s in sessions {
         assert_eq!(s["clientId"], "egov-user-client");
         assert_eq!(s["ip"], "127.0.0.1");

@@ -281,8 +281,7 @@ function entry(session) {
   fact(facts, 'Started', when(session.created));
   const refreshed = session.lastRefreshed > session.created;
   fact(facts, 'Last refreshed', refreshed ? when(session.lastRefreshed) : 'Not yet');
-  // Only this device's expiry is known to the page: the token response tells it.
-  if (session.current && current) fact(facts, 'Expires', when(current.refreshExpires));
+  if (session.expires) fact(facts, 'Expires', when(session.expires));
   item.append(facts);
 
   if (!session.current) {

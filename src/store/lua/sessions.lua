@@ -5,7 +5,7 @@
 -- KEYS: user index, user snapshot, user generation
 -- ARGV: key base 'P:{T}:', op ('list' | 'end' | 'end_all'), target session id (for 'end'),
 --       limit, new generation (for 'end_all'), generation ttl ms
--- Returns list: {sid, created, refreshed, client, ip, user agent, ...}; end: 1 or 0;
+-- Returns list: {sid, created, refreshed, client, ip, user agent, ends (rx), ...}; end: 1 or 0;
 --   end_all: {count, 1 if more are left}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -19,7 +19,7 @@ if op == 'list' then
     local f = redis.call('HMGET', base .. 's:' .. sid, 'c', 'r', 'cid', 'ip', 'ua', 'rx')
     if f[1] and tonumber(f[6]) > now then
       table.insert(out, sid)
-      for i = 1, 5 do
+      for i = 1, 6 do
         table.insert(out, f[i] or '')
       end
     else

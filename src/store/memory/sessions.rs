@@ -50,6 +50,9 @@ impl MemoryStore {
                             id: id.uuid(),
                             created: s.created_ms,
                             last_refreshed: s.refreshed_ms,
+                            expires: super::epoch_ms()
+                                + s.refresh_expires.saturating_duration_since(now).as_millis()
+                                    as u64,
                             client_id: s.client_id.clone(),
                             ip: s.ip.clone(),
                             user_agent: s.user_agent.clone(),

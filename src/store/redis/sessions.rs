@@ -158,7 +158,7 @@ impl RedisStore {
             SessionsOp::List => {
                 let flat: Vec<String> = redis::from_redis_value(reply)?;
                 let sessions = flat
-                    .chunks_exact(6)
+                    .chunks_exact(7)
                     .filter_map(|f| {
                         let id = SessionId::from_key_part(&f[0])?;
                         Some(SessionInfo {
@@ -168,6 +168,7 @@ impl RedisStore {
                             client_id: f[3].clone(),
                             ip: f[4].clone(),
                             user_agent: f[5].clone(),
+                            expires: f[6].parse().unwrap_or(0),
                             current: current == Some(id),
                         })
                     })
