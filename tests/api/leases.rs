@@ -272,3 +272,87 @@ async fn a_replica_with_another_lease_refuses_to_start() {
     );
     assert!(token_server::startup::Application::build(s).await.is_ok());
 }
+
+/// A counter in a server process's own metrics.
+async fn process_counter(http: &reqwest::Client, address: &str, series: &str) -> f64 {
+    let text = http
+        .get(format!("{address}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// The role `ROLE` names for `redis`: `master` or `slave`.
+fn role(redis: &TestRedis) -> String {
+    let reply: Vec<redis::Value> = redis::cmd("ROLE").query(&mut redis.conn()).unwrap();
+    match reply.first() {
+        Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+        other => panic!("ROLE answered {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tracking_connection_left_on_a_demoted_master_confirms_no_hit() {
+    let master = TestRedis::start();
+    let replica = TestRedis::start();
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(master.port)
+        .query(&mut replica.conn())
+        .unwrap();
+    let synced = eventually(Duration::from_secs(10), || async {
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query(&mut replica.conn())
+            .unwrap();
+        info.contains("master_link_status:up")
+    })
+    .await;
+    assert!(synced, "the replica never synced");
+    // A server of its own: its metrics count only its own hits.
+    let url = master.url();
+    let server = crate::process::ServerProcess::start(&[
+        ("REDIS_URL", url.as_str()),
+        ("TOKEN_SECRET", TOKEN_SECRET),
+        ("BCRYPT_COST", "4"),
+    ]);
+    let http = reqwest::Client::new();
+    let res = password_grant(&http, &server.address, EMPLOYEE.name, EMPLOYEE.password).await;
+    let t = Tokens::from(res.json::<serde_json::Value>().await.unwrap());
+    let hits = r#"token_server_validation_cache_total{result="hit"}"#;
+    for _ in 0..20 {
+        let status = details_status_at(&http, &server.address, &t.access).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    assert!(
+        process_counter(&http, &server.address, hits).await >= 10.0,
+        "no hit before"
+    );
+    // The master becomes a replica of its replica; Redis keeps the server's connections.
+    let _: () = redis::cmd("FAILOVER").query(&mut master.conn()).unwrap();
+    let demoted = eventually(Duration::from_secs(10), || async {
+        role(&master) == "slave"
+    })
+    .await;
+    assert!(demoted, "the failover never happened");
+    // Longer than the lease: whatever was confirmed before has lapsed.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = process_counter(&http, &server.address, hits).await;
+    for _ in 0..20 {
+        // Read through (a replica answers reads) or 503; never from the cache.
+        let status = details_status_at(&http, &server.address, &t.access).await;
+        assert_ne!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        process_counter(&http, &server.address, hits).await,
+        before,
+        "a hit was confirmed on a replica"
+    );
+}
