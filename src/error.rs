@@ -3,6 +3,10 @@
 //! `Errors` shape. Server-side failures are logged with their cause chain; clients get a fixed
 //! message.
 
+mod otp;
+
+pub use otp::{OtpErrorBody, OtpErrorDetail, OtpField, OtpRefusal};
+
 use crate::store::StoreError;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{ConnectionType, StatusCode};
@@ -52,6 +56,9 @@ pub enum ApiError {
     Retry(&'static str),
     #[error("session store unavailable")]
     StoreUnavailable(#[from] StoreError),
+    /// A one-time code request refused, answered in DIGIT's user-otp error envelope.
+    #[error("one-time code request refused: {}", .0.message)]
+    OtpRefused(OtpRefusal),
     /// A fault of the server's own; `source` goes to the log with its whole chain, clients
     /// get a fixed message.
     #[error("internal error: {context}")]
@@ -86,6 +93,9 @@ impl From<crate::login::LoginError> for ApiError {
                 ApiError::Retry("too many logins of this account at once; retry shortly")
             }
             L::UserChanged => ApiError::Retry("the account changed during the login; retry"),
+            L::CodeServiceDown => {
+                ApiError::Retry("the one-time code service is unavailable; retry shortly")
+            }
             L::Store(e) => ApiError::StoreUnavailable(e),
             L::Internal { context, source } => ApiError::Internal {
                 context,
@@ -206,11 +216,15 @@ impl ResponseError for ApiError {
             }
             ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::OtpRefused(r) => r.status,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
+        if let ApiError::OtpRefused(refusal) = self {
+            return refusal.response();
+        }
         if let ApiError::InvalidAccessToken = self {
             return HttpResponse::build(status)
                 .insert_header((header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""))
@@ -320,6 +334,7 @@ impl ApiError {
             ApiError::Internal { .. } | ApiError::InvalidAccessToken => {
                 (E::ServerError, "internal server error".into())
             }
+            ApiError::OtpRefused(r) => (E::InvalidRequest, r.message.into()),
         };
         (code, text)
     }

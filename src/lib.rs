@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod login;
 pub mod metrics;
+pub mod otp;
 pub mod password;
 pub mod redis_io;
 pub mod routes;

@@ -1,6 +1,7 @@
 //! The password login as one sequence over domain types: the address throttle, the user lookup,
-//! the account lockout, bcrypt, the active check, the audit lines and the new session. The
-//! token endpoint parses the request into an [`Attempt`] and turns the outcome into an answer.
+//! the account lockout, bcrypt (or a one-time code, see `otp`), the active check, the audit
+//! lines and the new session. The token endpoint parses the request into an [`Attempt`] and
+//! turns the outcome into an answer.
 
 use crate::budget;
 use crate::config::Lockout;
@@ -10,6 +11,7 @@ use crate::domain::credentials::{Password, Scope, TenantId, Username};
 use crate::domain::session::{Generation, Issued, MAX_LOGIN, NewSession, Started};
 use crate::domain::token::UserTag;
 use crate::domain::user::{User, UserType};
+use crate::otp::{CheckError, Otp};
 use crate::password::{PasswordVerifier, VerifyError};
 use crate::store::guard::{Reservation, Ticket};
 use crate::store::{Store, StoreError};
@@ -64,6 +66,9 @@ pub enum LoginError {
     UserChanged,
     #[error("session store unavailable")]
     Store(#[from] StoreError),
+    /// egov-otp could not say whether the code is right: no verdict, no try counted.
+    #[error("the one-time code service is unavailable")]
+    CodeServiceDown,
     #[error("{context}")]
     Internal {
         context: &'static str,
@@ -84,6 +89,15 @@ impl From<VerifyError> for LoginError {
     }
 }
 
+impl From<CheckError> for LoginError {
+    fn from(e: CheckError) -> Self {
+        match e {
+            CheckError::Store(e) => LoginError::Store(e),
+            CheckError::Unavailable => LoginError::CodeServiceDown,
+        }
+    }
+}
+
 impl LoginError {
     /// The `outcome` label of `token_server_logins_total`.
     pub fn outcome(&self) -> &'static str {
@@ -94,7 +108,7 @@ impl LoginError {
             LoginError::Throttled { .. } => "throttled",
             LoginError::Busy | LoginError::AccountBusy => "busy",
             LoginError::UserChanged => "user_changed",
-            LoginError::Store(_) => "store_error",
+            LoginError::Store(_) | LoginError::CodeServiceDown => "store_error",
             LoginError::Internal { .. } => "error",
         }
     }
@@ -109,6 +123,8 @@ pub struct Login {
     pub lockout: Lockout,
     /// Password attempts per client address per minute; 0 = no limit.
     pub attempts_per_ip_per_minute: u32,
+    /// One-time codes, when some user type logs in with one.
+    pub codes: Option<std::sync::Arc<Otp>>,
 }
 
 impl Login {
@@ -232,10 +248,16 @@ impl Login {
         ip: Option<IpAddr>,
     ) -> Result<(User, Generation, Instant), LoginError> {
         let (user, generation, read_at) = self.current_user(named).await?;
-        let matched = self
-            .verifier
-            .verify(password, user.as_ref().map(|u| &u.password))
-            .await?;
+        let matched = match self.codes.as_deref() {
+            Some(codes) if codes.checks_as_code(user.as_ref(), named.user_type, &password) => {
+                codes.verify(&password, user.as_ref()).await?
+            }
+            _ => {
+                self.verifier
+                    .verify(password, user.as_ref().map(|u| &u.password))
+                    .await?
+            }
+        };
         match user {
             Some(user) if matched => {
                 self.store

@@ -46,6 +46,19 @@ pub const CHECKS_ABANDONED: &str = "token_server_checks_abandoned_total";
 /// Counter of failed client authentications of registered confidential clients, by `client`
 /// (a registered id: a bounded set) and `reason`: `wrong_secret`, `locked`, `throttled`.
 pub const CLIENT_AUTH_FAILURES: &str = "token_server_client_auth_failures_total";
+/// Counter of one-time code sends (`/user-otp/v1/_send`), by `outcome`: see [`OTP_SEND_OUTCOMES`].
+pub const OTP_SENDS: &str = "token_server_otp_sends_total";
+/// The `outcome` label of [`OTP_SENDS`].
+pub const OTP_SEND_OUTCOMES: [&str; 6] = [
+    "sent",
+    "unknown_number",
+    "throttled",
+    "undelivered",
+    "not_served",
+    "store_error",
+];
+/// The store operations of one-time codes (`op` of the store metrics).
+const OTP_STORE_OPS: [&str; 4] = ["otp_send", "otp_redeem", "otp_discard", "otp_throttle"];
 
 /// Upper bounds of the barrier batch buckets, in requests.
 const BATCH_BUCKETS: [f64; 10] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0];
@@ -162,6 +175,10 @@ fn describe() {
         VALIDATION_ENTRIES,
         "access keys the validation caches of this process hold"
     );
+    describe_counter!(
+        OTP_SENDS,
+        "one-time code sends by outcome: sent, unknown_number, throttled, undelivered, not_served, store_error"
+    );
 }
 
 const LOGIN_OUTCOMES: [&str; 10] = [
@@ -232,6 +249,12 @@ fn zero() {
     metrics::counter!(HEARTBEATS).increment(0);
     metrics::counter!(BCRYPT_WORK).increment(0);
     metrics::gauge!(VALIDATION_ENTRIES).set(0.0);
+    for outcome in OTP_SEND_OUTCOMES {
+        metrics::counter!(OTP_SENDS, "outcome" => outcome).increment(0);
+    }
+    for op in OTP_STORE_OPS {
+        metrics::counter!(STORE_ERRORS, "op" => op).increment(0);
+    }
 }
 
 /// Serves the text exposition format.
@@ -398,6 +421,11 @@ pub fn tracking_unproven() {
 /// Counts a check that finished after its request went away, by `verdict`.
 pub fn check_abandoned(verdict: &'static str) {
     count(CHECKS_ABANDONED, "verdict", verdict);
+}
+
+/// Counts a one-time code send by `outcome`, a value of [`OTP_SEND_OUTCOMES`].
+pub fn otp_send(outcome: &'static str) {
+    count(OTP_SENDS, "outcome", outcome);
 }
 
 /// Zeroes the client failure series of registered confidential clients.

@@ -5,11 +5,13 @@ use crate::clients::Clients;
 use crate::config::{RedisTarget, Settings, TokenSecret};
 use crate::domain::session::SessionPolicy;
 use crate::login::Login;
+use crate::otp::Otp;
 use crate::password::PasswordVerifier;
 use crate::redis_io::Keys;
 use crate::redis_io::RedisConn;
 use crate::routes::{self, AppState};
 use crate::store::Store;
+use crate::store::codes::CodeStore;
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
 use crate::users::UserDirectory;
@@ -151,8 +153,8 @@ fn seed_users(settings: &Settings) -> Result<SeedUsers, StartupError> {
     Ok(seed)
 }
 
-/// The session store, and the Redis user records when there is a Redis.
-fn stores(settings: &Settings) -> Result<(Store, Option<RedisUsers>), StartupError> {
+/// The session store, the Redis user records when there is a Redis, and the one-time codes.
+fn stores(settings: &Settings) -> Result<(Store, Option<RedisUsers>, CodeStore), StartupError> {
     let s = &settings.sessions;
     let policy = SessionPolicy {
         access: s.access_validity,
@@ -173,8 +175,9 @@ fn stores(settings: &Settings) -> Result<(Store, Option<RedisUsers>), StartupErr
                     settings.redis.validation_cache_entries,
                     settings.redis.timeout,
                 );
-            let users = RedisUsers::new(conn, Keys::new(prefix));
-            (Store::redis(redis, policy, &secret), Some(users))
+            let users = RedisUsers::new(conn.clone(), Keys::new(prefix));
+            let codes = CodeStore::redis(conn, Keys::new(prefix));
+            (Store::redis(redis, policy, &secret), Some(users), codes)
         }
         None => {
             log::warn!(
@@ -182,7 +185,8 @@ fn stores(settings: &Settings) -> Result<(Store, Option<RedisUsers>), StartupErr
             );
             let memory = MemoryStore::new();
             memory.spawn_sweeper(Duration::from_secs(30));
-            (Store::memory(memory, policy, &secret), None)
+            let codes = CodeStore::memory(Duration::from_secs(30));
+            (Store::memory(memory, policy, &secret), None, codes)
         }
     })
 }
@@ -190,7 +194,7 @@ fn stores(settings: &Settings) -> Result<(Store, Option<RedisUsers>), StartupErr
 /// What every handler shares.
 fn app_state(settings: &Settings) -> Result<AppState, StartupError> {
     let seed = seed_users(settings)?;
-    let (store, redis_users) = stores(settings)?;
+    let (store, redis_users, codes) = stores(settings)?;
     let guards = &settings.guards;
     // Every check costs at least what the admin commands hash at, or the seed file's dearest
     // hash: a name that finds nobody must cost what a real user does.
@@ -206,12 +210,19 @@ fn app_state(settings: &Settings) -> Result<AppState, StartupError> {
         settings.accounts.default_client_enabled,
     )
     .map_err(StartupError::Config)?;
+    let users = UserDirectory::new(seed, redis_users);
+    // Replicas on Redis share TOKEN_SECRET (required there); one embedded instance needs none.
+    let code_secret = settings.sessions.token_secret.clone();
+    let code_secret = code_secret.unwrap_or_else(TokenSecret::random);
+    let otp = Otp::new(&settings.otp, codes, code_secret.expose(), users.clone())
+        .map_err(StartupError::Config)?;
     let login = Login {
         store: store.clone(),
-        users: UserDirectory::new(seed, redis_users),
+        users,
         verifier,
         lockout: guards.lockout,
         attempts_per_ip_per_minute: guards.attempts_per_ip_per_minute,
+        codes: otp.map(Arc::new),
     };
     Ok(AppState {
         store,

@@ -1,10 +1,11 @@
 //! Settings from the environment (and `.env`). Each setting is accepted in its dotted form
 //! (`access.token.validity.in.minutes`) and its UPPER_SNAKE form
 //! (`ACCESS_TOKEN_VALIDITY_IN_MINUTES`); a bad value is reported with the name it was given
-//! under. One file per concern: the Redis target, session policy, brute-force guards, and the
-//! server with its users and clients.
+//! under. One file per concern: the Redis target, session policy, brute-force guards, the
+//! server with its users and clients, and one-time codes.
 
 mod guards;
+mod otp;
 mod parse;
 mod redis;
 mod secrets;
@@ -12,6 +13,7 @@ mod server;
 mod sessions;
 
 pub use guards::{GuardSettings, Lockout};
+pub use otp::{CodeSource, HttpUrl, OtpSettings};
 pub use parse::ConfigError;
 pub use redis::{RedisSettings, RedisTarget, SentinelSettings};
 pub use secrets::{RedisUrl, SecretText, TokenSecret};
@@ -28,11 +30,19 @@ pub struct Settings {
     pub sessions: SessionSettings,
     pub guards: GuardSettings,
     pub accounts: AccountSettings,
+    pub otp: OtpSettings,
 }
 
 /// Every setting this server reads, by normalised name.
 fn known() -> Vec<&'static str> {
-    [server::KEYS, redis::KEYS, sessions::KEYS, guards::KEYS].concat()
+    [
+        server::KEYS,
+        redis::KEYS,
+        sessions::KEYS,
+        guards::KEYS,
+        otp::KEYS,
+    ]
+    .concat()
 }
 
 impl Settings {
@@ -62,6 +72,7 @@ impl Settings {
             sessions: SessionSettings::parse(&given, redis.uses_redis())?,
             guards: GuardSettings::parse(&given, cores)?,
             accounts: AccountSettings::parse(&given)?,
+            otp: OtpSettings::parse(&given, redis.uses_redis())?,
             redis,
         })
     }

@@ -86,8 +86,14 @@ pub fn redact_url(url: &str) -> String {
 /// A setting's value as an error may show it: secrets masked, URLs without passwords.
 pub fn shown(key: &str, value: &str) -> String {
     match key {
-        "token_secret" | "redis_sentinel_password" => "***".into(),
-        "redis_url" | "redis_cluster_nodes" | "redis_sentinels" => value
+        "token_secret" | "redis_sentinel_password" | "citizen_login_password_otp_fixed_value" => {
+            "***".into()
+        }
+        "redis_url"
+        | "redis_cluster_nodes"
+        | "redis_sentinels"
+        | "otp_webhook_url"
+        | "otp_validate_url" => value
             .split(',')
             .map(|u| redact_url(u.trim()))
             .collect::<Vec<_>>()

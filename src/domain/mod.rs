@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod address;
+pub mod code;
 pub mod credentials;
 pub mod session;
 pub mod token;

@@ -17,6 +17,10 @@
 //! | `P:{lo:<userName>}:l` / `P:{lc:<clientId>:<address>}:l` | string | present while the account is locked | the cool-down |
 //! | `P:user:<tenant>:<userName>` | hash | a user record (written by operators); tenants hold no `:` | none |
 //! | `P:user-tenants:<userName>` | set | tenants that have a user of that name | none |
+//! | `P:user-mobile:<mobileNumber>` | set | `<tenant>:<userName>` of user records written with that mobile number (a reader checks each record) | none |
+//! | `P:{otp:<tenant>:<number>}:c` | hash | the live one-time code of a number: HMAC `d`, wrong tries `w`, expiry `x` (ms) | the code's TTL |
+//! | `P:{otp:<tenant>:<number>}:s` | sorted set | sends to the number in the last hour (id -> ms) | 1 hour |
+//! | `P:otp-ip:<address>` | string | code sends from one client address this minute | 1 minute |
 
 use crate::domain::account::Account;
 use crate::domain::token::{SessionId, SessionRef, UserTag};
@@ -137,6 +141,29 @@ impl Keys {
     /// `P:user-tenants:<userName>`: the tenants that have a user named `user_name`.
     pub fn user_tenants(&self, user_name: &str) -> String {
         format!("{}:user-tenants:{user_name}", self.prefix)
+    }
+
+    /// `P:user-mobile:<mobile>`: `<tenant>:<userName>` of the user records written with that
+    /// mobile number.
+    pub fn user_mobile(&self, mobile: &str) -> String {
+        format!("{}:user-mobile:{mobile}", self.prefix)
+    }
+
+    /// `P:{otp:<tenant>:<number>}:c`: the number's live one-time code. Tenants hold no `:`,
+    /// so no two (tenant, number) pairs share a key; the code and the sends of one number
+    /// share a hash tag, for scripts that touch both.
+    pub fn otp_code(&self, tenant: &str, number: &str) -> String {
+        format!("{}:{{otp:{tenant}:{number}}}:c", self.prefix)
+    }
+
+    /// `P:{otp:<tenant>:<number>}:s`: the sends to the number in the last hour.
+    pub fn otp_sends(&self, tenant: &str, number: &str) -> String {
+        format!("{}:{{otp:{tenant}:{number}}}:s", self.prefix)
+    }
+
+    /// `P:otp-ip:<address>`: code sends from `address` this minute.
+    pub fn otp_address_sends(&self, address: &str) -> String {
+        format!("{}:otp-ip:{address}", self.prefix)
     }
 
     /// The SCAN pattern of the session `id`'s hash, whatever its user.

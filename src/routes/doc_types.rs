@@ -98,6 +98,38 @@ pub struct RequestInfo {
     pub auth_token: Option<String>,
 }
 
+/// A request for a code, as DIGIT's citizen app sends it; other fields (`requestInfo`,
+/// `RequestInfo`, `isInternal`, `countryCode`) are ignored.
+#[derive(Deserialize, ToSchema)]
+pub struct SendOtpRequest {
+    pub otp: SendOtpFields,
+}
+
+/// What the code is for.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SendOtpFields {
+    /// 10 to 13 digits, as a string (DIGIT's rule without MDMS).
+    #[schema(example = "9876543210", pattern = r"^[0-9]{10,13}$")]
+    pub mobile_number: String,
+    /// The state tenant the app sends; citizens are looked up at its first segment. No `:`.
+    #[schema(
+        example = "pb",
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F:]+$"
+    )]
+    pub tenant_id: String,
+    /// `login` (any letter case) is served; `register` and `passwordreset` (also a missing
+    /// type, which DIGIT takes as `register`) are refused with 400.
+    #[serde(rename = "type")]
+    #[schema(example = "login")]
+    pub kind: Option<String>,
+    /// Exactly `EMPLOYEE` looks up employees at the tenant as given; anything else citizens.
+    #[schema(example = "citizen")]
+    pub user_type: Option<String>,
+}
+
 // Error responses, one per status and header set; the bodies are the types `error.rs` sends.
 
 /// A malformed request (`invalid_request`, naming the problem) or a refused grant

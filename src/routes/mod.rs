@@ -10,6 +10,7 @@ mod health;
 mod oauth;
 pub mod observe;
 pub mod openapi;
+mod otp;
 pub mod request_id;
 mod session;
 mod sessions;
@@ -115,6 +116,7 @@ routes! {
     "/user/sessions" => [GET => sessions::list],
     "/user/sessions/{id}" => [DELETE => sessions::end_one],
     "/user/_logout_all" => [POST => sessions::end_all],
+    "/user-otp/v1/_send" => [POST => otp::send],
     "/auth" => [GET => gateway::auth, HEAD => gateway::auth, POST => gateway::auth,
         PUT => gateway::auth, DELETE => gateway::auth, PATCH => gateway::auth,
         OPTIONS => gateway::auth],

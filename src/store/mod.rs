@@ -1,6 +1,7 @@
 //! The session store: Redis for real deployments, the embedded one for a single instance. Both
 //! speak the same domain operations; routes never see which one is in use.
 
+pub mod codes;
 pub mod guard;
 pub mod memory;
 pub mod redis;

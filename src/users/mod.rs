@@ -41,6 +41,57 @@ impl UserDirectory {
         })
     }
 
+    /// The users in `tenant` whose mobile number is `mobile` (one-time code sends): seed users
+    /// by an index, Redis records by the number's list and by a user name equal to the
+    /// number (DIGIT's citizens), each record checked. A Redis record wins over a seed record
+    /// of the same tenant and name. Bounded: at most `MAX_PER_MOBILE` Redis records are read.
+    pub async fn with_mobile(
+        &self,
+        mobile: &str,
+        tenant: &TenantId,
+    ) -> Result<Vec<User>, StoreError> {
+        let seed = self.seed.with_mobile(mobile, tenant);
+        let Some(redis) = &self.redis else {
+            return Ok(seed);
+        };
+        let start = std::time::Instant::now();
+        let found = async {
+            let mut pairs: Vec<(String, String)> = redis
+                .with_mobile(mobile)
+                .await?
+                .into_iter()
+                .filter(|(t, _)| t == tenant.as_str())
+                .collect();
+            let named = (tenant.as_str().to_string(), mobile.to_string());
+            for pair in seed
+                .iter()
+                .map(|u| (u.public.tenant_id.clone(), u.public.user_name.clone()))
+                .chain([named])
+            {
+                if !pairs.contains(&pair) {
+                    pairs.push(pair);
+                }
+            }
+            let records = redis.records(&pairs).await?;
+            Ok::<_, StoreError>((pairs, records))
+        }
+        .await;
+        crate::metrics::store("users", start.elapsed(), found.is_ok());
+        let (pairs, records) = found?;
+        Ok(pairs
+            .iter()
+            .zip(records)
+            .filter_map(|((t, n), record)| match record {
+                Some(user) => Some(user),
+                None => seed
+                    .iter()
+                    .find(|u| u.public.tenant_id == *t && u.public.user_name == *n)
+                    .cloned(),
+            })
+            .filter(|u| u.public.mobile_number.as_deref() == Some(mobile))
+            .collect())
+    }
+
     /// The seed file's users, in no particular order.
     pub fn seed_users(&self) -> impl Iterator<Item = &User> {
         self.seed.all()

@@ -1,7 +1,9 @@
 //! Users stored as Redis hashes, one per user at `P:user:<tenantId>:<userName>`, with the DIGIT
 //! field names (`roles` as a JSON array, `active` as `true`/`false`, `password` a bcrypt hash).
 //! `P:user-tenants:<userName>` lists the tenants that have a user of that name, for logins that
-//! name no tenant. A malformed record is skipped with a warning that names only its key.
+//! name no tenant; `P:user-mobile:<mobileNumber>` lists the records written with that mobile
+//! number, for one-time code sends (a reader checks each record, so a stale entry is skipped).
+//! A malformed record is skipped with a warning that names only its key.
 
 use crate::domain::credentials::TenantId;
 use crate::domain::user::{PasswordHash, PublicUser, User, UserType};
@@ -64,6 +66,13 @@ impl RedisUsers {
             .arg(&p.tenant_id)
             .query_async(&mut conn)
             .await?;
+        if let Some(mobile) = p.mobile_number.as_ref().filter(|m| !m.is_empty()) {
+            let () = redis::cmd("SADD")
+                .arg(self.keys.user_mobile(mobile))
+                .arg(format!("{}:{}", p.tenant_id, p.user_name))
+                .query_async(&mut conn)
+                .await?;
+        }
         let mode = match mode {
             WriteMode::Create => "create",
             WriteMode::Replace => "replace",
@@ -174,7 +183,60 @@ impl RedisUsers {
             })
             .collect())
     }
+
+    /// The (tenant, user name) of at most [`MAX_PER_MOBILE`] records written with `mobile`:
+    /// one `SSCAN` step, so a number shared by very many users costs no more.
+    pub async fn with_mobile(&self, mobile: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mut conn = self.conn.get().await?;
+        let (_, members): (u64, Vec<String>) = redis::cmd("SSCAN")
+            .arg(self.keys.user_mobile(mobile))
+            .arg(0)
+            .arg("COUNT")
+            .arg(MAX_PER_MOBILE)
+            .query_async(&mut conn)
+            .await?;
+        Ok(members
+            .into_iter()
+            .filter_map(|m| {
+                let (tenant, name) = m.split_once(':')?;
+                Some((tenant.to_string(), name.to_string()))
+            })
+            .take(MAX_PER_MOBILE)
+            .collect())
+    }
+
+    /// The records of these (tenant, user name) pairs, `None` where there is none; a record
+    /// whose own tenant and name differ from its key's is skipped.
+    pub async fn records(
+        &self,
+        pairs: &[(String, String)],
+    ) -> Result<Vec<Option<User>>, StoreError> {
+        let keys: Vec<String> = pairs.iter().map(|(t, n)| self.keys.user(t, n)).collect();
+        let records = self.read(&keys).await?;
+        Ok(pairs
+            .iter()
+            .zip(keys)
+            .zip(records)
+            .map(|(((t, n), key), fields)| {
+                if fields.is_empty() {
+                    return None;
+                }
+                match from_fields(fields) {
+                    Ok(user) if user.public.tenant_id == *t && user.public.user_name == *n => {
+                        Some(user)
+                    }
+                    _ => {
+                        log::warn!("skipping user record {key:?}: malformed, or its tenantId or userName differs from its key");
+                        None
+                    }
+                }
+            })
+            .collect())
+    }
 }
+
+/// The most records a lookup by mobile number reads.
+pub const MAX_PER_MOBILE: usize = 32;
 
 /// Builds a user from hash fields; the error names the first bad field.
 pub fn from_fields(mut f: HashMap<String, String>) -> Result<User, &'static str> {

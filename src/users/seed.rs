@@ -6,10 +6,11 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
-/// The seed file's users by name, fixed once loaded; clones share them.
+/// The seed file's users by name and by mobile number, fixed once loaded; clones share them.
 #[derive(Clone, Debug, Default)]
 pub struct SeedUsers {
     by_name: Arc<HashMap<String, Vec<User>>>,
+    by_mobile: Arc<HashMap<String, Vec<User>>>,
 }
 
 impl SeedUsers {
@@ -34,6 +35,7 @@ impl SeedUsers {
         let mut seen = HashSet::new();
         let mut uuids = HashSet::new();
         let mut by_name: HashMap<String, Vec<User>> = HashMap::new();
+        let mut by_mobile: HashMap<String, Vec<User>> = HashMap::new();
         for user in users {
             let p = &user.public;
             if p.tenant_id.is_empty() {
@@ -52,6 +54,12 @@ impl SeedUsers {
             if !uuids.insert(p.uuid.clone()) {
                 return Err(format!("uuid {:?} belongs to more than one user", p.uuid));
             }
+            if let Some(mobile) = p.mobile_number.as_ref().filter(|m| !m.is_empty()) {
+                by_mobile
+                    .entry(mobile.clone())
+                    .or_default()
+                    .push(user.clone());
+            }
             by_name
                 .entry(user.public.user_name.clone())
                 .or_default()
@@ -59,6 +67,7 @@ impl SeedUsers {
         }
         Ok(SeedUsers {
             by_name: Arc::new(by_name),
+            by_mobile: Arc::new(by_mobile),
         })
     }
 
@@ -89,6 +98,17 @@ impl SeedUsers {
             .into_iter()
             .flatten()
             .filter(|u| tenant.is_none_or(|t| u.public.tenant_id == t.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    /// Every user in `tenant` whose mobile number is `mobile`.
+    pub fn with_mobile(&self, mobile: &str, tenant: &TenantId) -> Vec<User> {
+        self.by_mobile
+            .get(mobile)
+            .into_iter()
+            .flatten()
+            .filter(|u| u.public.tenant_id == tenant.as_str())
             .cloned()
             .collect()
     }

@@ -838,6 +838,7 @@ pub async fn run_behaviour_suite(kind: StoreKind) {
     crate::bad_input::run_all(kind.clone()).await;
     crate::abuse::run_all(kind.clone()).await;
     crate::trust::run_all(kind.clone()).await;
+    crate::otp::run_all(kind.clone()).await;
     crate::gateway::run_all(kind).await;
 }
 

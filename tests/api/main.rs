@@ -17,6 +17,8 @@ mod nginx;
 mod oauth;
 mod oauth2_client;
 mod openapi;
+mod otp;
+mod otp_harness;
 mod process;
 mod redis_store;
 mod replicas;

@@ -3,6 +3,7 @@
 //! mutex for its whole step, which is what makes it atomic; expired entries are dropped when
 //! touched and by a periodic sweep, so memory stays bounded.
 
+pub mod codes;
 mod refresh;
 mod sessions;
 

@@ -4,6 +4,7 @@
 //! cluster slot.
 
 mod cache;
+pub mod codes;
 mod refresh;
 mod sessions;
 mod tracking;
