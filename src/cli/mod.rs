@@ -220,11 +220,11 @@ pub async fn run(command: Command) -> ExitCode {
         Command::Serve => Err(CliError::Usage("serve is run by main".into())),
         Command::HashPassword(args) => secret::hash_password(&args),
         Command::Check => check::check().await,
-        Command::Users(command) => match Admin::connect() {
+        Command::Users(command) => match Admin::connect().await {
             Ok(admin) => admin.settled(users::run(&admin, command).await).await,
             Err(e) => Err(e),
         },
-        Command::Sessions(command) => match Admin::connect() {
+        Command::Sessions(command) => match Admin::connect().await {
             Ok(admin) => admin.settled(sessions::run(&admin, command).await).await,
             Err(e) => Err(e),
         },
@@ -249,7 +249,7 @@ pub struct Admin {
 }
 
 impl Admin {
-    fn connect() -> Result<Self, CliError> {
+    async fn connect() -> Result<Self, CliError> {
         let settings = Settings::from_env().map_err(|e| CliError::Usage(e.to_string()))?;
         let _ = rustls::crypto::ring::default_provider().install_default();
         let Some(conn) = redis_connection(&settings)? else {
@@ -261,6 +261,9 @@ impl Admin {
             Some(path) => SeedUsers::load(path).map_err(CliError::Usage)?,
             None => SeedUsers::default(),
         };
+        conn.reach_every_master()
+            .await
+            .map_err(|e| CliError::Failed(format!("redis: {}", cause_chain(&e))))?;
         let keys = Keys::new(&settings.redis.key_prefix);
         let users = RedisUsers::new(conn.clone(), keys);
         Ok(Admin {

@@ -271,6 +271,31 @@ impl RedisConn {
 
     /// A handle for one operation; cheap: a clone of this thread's (single node) or the
     /// process's (cluster, Sentinel) multiplexed connection.
+    /// For a cluster, waits (up to about 5 s) until a command reaches every master: a fresh
+    /// process meets all the nodes at once, and a node whose connection is not up yet fails
+    /// the first command routed to it. An admin command runs once, so it waits first. Other
+    /// targets answer at once.
+    pub async fn reach_every_master(&self) -> RedisResult<()> {
+        if !matches!(self, RedisConn::Cluster { .. }) {
+            return Ok(());
+        }
+        let mut attempt = 0;
+        loop {
+            let reached = async {
+                let mut conn = self.get().await?;
+                redis::cmd("DBSIZE").query_async::<i64>(&mut conn).await
+            };
+            match reached.await {
+                Ok(_) => return Ok(()),
+                Err(e) if attempt >= 20 => return Err(e),
+                Err(_) => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                }
+            }
+        }
+    }
+
     pub async fn get(&self) -> RedisResult<Conn> {
         match self {
             RedisConn::Single(node) => Ok(Conn::Single(node.local()?)),
