@@ -37,7 +37,12 @@ pub async fn read_body(req: &HttpRequest, payload: Payload) -> Result<Bytes, Api
         .app_data::<Data<AppState>>()
         .ok_or_else(|| ApiError::bug("request body read without the application state"))?
         .body_timeout;
-    match tokio::time::timeout(deadline, payload.to_bytes_limited(MAX_BODY)).await {
+    // Boxed: a request with no body (a gateway's validation) then carries a small future.
+    let read = Box::pin(tokio::time::timeout(
+        deadline,
+        payload.to_bytes_limited(MAX_BODY),
+    ));
+    match read.await {
         Ok(Ok(Ok(body))) => Ok(body),
         Ok(Ok(Err(_))) => Err(ApiError::InvalidRequest(
             "the request body could not be read".into(),

@@ -269,15 +269,26 @@ impl RedisStore {
             if tracker.take_connected() {
                 // This worker's ordinary connection learns now, not on the next write, that
                 // Redis went away: a write on a dead connection answers 503.
-                let _ = self.ping().await;
+                let _ = Box::pin(self.ping()).await;
             }
             if let Ok(found) = found {
                 return Ok(found);
             }
         }
+        // Boxed, as the tracker's waiting paths are: a cache hit's future stays small.
+        Box::pin(self.read_access(token, &access, &user)).await
+    }
+
+    /// The session's user JSON if `token` is its live access token, read from Redis.
+    async fn read_access(
+        &self,
+        token: &Token,
+        access: &str,
+        user: &str,
+    ) -> Result<Option<Bytes>, StoreError> {
         // One command: both keys share the user's hash slot.
         let mut mget = redis::cmd("MGET");
-        mget.arg(&access).arg(&user);
+        mget.arg(access).arg(user);
         let mut conn = self.conn.get().await?;
         let reply = match mget.query_async(&mut conn).await {
             // A connection that died while idle (Redis restarted) fails its next command and

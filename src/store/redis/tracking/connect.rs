@@ -60,7 +60,7 @@ impl Tracker {
             s.generation += 1;
             s.generation
         };
-        match self.connect(generation).await {
+        match Box::pin(self.connect(generation)).await {
             Err(Unproven) => {
                 self.lock().retry_at = Some(Instant::now() + RETRY_UNPROVEN);
                 None

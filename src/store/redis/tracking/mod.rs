@@ -42,7 +42,7 @@ mod reads;
 
 pub use lease::commit_wait;
 
-use super::cache::{Cache, SessionFields};
+use super::cache::{Cache, Found, SessionFields};
 use crate::domain::session::Introspection;
 use crate::redis_io::TrackingSource;
 use bytes::Bytes;
@@ -187,12 +187,31 @@ impl Tracker {
             generation,
             leased,
         } = self.connection().await.ok_or(Bypass)?;
-        if let Some(found) = self.cache.find(access_key, user_key, generation) {
-            // Under the lease the entry answers at once: see `lease.rs` for why.
-            let barrier = match leased {
-                true => generation,
-                false => self.barrier(&conn, generation).await?,
-            };
+        let mut found = self.cache.find(access_key, user_key, generation);
+        // Under the lease the entry answers at once: see `lease.rs` for why.
+        if leased && let Some(entry) = found.take() {
+            if let Some(user_json) = entry.current(generation) {
+                crate::metrics::validation_cache("hit");
+                return Ok((entry.digest() == digest).then_some(user_json));
+            }
+        }
+        // The paths that wait for Redis are boxed: a hit's future stays small, and moving
+        // it costs little.
+        let keys = [access_key, user_key];
+        Box::pin(self.validate_waiting(conn, generation, found, keys, digest)).await
+    }
+
+    /// [`Self::validate`] past the lease: the barrier, or a read.
+    async fn validate_waiting(
+        self: &Arc<Self>,
+        conn: MultiplexedConnection,
+        generation: u64,
+        found: Option<Arc<Found>>,
+        [access_key, user_key]: [&str; 2],
+        digest: &str,
+    ) -> Result<Option<Bytes>, Bypass> {
+        if let Some(found) = found {
+            let barrier = self.barrier(&conn, generation).await?;
             if let Some(user_json) = found.current(barrier) {
                 crate::metrics::validation_cache("hit");
                 return Ok((found.digest() == digest).then_some(user_json));
