@@ -189,11 +189,13 @@ impl Tracker {
         } = self.connection().await.ok_or(Bypass)?;
         let mut found = self.cache.find(access_key, user_key, generation);
         // Under the lease the entry answers at once: see `lease.rs` for why.
-        if leased && let Some(entry) = found.take() {
-            if let Some(user_json) = entry.current(generation) {
-                crate::metrics::validation_cache("hit");
-                return Ok((entry.digest() == digest).then_some(user_json));
-            }
+        // A dead entry is dropped too: under the lease, dead is what Redis holds.
+        if leased
+            && let Some(entry) = found.take()
+            && let Some(user_json) = entry.current(generation)
+        {
+            crate::metrics::validation_cache("hit");
+            return Ok((entry.digest() == digest).then_some(user_json));
         }
         // The paths that wait for Redis are boxed: a hit's future stays small, and moving
         // it costs little.
