@@ -530,15 +530,6 @@ async fn a_user_record_answers_only_for_the_tenant_and_name_of_its_key() {
     }
 }
 
-/// A counter's value in a server's metrics text.
-fn counter_in(text: &str, name: &str) -> u64 {
-    let prefix = format!("{name} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
-
 /// Redis commands run so far (`INFO commandstats`), the `INFO` itself left out.
 fn redis_commands(redis: &TestRedis) -> u64 {
     let info: String = redis::cmd("INFO")
@@ -591,18 +582,8 @@ async fn a_name_that_finds_nobody_costs_what_a_wrong_password_costs() {
     let added = run(&env, &argv, "Victim-Pass-1\n");
     assert_eq!(added.code, 0, "{}", added.stderr);
     let http = reqwest::Client::new();
-    let metrics = format!("{}/metrics", server.address);
-    let work = || async {
-        let text = http
-            .get(&metrics)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        counter_in(&text, "token_server_bcrypt_work_total")
-    };
+    let work =
+        || async { metric_at(&server.address, "token_server_bcrypt_work_total").await as u64 };
     let mut costs = vec![];
     for user in [VICTIM, "nobody-at-all", VICTIM, "nobody-at-all"] {
         let (before, commands) = (work().await, redis_commands(&redis));

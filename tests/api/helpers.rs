@@ -801,6 +801,21 @@ where
     }
 }
 
+/// The value of metric series `series` (its name and labels, as the exposition prints them)
+/// in `base`'s `/metrics`; 0 if absent. In-process apps share one recorder.
+pub async fn metric_at(base: &str, series: &str) -> f64 {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// Defines `redis` and `embedded` variants of a behaviour test taking `StoreKind`.
 #[macro_export]
 macro_rules! both_stores {

@@ -28,30 +28,15 @@ async fn lease_rounds(fresh: &TestApp, leased: &TestApp, rounds: usize) {
     }
 }
 
-/// The value of a counter in `app`'s metrics (the process's, shared by in-process apps).
-async fn counter(app: &TestApp, name: &str) -> f64 {
-    let text = reqwest::get(app.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let prefix = format!("{name} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_lease_in_force_no_ended_token_is_served() {
     // 3 ms each way: far under the lease, so hits answer from it; yet an invalidation takes
     // 3 ms to arrive, which only the commit wait covers.
     let (fresh, leased) = replicas_lagging_by(Options::default(), Duration::from_millis(3)).await;
-    let beats = counter(&leased, "token_server_validation_heartbeats_total").await;
+    let beats = metric_at(&leased.address, "token_server_validation_heartbeats_total").await;
     lease_rounds(&fresh, &leased, 150).await;
     assert!(
-        counter(&leased, "token_server_validation_heartbeats_total").await > beats,
+        metric_at(&leased.address, "token_server_validation_heartbeats_total").await > beats,
         "no heartbeat ran: the lease was never in force"
     );
 }
@@ -273,22 +258,6 @@ async fn a_replica_with_another_lease_refuses_to_start() {
     assert!(token_server::startup::Application::build(s).await.is_ok());
 }
 
-/// A counter in a server process's own metrics.
-async fn process_counter(http: &reqwest::Client, address: &str, series: &str) -> f64 {
-    let text = http
-        .get(format!("{address}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(series))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 /// The role `ROLE` names for `redis`: `master` or `slave`.
 fn role(redis: &TestRedis) -> String {
     let reply: Vec<redis::Value> = redis::cmd("ROLE").query(&mut redis.conn()).unwrap();
@@ -332,7 +301,7 @@ async fn a_tracking_connection_left_on_a_demoted_master_confirms_no_hit() {
         assert_eq!(status, StatusCode::OK);
     }
     assert!(
-        process_counter(&http, &server.address, hits).await >= 10.0,
+        metric_at(&server.address, hits).await >= 10.0,
         "no hit before"
     );
     // The master becomes a replica of its replica; Redis keeps the server's connections.
@@ -344,14 +313,14 @@ async fn a_tracking_connection_left_on_a_demoted_master_confirms_no_hit() {
     assert!(demoted, "the failover never happened");
     // Longer than the lease: whatever was confirmed before has lapsed.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let before = process_counter(&http, &server.address, hits).await;
+    let before = metric_at(&server.address, hits).await;
     for _ in 0..20 {
         // Read through (a replica answers reads) or 503; never from the cache.
         let status = details_status_at(&http, &server.address, &t.access).await;
         assert_ne!(status, StatusCode::UNAUTHORIZED);
     }
     assert_eq!(
-        process_counter(&http, &server.address, hits).await,
+        metric_at(&server.address, hits).await,
         before,
         "a hit was confirmed on a replica"
     );

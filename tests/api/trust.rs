@@ -29,26 +29,12 @@ async fn introspect_from(app: &TestApp, from: &str, secret: &str) -> reqwest::Re
         .unwrap()
 }
 
-/// The value of the metric series whose line starts with `series` (name and labels).
-async fn metric(app: &TestApp, series: &str) -> f64 {
-    let text = reqwest::get(app.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(series))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 async fn a_stranger_cannot_lock_a_client_out_of_another_address(kind: StoreKind) {
     let options = Options::default().with("max.invalid.login.attempts", 3);
     let app = TestApp::spawn_with(&kind, options).await;
     let failures =
         r#"token_server_client_auth_failures_total{client="gateway",reason="wrong_secret"}"#;
-    let before = metric(&app, failures).await;
+    let before = metric_at(&app.address, failures).await;
     for _ in 0..3 {
         let res = introspect_from(&app, "127.0.0.2", "wrong-secret").await;
         assert_oauth_error(res, StatusCode::UNAUTHORIZED, "invalid_client").await;
@@ -65,7 +51,7 @@ async fn a_stranger_cannot_lock_a_client_out_of_another_address(kind: StoreKind)
         res.text().await.unwrap()
     );
     // The failures stay visible, per client.
-    assert!(metric(&app, failures).await >= before + 3.0);
+    assert!(metric_at(&app.address, failures).await >= before + 3.0);
 }
 
 /// A lockout budget of `budget`, with password checks of `cost`, and no address throttle.
@@ -130,12 +116,12 @@ async fn hung_up_checks_count(kind: StoreKind, name: &str) {
     // Cost 12: each check runs long enough for its client to go away in the middle of it.
     let app = TestApp::spawn_with(&kind, budget_of(5, 12)).await;
     let abandoned = r#"token_server_checks_abandoned_total{verdict="wrong"}"#;
-    let before = metric(&app, abandoned).await;
+    let before = metric_at(&app.address, abandoned).await;
     for _ in 0..4 {
         hang_up_mid_check(&app).await;
     }
     let reported = eventually(Duration::from_secs(10), || async {
-        metric(&app, abandoned).await >= before + 4.0
+        metric_at(&app.address, abandoned).await >= before + 4.0
     })
     .await;
     assert!(reported, "{name}: the abandoned checks never finished");

@@ -104,23 +104,30 @@ impl Tracker {
             // the moment Redis runs it.
             let sent = Instant::now();
             let reply = tokio::time::timeout(self.config.timeout, send()).await;
-            let ok = matches!(reply, Ok(Ok(())));
             claim.settled = true;
-            {
-                let mut s = self.lock();
-                s.in_flight = false;
-                if ok {
-                    s.done = number;
-                    s.done_generation = generation;
-                    s.confirm(generation, sent);
-                } else {
-                    s.failed = number;
-                }
-            }
-            if !ok {
-                self.lost(generation);
-            }
+            self.settle(number, generation, sent, matches!(reply, Ok(Ok(()))));
             self.barrier_done.notify_waiters();
+        }
+    }
+}
+
+impl Tracker {
+    /// Records how barrier command `number`, sent at `sent` on `generation`, ended: done (and
+    /// the lease confirmed) or failed (and the connection given up).
+    fn settle(&self, number: u64, generation: u64, sent: Instant, ok: bool) {
+        {
+            let mut s = self.lock();
+            s.in_flight = false;
+            if ok {
+                s.done = number;
+                s.done_generation = generation;
+                s.confirm(generation, sent);
+            } else {
+                s.failed = number;
+            }
+        }
+        if !ok {
+            self.lost(generation);
         }
     }
 }
