@@ -3,7 +3,7 @@
 //! replica, no replica answers 200 for what it ended. The default lease (15 ms) is in force.
 
 use crate::helpers::*;
-use crate::validation_cache::{Ending, end, gateway_login, replicas_lagging_by};
+use crate::validation_cache::{Ending, disable_rounds, end, gateway_login, replicas_lagging_by};
 use reqwest::StatusCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,45 +44,7 @@ async fn with_the_lease_in_force_no_ended_token_is_served() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_lease_in_force_an_admin_disable_ends_cached_tokens_at_once() {
     let (fresh, leased) = replicas_lagging_by(Options::default(), Duration::from_millis(3)).await;
-    let env = crate::cli::env_of(&fresh);
-    let dir = tempfile::tempdir().unwrap();
-    let mut user = user_json(&EMPLOYEE, 42);
-    user["userName"] = "clerk".into();
-    user["uuid"] = "uuid-clerk".into();
-    user["password"] = bcrypt::hash("clerk-Pass-1", 4).unwrap().into();
-    let file = dir.path().join("clerk.json");
-    std::fs::write(&file, serde_json::to_string(&[user]).unwrap()).unwrap();
-    let path = file.display().to_string();
-    for round in 0..10 {
-        let env2 = env.clone();
-        let path2 = path.clone();
-        let out = tokio::task::spawn_blocking(move || {
-            crate::cli::run(&env2, &["users", "import", "--replace", &path2], "")
-        })
-        .await
-        .unwrap();
-        assert_eq!(out.code, 0, "{}", out.stderr);
-        let res = fresh
-            .password_login("clerk", "clerk-Pass-1", [("tenantId", "pb")])
-            .await;
-        assert_eq!(res.status(), StatusCode::OK, "round {round}");
-        let t = Tokens::from(res.json::<serde_json::Value>().await.unwrap());
-        for _ in 0..3 {
-            assert_eq!(leased.details_status(&t.access).await, StatusCode::OK);
-        }
-        let env2 = env.clone();
-        let out = tokio::task::spawn_blocking(move || {
-            crate::cli::run(&env2, &["users", "disable", "clerk"], "")
-        })
-        .await
-        .unwrap();
-        assert_eq!(out.code, 0, "{}", out.stderr);
-        assert_eq!(
-            leased.details_status(&t.access).await,
-            StatusCode::UNAUTHORIZED,
-            "round {round}"
-        );
-    }
+    disable_rounds(&fresh, &leased).await;
 }
 
 /// A proxy to Redis whose forwarding to Redis stops while `up` is set, and from Redis while

@@ -222,7 +222,13 @@ async fn introspection_on_a_lagging_replica_never_calls_an_ended_token_active() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disabled_users_cached_tokens_end_on_the_lagging_replica_too() {
     let (fresh, lagging) = replicas(Options::default()).await;
-    let env = crate::cli::env_of(&fresh);
+    disable_rounds(&fresh, &lagging).await;
+}
+
+/// Ten rounds: a user's token warmed on `cached`, the user disabled by the admin command on
+/// `fresh`'s Redis, then validated on `cached` as soon as the command has exited: 401.
+pub async fn disable_rounds(fresh: &TestApp, cached: &TestApp) {
+    let env = crate::cli::env_of(fresh);
     let dir = tempfile::tempdir().unwrap();
     let mut user = user_json(&EMPLOYEE, 42);
     user["userName"] = "clerk".into();
@@ -231,29 +237,31 @@ async fn a_disabled_users_cached_tokens_end_on_the_lagging_replica_too() {
     let file = dir.path().join("clerk.json");
     std::fs::write(&file, serde_json::to_string(&[user]).unwrap()).unwrap();
     let path = file.display().to_string();
+    let cli = |args: Vec<String>| {
+        let env = env.clone();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            crate::cli::run(&env, &args, "")
+        })
+    };
     for round in 0..10 {
         // Active again (the file says so), for another round.
-        assert_eq!(
-            crate::cli::run(&env, &["users", "import", "--replace", &path], "").code,
-            0
-        );
+        let import = ["users", "import", "--replace", &path].map(String::from);
+        let out = cli(import.to_vec()).await.unwrap();
+        assert_eq!(out.code, 0, "{}", out.stderr);
         let res = fresh
             .password_login("clerk", "clerk-Pass-1", [("tenantId", "pb")])
             .await;
         assert_eq!(res.status(), StatusCode::OK, "round {round}");
         let t = Tokens::from(res.json::<Value>().await.unwrap());
-        for _ in 0..2 {
-            assert_eq!(lagging.details_status(&t.access).await, StatusCode::OK);
+        for _ in 0..3 {
+            assert_eq!(cached.details_status(&t.access).await, StatusCode::OK);
         }
-        let env = env.clone();
-        let out = tokio::task::spawn_blocking(move || {
-            crate::cli::run(&env, &["users", "disable", "clerk"], "")
-        })
-        .await
-        .unwrap();
+        let disable = ["users", "disable", "clerk"].map(String::from);
+        let out = cli(disable.to_vec()).await.unwrap();
         assert_eq!(out.code, 0, "{}", out.stderr);
         assert_eq!(
-            lagging.details_status(&t.access).await,
+            cached.details_status(&t.access).await,
             StatusCode::UNAUTHORIZED,
             "round {round}"
         );
