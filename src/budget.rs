@@ -13,6 +13,7 @@
 
 use crate::config::Lockout;
 use crate::domain::account::Account;
+use crate::metrics::Verdict;
 use crate::store::guard::Reservation;
 use crate::store::{Store, StoreError};
 use std::cell::Cell;
@@ -68,10 +69,11 @@ where
 
 /// Reports a check that finished after its request went away: an audit line and a count by
 /// `verdict` (`wrong`, `right`, `none`).
-pub fn abandoned(account: &Account, verdict: &'static str) {
+pub fn abandoned(account: &Account, verdict: Verdict) {
     log::info!(
         target: "audit",
-        "check of {account} finished after its request went away: verdict {verdict}"
+        "check of {account} finished after its request went away: verdict {}",
+        verdict.as_str()
     );
     crate::metrics::check_abandoned(verdict);
 }

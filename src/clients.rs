@@ -14,15 +14,10 @@ use crate::domain::account::Account;
 use crate::domain::address::throttle_key;
 use crate::domain::credentials::{Password, Scope};
 use crate::domain::user::PasswordHash;
-use crate::error::ApiError;
+use crate::metrics::{ClientFailure, Verdict};
 use crate::password::PasswordVerifier;
 use crate::store::Store;
 use crate::store::guard::Reservation;
-use actix_web::HttpRequest;
-use actix_web::http::header;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -170,41 +165,34 @@ impl Clients {
         all
     }
 
-    /// The client a request authenticates as.
+    /// The client a request authenticates as: by `basic` (its Authorization header) or by
+    /// the form's `client_id` and `client_secret`, never both.
     pub async fn authenticate(
         &self,
-        req: &HttpRequest,
+        basic: Option<ClientCredentials>,
         form_id: Option<&str>,
         form_secret: Option<&str>,
         check: &SecretCheck<'_>,
-    ) -> Result<&Client, ApiError> {
-        let presented = match (from_basic(req)?, form_id) {
-            (Some(_), _) if form_secret.is_some() => {
-                return Err(ApiError::InvalidRequest(
-                    "client credentials must be sent in one way only: Authorization header or client_secret".into(),
-                ));
-            }
-            (Some(basic), Some(id)) if id != basic.id => {
-                return Err(ApiError::InvalidRequest(
-                    "client_id does not match the Authorization header".into(),
-                ));
-            }
+    ) -> Result<&Client, ClientAuthError> {
+        let presented = match (basic, form_id) {
+            (Some(_), _) if form_secret.is_some() => return Err(ClientAuthError::TwoWays),
+            (Some(basic), Some(id)) if id != basic.id => return Err(ClientAuthError::Mismatch),
             (Some(basic), _) => basic,
-            (None, Some(id)) => Presented {
+            (None, Some(id)) => ClientCredentials {
                 id: id.to_string(),
                 secret: form_secret.unwrap_or_default().to_string(),
             },
-            (None, None) => return Err(ApiError::InvalidClient),
+            (None, None) => return Err(ClientAuthError::Invalid),
         };
         let client = self
             .clients
             .get(&presented.id)
-            .ok_or(ApiError::InvalidClient)?;
+            .ok_or(ClientAuthError::Invalid)?;
         match &client.secret {
             // Public clients have an empty secret; presenting another one is an error.
             None if presented.secret.is_empty() => Ok(client),
-            None => Err(ApiError::InvalidClient),
-            Some(_) if presented.secret.is_empty() => Err(ApiError::InvalidClient),
+            None => Err(ClientAuthError::Invalid),
+            Some(_) if presented.secret.is_empty() => Err(ClientAuthError::Invalid),
             Some(hash) => {
                 let digest: [u8; 32] = Sha256::digest(presented.secret.as_bytes()).into();
                 let known = self
@@ -216,7 +204,7 @@ impl Clients {
                     return Ok(client);
                 }
                 let secret =
-                    Password::parse(&presented.secret).map_err(|_| ApiError::InvalidClient)?;
+                    Password::parse(&presented.secret).map_err(|_| ClientAuthError::Invalid)?;
                 check.verify(&client.id, secret, hash).await?;
                 if let Ok(mut v) = self.verified.write() {
                     v.insert(client.id.clone(), digest);
@@ -246,7 +234,7 @@ impl SecretCheck<'_> {
         client_id: &str,
         secret: Password,
         hash: &PasswordHash,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ClientAuthError> {
         if self.per_address > 0
             && let Some(ip) = self.address
             && let Some(wait) = self
@@ -255,10 +243,8 @@ impl SecretCheck<'_> {
                 .await?
         {
             log::info!(target: "audit", "client authentication of {client_id:?} throttled: too many attempts from {ip}");
-            crate::metrics::client_auth_failure(client_id, "throttled");
-            return Err(ApiError::TooManyAttempts {
-                retry_after_secs: wait.as_secs().max(1),
-            });
+            crate::metrics::client_auth_failure(client_id, ClientFailure::Throttled);
+            return Err(ClientAuthError::Throttled { retry_after: wait });
         }
         let account = Account::Client {
             id: client_id.to_string(),
@@ -270,16 +256,16 @@ impl SecretCheck<'_> {
             let verdict = check(&store, &verifier, &lockout, &account, secret, &hash, &watch).await;
             if watch.went_away() {
                 let label = match &verdict {
-                    Ok(()) => "right",
-                    Err(ApiError::InvalidClient) => "wrong",
-                    Err(_) => "none",
+                    Ok(()) => Verdict::Right,
+                    Err(ClientAuthError::Invalid) => Verdict::Wrong,
+                    Err(_) => Verdict::None,
                 };
                 budget::abandoned(&account, label);
             }
             verdict
         })
         .await
-        .ok_or_else(|| ApiError::bug("client secret check panicked"))?
+        .ok_or(ClientAuthError::Bug("client secret check panicked"))?
     }
 }
 
@@ -292,28 +278,24 @@ async fn check(
     secret: Password,
     hash: &PasswordHash,
     watch: &budget::Watch,
-) -> Result<(), ApiError> {
+) -> Result<(), ClientAuthError> {
     let Account::Client { id, .. } = account else {
-        return Err(ApiError::bug("a client check of a user account"));
+        return Err(ClientAuthError::Bug("a client check of a user account"));
     };
     let ticket = match budget::reserve(store, account, lockout, watch).await? {
         Reservation::Granted(ticket) => ticket,
         Reservation::Locked => {
             log::info!(target: "audit", "client authentication refused: {account} is locked");
-            crate::metrics::client_auth_failure(id, "locked");
-            return Err(ApiError::InvalidClient);
+            crate::metrics::client_auth_failure(id, ClientFailure::Locked);
+            return Err(ClientAuthError::Invalid);
         }
-        Reservation::Busy => {
-            return Err(ApiError::Retry(
-                "too many authentications of this client at once; retry shortly",
-            ));
-        }
+        Reservation::Busy => return Err(ClientAuthError::Busy),
     };
     let matched = match verifier.verify(secret, Some(hash)).await {
         Ok(matched) => matched,
         Err(e) => {
             let _ = store.attempt_settled(account, ticket, false, lockout).await;
-            return Err(e.into());
+            return Err(ClientAuthError::Check(e));
         }
     };
     if matched {
@@ -323,46 +305,39 @@ async fn check(
         return Ok(());
     }
     let locked = store.attempt_failed(account, ticket, lockout).await?;
-    crate::metrics::client_auth_failure(id, "wrong_secret");
+    crate::metrics::client_auth_failure(id, ClientFailure::WrongSecret);
     log::info!(
         target: "audit",
         "client authentication failed: wrong secret for {account}{}",
         if locked { "; locked at this address" } else { "" }
     );
-    Err(ApiError::InvalidClient)
+    Err(ClientAuthError::Invalid)
 }
 
 /// Credentials a request presented, before they are checked.
-struct Presented {
-    id: String,
-    secret: String,
+pub struct ClientCredentials {
+    pub id: String,
+    pub secret: String,
 }
 
-fn from_basic(req: &HttpRequest) -> Result<Option<Presented>, ApiError> {
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let value = value.to_str().map_err(|_| ApiError::InvalidClient)?;
-    let Some((scheme, encoded)) = value.trim().split_once(' ') else {
-        return Err(ApiError::InvalidClient);
-    };
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Ok(None);
-    }
-    let decoded = STANDARD
-        .decode(encoded.trim())
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or(ApiError::InvalidClient)?;
-    let (id, secret) = decoded.split_once(':').ok_or(ApiError::InvalidClient)?;
-    let decode = |s: &str| {
-        percent_decode_str(&s.replace('+', " "))
-            .decode_utf8()
-            .map(|c| c.into_owned())
-            .map_err(|_| ApiError::InvalidClient)
-    };
-    Ok(Some(Presented {
-        id: decode(id)?,
-        secret: decode(secret)?,
-    }))
+/// Why a client did not authenticate (turned into an answer in `error.rs`).
+#[derive(Debug, thiserror::Error)]
+pub enum ClientAuthError {
+    /// Unknown client, wrong or missing secret, or a locked (client, address).
+    #[error("client authentication failed")]
+    Invalid,
+    #[error("client credentials sent both in the Authorization header and the form")]
+    TwoWays,
+    #[error("client_id does not match the Authorization header")]
+    Mismatch,
+    #[error("too many client authentications from this address")]
+    Throttled { retry_after: std::time::Duration },
+    #[error("too many authentications of this client at once")]
+    Busy,
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("the secret could not be checked")]
+    Check(#[source] crate::password::VerifyError),
+    #[error("{0}")]
+    Bug(&'static str),
 }

@@ -78,6 +78,36 @@ impl From<crate::password::VerifyError> for ApiError {
     }
 }
 
+impl From<crate::domain::credentials::Rejected> for ApiError {
+    fn from(r: crate::domain::credentials::Rejected) -> Self {
+        ApiError::InvalidRequest(r.0)
+    }
+}
+
+impl From<crate::clients::ClientAuthError> for ApiError {
+    fn from(e: crate::clients::ClientAuthError) -> Self {
+        use crate::clients::ClientAuthError as C;
+        match e {
+            C::Invalid => ApiError::InvalidClient,
+            C::TwoWays => ApiError::InvalidRequest(
+                "client credentials must be sent in one way only: Authorization header or client_secret".into(),
+            ),
+            C::Mismatch => ApiError::InvalidRequest(
+                "client_id does not match the Authorization header".into(),
+            ),
+            C::Throttled { retry_after } => ApiError::TooManyAttempts {
+                retry_after_secs: retry_after.as_secs().max(1),
+            },
+            C::Busy => {
+                ApiError::Retry("too many authentications of this client at once; retry shortly")
+            }
+            C::Store(e) => ApiError::StoreUnavailable(e),
+            C::Check(e) => e.into(),
+            C::Bug(context) => ApiError::bug(context),
+        }
+    }
+}
+
 impl From<crate::login::LoginError> for ApiError {
     fn from(e: crate::login::LoginError) -> Self {
         use crate::login::LoginError as L;

@@ -3,6 +3,8 @@
 //! lines and the new session. The token endpoint parses the request into an [`Attempt`] and
 //! turns the outcome into an answer.
 
+mod hints;
+
 use crate::budget;
 use crate::config::Lockout;
 use crate::domain::account::Account;
@@ -11,11 +13,13 @@ use crate::domain::credentials::{Password, Scope, TenantId, Username};
 use crate::domain::session::{Generation, Issued, MAX_LOGIN, NewSession, Started};
 use crate::domain::token::UserTag;
 use crate::domain::user::{User, UserType};
+use crate::metrics::{LoginOutcome, Verdict};
 use crate::otp::{CheckError, Otp};
 use crate::password::{PasswordVerifier, VerifyError};
 use crate::store::guard::{Reservation, Ticket};
 use crate::store::{Store, StoreError};
 use crate::users::UserDirectory;
+pub use hints::TagHints;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -100,16 +104,16 @@ impl From<CheckError> for LoginError {
 
 impl LoginError {
     /// The `outcome` label of `token_server_logins_total`.
-    pub fn outcome(&self) -> &'static str {
+    pub fn outcome(&self) -> LoginOutcome {
         match self {
-            LoginError::BadCredentials => "bad_credentials",
-            LoginError::Inactive => "inactive",
-            LoginError::Locked => "locked",
-            LoginError::Throttled { .. } => "throttled",
-            LoginError::Busy | LoginError::AccountBusy => "busy",
-            LoginError::UserChanged => "user_changed",
-            LoginError::Store(_) | LoginError::CodeServiceDown => "store_error",
-            LoginError::Internal { .. } => "error",
+            LoginError::BadCredentials => LoginOutcome::BadCredentials,
+            LoginError::Inactive => LoginOutcome::Inactive,
+            LoginError::Locked => LoginOutcome::Locked,
+            LoginError::Throttled { .. } => LoginOutcome::Throttled,
+            LoginError::Busy | LoginError::AccountBusy => LoginOutcome::Busy,
+            LoginError::UserChanged => LoginOutcome::UserChanged,
+            LoginError::Store(_) | LoginError::CodeServiceDown => LoginOutcome::StoreError,
+            LoginError::Internal { .. } => LoginOutcome::Error,
         }
     }
 }
@@ -125,6 +129,8 @@ pub struct Login {
     pub attempts_per_ip_per_minute: u32,
     /// One-time codes, when some user type logs in with one.
     pub codes: Option<std::sync::Arc<Otp>>,
+    /// Whose generation a name's login read last time.
+    pub hints: TagHints,
 }
 
 impl Login {
@@ -193,9 +199,9 @@ impl Login {
             let checked = login.reserved(&named, password, &account, ip, &watch).await;
             if watch.went_away() {
                 let verdict = match &checked {
-                    Ok(_) => "right",
-                    Err(LoginError::BadCredentials) => "wrong",
-                    Err(_) => "none",
+                    Ok(_) => Verdict::Right,
+                    Err(LoginError::BadCredentials) => Verdict::Wrong,
+                    Err(_) => Verdict::None,
                 };
                 budget::abandoned(&account, verdict);
             }
@@ -302,9 +308,10 @@ impl Login {
     }
 
     /// The user the attempt names, as of after the user's generation was read, with that
-    /// generation and when it was read. The user is read twice: once to know whose generation
-    /// to read, once after it, so that a change made before the generation moved is seen. A
-    /// name that finds nobody does the same reads, so it takes as long.
+    /// generation and when it was read. The user is read after the generation, so that a
+    /// change made before the generation moved is seen; whose generation to read comes from
+    /// the hint this replica kept for the name, or else from a first read of the user. A name
+    /// that finds nobody does the same reads, so it takes as long.
     async fn current_user(
         &self,
         named: &Named,
@@ -313,18 +320,31 @@ impl Login {
             self.users
                 .find(&named.user_name, named.tenant.as_ref(), named.user_type)
         };
+        if let Some(tag) = self.hints.get(named) {
+            let read_at = Instant::now();
+            let generation = self.store.user_generation(&tag).await?;
+            let user = find().await?;
+            if tag_of(named, &user) == tag {
+                return Ok((user, generation, read_at));
+            }
+        }
         let first = find().await?;
-        let tag = match &first {
-            Some(user) => UserTag::for_user(&user.public.uuid),
-            None => UserTag::for_user(&format!("nobody:{}", named.user_name.as_str())),
-        };
+        let tag = tag_of(named, &first);
         let read_at = Instant::now();
         let generation = self.store.user_generation(&tag).await?;
         let user = find().await?;
-        let uuid = |u: &Option<User>| u.as_ref().map(|u| u.public.uuid.clone());
-        if uuid(&user) != uuid(&first) {
+        if tag_of(named, &user) != tag {
             return Err(LoginError::UserChanged);
         }
+        self.hints.remember(named, tag);
         Ok((user, generation, read_at))
+    }
+}
+
+/// Whose generation guards a login by `named`: the user's, or a name's that finds nobody.
+fn tag_of(named: &Named, user: &Option<User>) -> UserTag {
+    match user {
+        Some(user) => UserTag::for_user(&user.public.uuid),
+        None => UserTag::for_user(&format!("nobody:{}", named.user_name.as_str())),
     }
 }

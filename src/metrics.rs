@@ -7,7 +7,12 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 mod describe;
+mod labels;
 use describe::describe;
+pub use labels::{
+    CacheResult, ClientFailure, LoginOutcome, LogoutKind, OtpSendOutcome, RefreshOutcome, StoreOp,
+    Verdict,
+};
 
 /// Counter of HTTP requests, by `method`, `route` and `status`.
 pub const HTTP_REQUESTS: &str = "token_server_http_requests_total";
@@ -49,19 +54,8 @@ pub const CHECKS_ABANDONED: &str = "token_server_checks_abandoned_total";
 /// Counter of failed client authentications of registered confidential clients, by `client`
 /// (a registered id: a bounded set) and `reason`: `wrong_secret`, `locked`, `throttled`.
 pub const CLIENT_AUTH_FAILURES: &str = "token_server_client_auth_failures_total";
-/// Counter of one-time code sends (`/user-otp/v1/_send`), by `outcome`: see [`OTP_SEND_OUTCOMES`].
+/// Counter of one-time code sends (`/user-otp/v1/_send`), by `outcome`: see [`OtpSendOutcome`].
 pub const OTP_SENDS: &str = "token_server_otp_sends_total";
-/// The `outcome` label of [`OTP_SENDS`].
-pub const OTP_SEND_OUTCOMES: [&str; 6] = [
-    "sent",
-    "unknown_number",
-    "throttled",
-    "undelivered",
-    "not_served",
-    "store_error",
-];
-/// The store operations of one-time codes (`op` of the store metrics).
-const OTP_STORE_OPS: [&str; 4] = ["otp_send", "otp_redeem", "otp_discard", "otp_throttle"];
 
 /// Upper bounds of the barrier batch buckets, in requests.
 const BATCH_BUCKETS: [f64; 10] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0];
@@ -111,67 +105,27 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-const LOGIN_OUTCOMES: [&str; 10] = [
-    "ok",
-    "bad_credentials",
-    "inactive",
-    "locked",
-    "throttled",
-    "busy",
-    "user_changed",
-    "invalid_request",
-    "store_error",
-    "error",
-];
-const REFRESH_OUTCOMES: [&str; 6] = [
-    "rotated",
-    "retried",
-    "invalid",
-    "reuse_detected",
-    "scope_too_wide",
-    "store_error",
-];
-const CHECK_VERDICTS: [&str; 3] = ["wrong", "right", "none"];
-/// The `reason` label of [`CLIENT_AUTH_FAILURES`].
-pub const CLIENT_FAILURE_REASONS: [&str; 3] = ["wrong_secret", "locked", "throttled"];
-const LOGOUT_KINDS: [&str; 4] = ["logout", "revoke", "session", "logout_all"];
-const STORE_OPS: [&str; 13] = [
-    "ping",
-    "issue",
-    "generation",
-    "refresh",
-    "validate",
-    "end",
-    "introspect",
-    "sessions",
-    "throttle",
-    "lockout_reserve",
-    "lockout_fail",
-    "lockout_settle",
-    "users",
-];
-
 /// Every counter series exists from the start at 0, so `rate()` and alerts see a rise from
 /// zero rather than a series appearing.
 fn zero() {
-    for outcome in LOGIN_OUTCOMES {
-        metrics::counter!(LOGINS, "outcome" => outcome).increment(0);
+    for outcome in LoginOutcome::ALL {
+        metrics::counter!(LOGINS, "outcome" => outcome.as_str()).increment(0);
     }
-    for outcome in REFRESH_OUTCOMES {
-        metrics::counter!(REFRESHES, "outcome" => outcome).increment(0);
+    for outcome in RefreshOutcome::ALL {
+        metrics::counter!(REFRESHES, "outcome" => outcome.as_str()).increment(0);
     }
-    for kind in LOGOUT_KINDS {
-        metrics::counter!(LOGOUTS, "kind" => kind).increment(0);
+    for kind in LogoutKind::ALL {
+        metrics::counter!(LOGOUTS, "kind" => kind.as_str()).increment(0);
     }
-    for op in STORE_OPS {
-        metrics::counter!(STORE_ERRORS, "op" => op).increment(0);
+    for op in StoreOp::ALL {
+        metrics::counter!(STORE_ERRORS, "op" => op.as_str()).increment(0);
     }
     bcrypt_queue(0);
-    for verdict in CHECK_VERDICTS {
-        metrics::counter!(CHECKS_ABANDONED, "verdict" => verdict).increment(0);
+    for verdict in Verdict::ALL {
+        metrics::counter!(CHECKS_ABANDONED, "verdict" => verdict.as_str()).increment(0);
     }
-    for result in ["hit", "miss"] {
-        metrics::counter!(VALIDATION_CACHE, "result" => result).increment(0);
+    for result in CacheResult::ALL {
+        metrics::counter!(VALIDATION_CACHE, "result" => result.as_str()).increment(0);
     }
     metrics::counter!(VALIDATION_INVALIDATIONS).increment(0);
     metrics::counter!(BARRIER_WAITS).increment(0);
@@ -179,11 +133,8 @@ fn zero() {
     metrics::counter!(HEARTBEATS).increment(0);
     metrics::counter!(BCRYPT_WORK).increment(0);
     metrics::gauge!(VALIDATION_ENTRIES).set(0.0);
-    for outcome in OTP_SEND_OUTCOMES {
-        metrics::counter!(OTP_SENDS, "outcome" => outcome).increment(0);
-    }
-    for op in OTP_STORE_OPS {
-        metrics::counter!(STORE_ERRORS, "op" => op).increment(0);
+    for outcome in OtpSendOutcome::ALL {
+        metrics::counter!(OTP_SENDS, "outcome" => outcome.as_str()).increment(0);
     }
 }
 
@@ -280,23 +231,28 @@ fn count(name: &'static str, label: &'static str, value: &'static str) {
     });
 }
 
-/// Counts a password login by `outcome`, a value from a fixed set.
-pub fn login(outcome: &'static str) {
-    count(LOGINS, "outcome", outcome);
+/// Counts a password login by `outcome`.
+pub fn login(outcome: LoginOutcome) {
+    count(LOGINS, "outcome", outcome.as_str());
 }
 
-/// Counts a refresh grant by `outcome`, a value from a fixed set.
-pub fn refresh(outcome: &'static str) {
-    count(REFRESHES, "outcome", outcome);
+/// Counts a refresh grant by `outcome`.
+pub fn refresh(outcome: RefreshOutcome) {
+    count(REFRESHES, "outcome", outcome.as_str());
 }
 
-/// Counts a session ended on request by `kind`, a value from a fixed set.
-pub fn logout(kind: &'static str) {
-    count(LOGOUTS, "kind", kind);
+/// Counts `n` sessions ended on request by `kind`.
+pub fn logout(kind: LogoutKind, n: u64) {
+    if n == 1 {
+        count(LOGOUTS, "kind", kind.as_str());
+    } else {
+        metrics::counter!(LOGOUTS, "kind" => kind.as_str()).increment(n);
+    }
 }
 
 /// Records how long store operation `op` took, and counts it as failed unless `ok`.
-pub fn store(op: &'static str, took: Duration, ok: bool) {
+pub fn store(op: StoreOp, took: Duration, ok: bool) {
+    let op = op.as_str();
     STORE_HANDLES.with_borrow_mut(|handles| {
         handles
             .entry(op)
@@ -309,8 +265,8 @@ pub fn store(op: &'static str, took: Duration, ok: bool) {
 }
 
 /// Counts a validation the cache answered (`hit`) or read through to Redis for (`miss`).
-pub fn validation_cache(result: &'static str) {
-    count(VALIDATION_CACHE, "result", result);
+pub fn validation_cache(result: CacheResult) {
+    count(VALIDATION_CACHE, "result", result.as_str());
 }
 
 /// Counts a key dropped from the validation cache on Redis's word.
@@ -349,33 +305,33 @@ pub fn tracking_unproven() {
 }
 
 /// Counts a check that finished after its request went away, by `verdict`.
-pub fn check_abandoned(verdict: &'static str) {
-    count(CHECKS_ABANDONED, "verdict", verdict);
+pub fn check_abandoned(verdict: Verdict) {
+    count(CHECKS_ABANDONED, "verdict", verdict.as_str());
 }
 
-/// Counts a one-time code send by `outcome`, a value of [`OTP_SEND_OUTCOMES`].
-pub fn otp_send(outcome: &'static str) {
-    count(OTP_SENDS, "outcome", outcome);
+/// Counts a one-time code send by `outcome`.
+pub fn otp_send(outcome: OtpSendOutcome) {
+    count(OTP_SENDS, "outcome", outcome.as_str());
 }
 
 /// Zeroes the client failure series of registered confidential clients.
 pub fn zero_client_failures<'a>(clients: impl IntoIterator<Item = &'a str>) {
     for client in clients {
-        for reason in CLIENT_FAILURE_REASONS {
-            client_auth_failure_by(client, reason, 0);
+        for reason in ClientFailure::ALL {
+            client_auth_failure_by(client, *reason, 0);
         }
     }
 }
 
 /// Counts a failed authentication of registered client `client`, by `reason`.
-pub fn client_auth_failure(client: &str, reason: &'static str) {
+pub fn client_auth_failure(client: &str, reason: ClientFailure) {
     client_auth_failure_by(client, reason, 1);
 }
 
-fn client_auth_failure_by(client: &str, reason: &'static str, n: u64) {
+fn client_auth_failure_by(client: &str, reason: ClientFailure, n: u64) {
     let labels = [
         ("client", client.to_string()),
-        ("reason", reason.to_string()),
+        ("reason", reason.as_str().to_string()),
     ];
     metrics::counter!(CLIENT_AUTH_FAILURES, &labels).increment(n);
 }

@@ -223,6 +223,7 @@ fn app_state(settings: &Settings) -> Result<AppState, StartupError> {
         lockout: guards.lockout,
         attempts_per_ip_per_minute: guards.attempts_per_ip_per_minute,
         codes: otp.map(Arc::new),
+        hints: Default::default(),
     };
     Ok(AppState {
         store,

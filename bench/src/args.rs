@@ -40,7 +40,7 @@ pub enum Family {
     OneHop,
     /// Logout and refresh with the read lease against `VALIDATION_LEASE_MS=0`.
     CommitWait,
-    /// Refresh at 512 connections with ceiling (c).
+    /// Refresh at 1024 connections with ceiling (c).
     Refresh,
     /// Logins (cost 10 and cost 4 at the session cap), logout + login, ceiling (b).
     Login,

@@ -67,6 +67,20 @@ impl Commands {
             .sum()
     }
 
+    /// Each command's calls per operation, the most frequent first (`INFO` left out).
+    pub fn per_op(&self, ops: u64) -> String {
+        let mut by: Vec<(&String, f64)> = self
+            .0
+            .iter()
+            .filter(|(k, _)| k.as_str() != "info")
+            .map(|(k, &(calls, _))| (k, calls as f64 / ops.max(1) as f64))
+            .filter(|&(_, per)| per >= 0.005)
+            .collect();
+        by.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+        let parts: Vec<String> = by.iter().map(|(k, per)| format!("{k} {per:.2}")).collect();
+        parts.join(", ")
+    }
+
     pub fn usec_per_call(&self, cmd: &str) -> f64 {
         self.0
             .get(cmd)

@@ -22,7 +22,7 @@ pub struct Findings {
     pub login_cap_commands: Option<f64>,
     /// Details p99 during a login flood ÷ idle.
     pub flood_ratio: Option<f64>,
-    /// Refresh ÷ (c), 512 connections.
+    /// Refresh ÷ (c), 1024 connections.
     pub refresh_vs_c: Option<f64>,
     /// Cost-10 login ÷ (b).
     pub login_vs_b: Option<f64>,
@@ -96,7 +96,7 @@ fn targets(f: &Findings) -> [Target; 11] {
             2.0,
         ),
         at_least(
-            "refresh ≥ 0.57 × ceiling (c), 512 connections",
+            "refresh ≥ 0.57 × ceiling (c), 1024 connections",
             f.refresh_vs_c,
             0.57,
         ),

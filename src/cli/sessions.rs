@@ -2,7 +2,7 @@
 
 use super::users::end_all;
 use super::{Admin, CliError, CliResult, SessionsCommand, table, utc};
-use crate::domain::session::{SessionInfo, SessionsOp, SessionsOutcome};
+use crate::domain::session::SessionInfo;
 use crate::domain::token::{SessionId, UserTag};
 
 /// Runs a `sessions` command; fails if the user or session is not found or Redis fails.
@@ -11,11 +11,8 @@ pub async fn run(admin: &Admin, command: SessionsCommand) -> CliResult {
         SessionsCommand::List { user, tenant, json } => {
             let user = admin.resolve(&user, tenant.as_deref()).await?;
             let tag = UserTag::for_user(&user.public.uuid);
-            if let SessionsOutcome::Listed(sessions) =
-                admin.store.admin_sessions(&tag, SessionsOp::List).await?
-            {
-                print!("{}", listing(&sessions, json));
-            }
+            let sessions = admin.store.admin_list_sessions(&tag).await?;
+            print!("{}", listing(&sessions, json));
             Ok(())
         }
         SessionsCommand::End { id: Some(id), .. } => end_one(admin, &id).await,
@@ -89,15 +86,9 @@ async fn end_one(admin: &Admin, id: &str) -> CliResult {
     let Some(at) = admin.store.find_session(id).await? else {
         return Err(CliError::Failed(format!("no live session {}", id.uuid())));
     };
-    match admin
-        .store
-        .admin_sessions(&at.tag, SessionsOp::End(id))
-        .await?
-    {
-        SessionsOutcome::Ended(1) => {
-            println!("session {} ended", id.uuid());
-            Ok(())
-        }
-        _ => Err(CliError::Failed(format!("no live session {}", id.uuid()))),
+    if !admin.store.admin_end_session(&at.tag, id).await? {
+        return Err(CliError::Failed(format!("no live session {}", id.uuid())));
     }
+    println!("session {} ended", id.uuid());
+    Ok(())
 }

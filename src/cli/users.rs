@@ -3,7 +3,6 @@
 use super::secret::new_password_hash;
 use super::{AddArgs, Admin, CliError, CliResult, UserRef, UsersCommand, parse_tenant, table};
 use crate::domain::credentials::Username;
-use crate::domain::session::{SessionsOp, SessionsOutcome};
 use crate::domain::token::UserTag;
 use crate::domain::user::{PublicUser, Role, User};
 use crate::users::redis::WriteMode;
@@ -300,8 +299,5 @@ async fn stored_user(admin: &Admin, user: &UserRef) -> Result<User, CliError> {
 /// Ends every live session of `user`; returns how many ended.
 pub async fn end_all(admin: &Admin, user: &PublicUser) -> Result<u32, CliError> {
     let tag = UserTag::for_user(&user.uuid);
-    match admin.store.admin_sessions(&tag, SessionsOp::EndAll).await? {
-        SessionsOutcome::Ended(n) => Ok(n),
-        SessionsOutcome::Listed(_) => Ok(0),
-    }
+    Ok(admin.store.admin_end_sessions(&tag).await?)
 }

@@ -150,21 +150,6 @@ pub struct SessionInfo {
 /// all of them takes as many calls as needed.
 pub const SESSIONS_PER_CALL: u32 = 500;
 
-/// What a caller does with its user's sessions.
-#[derive(Clone, Copy, Debug)]
-pub enum SessionsOp {
-    List,
-    End(SessionId),
-    EndAll,
-}
-
-/// What a [`SessionsOp`] did: the sessions it listed, or how many it ended.
-#[derive(Debug)]
-pub enum SessionsOutcome {
-    Listed(Vec<SessionInfo>),
-    Ended(u32),
-}
-
 /// What a live token stands for, for introspection (RFC 7662).
 #[derive(Clone, Debug)]
 pub struct Introspection {

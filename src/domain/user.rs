@@ -6,7 +6,7 @@ use std::fmt;
 use utoipa::ToSchema;
 
 /// The kind of user, as DIGIT names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum UserType {
     Citizen,

@@ -19,6 +19,7 @@ use crate::domain::address::throttle_key;
 use crate::domain::code::{Code, CodeKey, CodeOwner};
 use crate::domain::credentials::{Password, TenantId};
 use crate::domain::user::{User, UserType};
+use crate::metrics::OtpSendOutcome;
 use crate::store::StoreError;
 use crate::store::codes::{CodeStore, SendLimits, Started};
 use crate::users::UserDirectory;
@@ -81,13 +82,15 @@ pub enum SendError {
 
 impl SendError {
     /// The `outcome` label of `token_server_otp_sends_total`.
-    pub fn outcome(&self) -> &'static str {
+    pub fn outcome(&self) -> OtpSendOutcome {
         match self {
-            SendError::NotServed(_) => "not_served",
-            SendError::UnknownNumber => "unknown_number",
-            SendError::NumberThrottled { .. } | SendError::AddressThrottled { .. } => "throttled",
-            SendError::Undelivered { .. } => "undelivered",
-            SendError::Store(_) => "store_error",
+            SendError::NotServed(_) => OtpSendOutcome::NotServed,
+            SendError::UnknownNumber => OtpSendOutcome::UnknownNumber,
+            SendError::NumberThrottled { .. } | SendError::AddressThrottled { .. } => {
+                OtpSendOutcome::Throttled
+            }
+            SendError::Undelivered { .. } => OtpSendOutcome::Undelivered,
+            SendError::Store(_) => OtpSendOutcome::StoreError,
         }
     }
 }
@@ -251,7 +254,11 @@ impl Otp {
     /// in with a code.
     pub async fn send(&self, request: SendRequest, ip: Option<IpAddr>) -> Result<(), SendError> {
         let result = self.try_send(&request, ip).await;
-        crate::metrics::otp_send(result.as_ref().map_or_else(SendError::outcome, |_| "sent"));
+        crate::metrics::otp_send(
+            result
+                .as_ref()
+                .map_or_else(SendError::outcome, |_| OtpSendOutcome::Sent),
+        );
         result
     }
 

@@ -54,3 +54,80 @@ impl Lua {
         self.call(keys, 8, 256)
     }
 }
+
+/// Declares a script's keys and arguments, in its order, as a struct whose `call` builds the
+/// `EVALSHA`. The script names the same keys and arguments, in the same order, in its first
+/// lines (`local session, access = unpack(KEYS)`, `… = unpack(ARGV)`); [`declared`] reads
+/// them, and each script's test compares the two, so neither side can drift.
+macro_rules! lua_args {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident $(<$lt:lifetime>)? {
+            keys { $($(#[$km:meta])* $k:ident),* $(,)? }
+            args { $($(#[$am:meta])* $a:ident: $t:ty),* $(,)? }
+        }
+    ) => {
+        $(#[$meta])*
+        $vis struct $name $(<$lt>)? {
+            $($(#[$km])* pub $k: String,)*
+            $($(#[$am])* pub $a: $t,)*
+        }
+
+        impl $(<$lt>)? $name $(<$lt>)? {
+            /// The keys' names, in the script's order.
+            #[allow(dead_code)]
+            pub const KEYS: &'static [&'static str] = &[$(stringify!($k)),*];
+            /// The arguments' names, in the script's order.
+            #[allow(dead_code)]
+            pub const ARGS: &'static [&'static str] = &[$(stringify!($a)),*];
+
+            /// `EVALSHA` of `script` with these keys and arguments.
+            pub fn call(&self, script: &$crate::redis_io::Lua) -> redis::Cmd {
+                let mut cmd = script.call(Self::KEYS.len(), Self::ARGS.len(), 512);
+                $(cmd.arg(&self.$k);)*
+                $(cmd.arg(&self.$a);)*
+                cmd
+            }
+        }
+    };
+}
+pub(crate) use lua_args;
+
+/// The names a script's first `local … = unpack(<table>)` statement (which may span lines)
+/// gives `table`'s entries (`KEYS` or `ARGV`), in order; empty if it has none.
+pub fn declared(source: &str, table: &str) -> Vec<String> {
+    let end = format!("= unpack({table})");
+    let mut statement = String::new();
+    for line in source.lines() {
+        if statement.is_empty() && !line.starts_with("local ") {
+            continue;
+        }
+        statement.push_str(line.trim());
+        statement.push(' ');
+        if let Some(names) = statement.trim_end().strip_suffix(end.as_str()) {
+            return names["local ".len()..]
+                .split(',')
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty())
+                .collect();
+        }
+        if line.contains('=') {
+            statement.clear();
+        }
+    }
+    Vec::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::declared;
+
+    #[test]
+    fn declared_names_come_in_the_scripts_order() {
+        let source =
+            "-- a script\nlocal session, access = unpack(KEYS)\nlocal digest = unpack(ARGV)\n";
+        assert_eq!(declared(source, "KEYS"), ["session", "access"]);
+        assert_eq!(declared(source, "ARGV"), ["digest"]);
+        assert!(declared("return 1", "ARGV").is_empty());
+    }
+}

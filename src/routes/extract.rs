@@ -1,14 +1,17 @@
 //! Reading requests at the edge: the size- and time-limited body, strict form parsing (RFC 6749: no
-//! repeated parameters, empty means absent, UTF-8 only) and the six places a client may put
-//! an access token.
+//! repeated parameters, empty means absent, UTF-8 only), HTTP Basic client credentials and the
+//! six places a client may put an access token.
 
 use super::AppState;
+use crate::clients::ClientCredentials;
 use crate::domain::token::{Token, TokenKind};
 use crate::error::ApiError;
 use actix_web::HttpRequest;
 use actix_web::http::header;
 use actix_web::web::{Bytes, Data, Payload};
-use percent_encoding::percent_decode;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use percent_encoding::{percent_decode, percent_decode_str};
 use std::collections::HashMap;
 
 /// Largest request body accepted.
@@ -277,4 +280,35 @@ mod tests {
         assert_eq!(f.get("scope"), Some("read"));
         assert!(!f.contains("x"));
     }
+}
+
+/// The client credentials of an `Authorization: Basic` header (RFC 6749 2.3.1: id and secret
+/// form-encoded, then base64); `None` without one or with another scheme.
+pub fn basic_credentials(req: &HttpRequest) -> Result<Option<ClientCredentials>, ApiError> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().map_err(|_| ApiError::InvalidClient)?;
+    let Some((scheme, encoded)) = value.trim().split_once(' ') else {
+        return Err(ApiError::InvalidClient);
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Ok(None);
+    }
+    let decoded = STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or(ApiError::InvalidClient)?;
+    let (id, secret) = decoded.split_once(':').ok_or(ApiError::InvalidClient)?;
+    let decode = |s: &str| {
+        percent_decode_str(&s.replace('+', " "))
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| ApiError::InvalidClient)
+    };
+    Ok(Some(ClientCredentials {
+        id: decode(id)?,
+        secret: decode(secret)?,
+    }))
 }

@@ -38,7 +38,7 @@ pub struct Readiness {
     path = "/metrics",
     tag = "operations",
     responses(
-        (status = 200, description = "Prometheus text exposition format (see the README for the metrics)",
+        (status = 200, description = "Prometheus text exposition format (the metrics: docs/operations.md)",
             content_type = "text/plain", body = String),
         (status = 404, description = "`METRICS_PORT` is set: metrics are served on that port only",
             body = crate::error::OAuthError),

@@ -29,7 +29,7 @@ async fn client_form<'a>(
     let client = state
         .clients
         .authenticate(
-            req,
+            extract::basic_credentials(req)?,
             form.get("client_id"),
             form.get("client_secret"),
             &state.secret_check(req),
@@ -81,7 +81,7 @@ pub async fn revoke(
     if let Some(token) = hinted(&form)?
         && state.store.end_session(&token, Some(&client.id)).await?
     {
-        crate::metrics::logout("revoke");
+        crate::metrics::logout(crate::metrics::LogoutKind::Revoke, 1);
     }
     Ok(HttpResponse::Ok().finish())
 }

@@ -77,7 +77,7 @@ pub async fn logout(
     if let Some(token) = Token::parse(&presented)
         && state.store.end_session(&token, None).await?
     {
-        crate::metrics::logout("logout");
+        crate::metrics::logout(crate::metrics::LogoutKind::Logout, 1);
     }
     Ok(HttpResponse::Ok().json(LogoutResponse::now()))
 }

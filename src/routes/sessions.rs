@@ -4,9 +4,10 @@
 use super::AppState;
 use super::extract;
 use super::session::LogoutResponse;
-use crate::domain::session::{SessionInfo, SessionsOp, SessionsOutcome};
-use crate::domain::token::{SessionId, Token};
+use crate::domain::session::SessionInfo;
+use crate::domain::token::SessionId;
 use crate::error::{ApiError, OAuthError};
+use crate::metrics::LogoutKind;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -24,18 +25,6 @@ pub struct LogoutAllResponse {
     logout: LogoutResponse,
     #[serde(rename = "sessionsEnded")]
     sessions_ended: u32,
-}
-
-async fn run(
-    state: &AppState,
-    caller: &Token,
-    op: SessionsOp,
-) -> Result<SessionsOutcome, ApiError> {
-    state
-        .store
-        .user_sessions(caller, op)
-        .await?
-        .ok_or(ApiError::InvalidAccessToken)
 }
 
 /// The caller's user's live sessions, newest first.
@@ -59,10 +48,11 @@ pub async fn list(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = extract::presented_access_token(&req, payload).await?;
-    let SessionsOutcome::Listed(mut sessions) = run(&state, &caller, SessionsOp::List).await?
-    else {
-        return Err(ApiError::bug("session listing answered something else"));
-    };
+    let mut sessions = state
+        .store
+        .own_sessions(&caller)
+        .await?
+        .ok_or(ApiError::InvalidAccessToken)?;
     sessions.sort_by_key(|s| std::cmp::Reverse(s.created));
     Ok(HttpResponse::Ok().json(SessionList { sessions }))
 }
@@ -93,13 +83,12 @@ pub async fn end_one(
     let caller = extract::presented_access_token(&req, payload).await?;
     // A malformed id is as unknown as another user's session.
     let target = SessionId::parse(&path.into_inner()).ok_or(ApiError::NoSuchSession)?;
-    match run(&state, &caller, SessionsOp::End(target)).await? {
-        SessionsOutcome::Ended(1) => {
-            crate::metrics::logout("session");
-            Ok(HttpResponse::NoContent().finish())
-        }
-        _ => Err(ApiError::NoSuchSession),
+    let ended = state.store.end_own_session(&caller, target).await?;
+    if !ended.ok_or(ApiError::InvalidAccessToken)? {
+        return Err(ApiError::NoSuchSession);
     }
+    crate::metrics::logout(LogoutKind::Session, 1);
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Ends every session of the caller's user, the caller's included.
@@ -131,10 +120,12 @@ pub async fn end_all(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = extract::presented_access_token(&req, payload).await?;
-    let SessionsOutcome::Ended(n) = run(&state, &caller, SessionsOp::EndAll).await? else {
-        return Err(ApiError::bug("logout-all answered something else"));
-    };
-    metrics::counter!(crate::metrics::LOGOUTS, "kind" => "logout_all").increment(u64::from(n));
+    let n = state
+        .store
+        .end_own_sessions(&caller)
+        .await?
+        .ok_or(ApiError::InvalidAccessToken)?;
+    crate::metrics::logout(LogoutKind::LogoutAll, u64::from(n));
     log::info!(
         target: "audit",
         "logout of all sessions: {n} session(s) ended, requested by session {}",

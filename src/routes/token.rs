@@ -5,23 +5,18 @@ use super::AppState;
 use super::client_ip::client_ip;
 use super::extract::{self, Form};
 use crate::clients::GrantType;
-use crate::domain::credentials::{Password, Rejected, Scope, TenantId, Username};
+use crate::domain::credentials::{Password, Scope, TenantId, Username};
 use crate::domain::session::{Issued, Refresh};
 use crate::domain::token::{TOKEN_LEN, Token, TokenKind};
 use crate::domain::user::UserType;
 use crate::error::{ApiError, INVALID_REFRESH_TOKEN};
 use crate::login::{Attempt, LoginError, Named};
+use crate::metrics::{LoginOutcome, RefreshOutcome};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
-
-impl From<Rejected> for ApiError {
-    fn from(r: Rejected) -> Self {
-        ApiError::InvalidRequest(r.0)
-    }
-}
 
 /// What the token endpoint reads from its form; anything else is ignored.
 const PARAMETERS: [&str; 9] = [
@@ -167,7 +162,7 @@ pub async fn token(
     let client = state
         .clients
         .authenticate(
-            &req,
+            extract::basic_credentials(&req)?,
             form.get("client_id"),
             form.get("client_secret"),
             &state.secret_check(&req),
@@ -193,7 +188,7 @@ pub async fn token(
             let scope = requested.unwrap_or_else(|| client.scope.clone());
             let result = password_grant(&req, &form, &state, &client.id, scope).await;
             if let Err(ApiError::InvalidRequest(_)) = &result {
-                crate::metrics::login("invalid_request");
+                crate::metrics::login(LoginOutcome::InvalidRequest);
             }
             result
         }
@@ -237,7 +232,11 @@ async fn password_grant(
         ),
     };
     let result = state.login.run(attempt).await;
-    crate::metrics::login(result.as_ref().map_or_else(LoginError::outcome, |_| "ok"));
+    crate::metrics::login(
+        result
+            .as_ref()
+            .map_or_else(LoginError::outcome, |_| LoginOutcome::Ok),
+    );
     let done = result?;
     respond(done.issued, &done.scope, done.user_json)
 }
@@ -251,7 +250,7 @@ async fn refresh_grant(
     let presented = Token::parse(form.require("refresh_token")?)
         .filter(|t| t.kind() == TokenKind::Refresh)
         .ok_or_else(|| {
-            crate::metrics::refresh("invalid");
+            crate::metrics::refresh(RefreshOutcome::Invalid);
             ApiError::InvalidGrant(INVALID_REFRESH_TOKEN)
         })?;
     let scope = requested.map(Scope::to_param);
@@ -259,7 +258,7 @@ async fn refresh_grant(
         .store
         .rotate_refresh(&presented, scope.as_deref(), client_id)
         .await
-        .inspect_err(|_| crate::metrics::refresh("store_error"))?
+        .inspect_err(|_| crate::metrics::refresh(RefreshOutcome::StoreError))?
     {
         Refresh::Rotated {
             issued,
@@ -268,15 +267,19 @@ async fn refresh_grant(
             retried,
             ..
         } => {
-            crate::metrics::refresh(if retried { "retried" } else { "rotated" });
+            crate::metrics::refresh(if retried {
+                RefreshOutcome::Retried
+            } else {
+                RefreshOutcome::Rotated
+            });
             respond(*issued, &scope, user_json)
         }
         Refresh::InvalidToken => {
-            crate::metrics::refresh("invalid");
+            crate::metrics::refresh(RefreshOutcome::Invalid);
             Err(ApiError::InvalidGrant(INVALID_REFRESH_TOKEN))
         }
         Refresh::ReuseDetected { user_uuid } => {
-            crate::metrics::refresh("reuse_detected");
+            crate::metrics::refresh(RefreshOutcome::ReuseDetected);
             log::warn!(
                 target: "audit",
                 "refresh token reuse: session {} of user {user_uuid:?} ended",
@@ -285,7 +288,7 @@ async fn refresh_grant(
             Err(ApiError::InvalidGrant(INVALID_REFRESH_TOKEN))
         }
         Refresh::ScopeTooWide => {
-            crate::metrics::refresh("scope_too_wide");
+            crate::metrics::refresh(RefreshOutcome::ScopeTooWide);
             Err(ApiError::InvalidScope)
         }
     }

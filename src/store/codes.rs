@@ -12,6 +12,7 @@ use super::memory::codes::MemoryCodes;
 use super::redis::codes::RedisCodes;
 use super::{StoreError, timed};
 use crate::domain::code::{CodeDigest, CodeOwner};
+use crate::metrics::StoreOp;
 use crate::redis_io::{Keys, RedisConn};
 use std::time::Duration;
 
@@ -64,7 +65,7 @@ impl CodeStore {
         digest: &CodeDigest,
         limits: SendLimits,
     ) -> Result<Started, StoreError> {
-        timed("otp_send", async {
+        timed(StoreOp::OtpSend, async {
             match self {
                 CodeStore::Redis(r) => r.start(owner, digest, limits).await,
                 CodeStore::Memory(m) => Ok(m.start(owner, digest, limits)),
@@ -75,7 +76,7 @@ impl CodeStore {
 
     /// Ends `owner`'s code if it is still `digest` (its delivery failed).
     pub async fn discard(&self, owner: &CodeOwner, digest: &CodeDigest) -> Result<(), StoreError> {
-        timed("otp_discard", async {
+        timed(StoreOp::OtpDiscard, async {
             match self {
                 CodeStore::Redis(r) => r.discard(owner, digest).await,
                 CodeStore::Memory(m) => {
@@ -94,7 +95,7 @@ impl CodeStore {
         owner: &CodeOwner,
         presented: &CodeDigest,
     ) -> Result<bool, StoreError> {
-        timed("otp_redeem", async {
+        timed(StoreOp::OtpRedeem, async {
             match self {
                 CodeStore::Redis(r) => r.redeem(owner, presented).await,
                 CodeStore::Memory(m) => Ok(m.redeem(owner, presented)),
@@ -109,7 +110,7 @@ impl CodeStore {
         address: &str,
         limit: u32,
     ) -> Result<Option<Duration>, StoreError> {
-        timed("otp_throttle", async {
+        timed(StoreOp::OtpThrottle, async {
             match self {
                 CodeStore::Redis(r) => r.hit_address(address, limit).await,
                 CodeStore::Memory(m) => Ok(m.hit_address(address, limit)),

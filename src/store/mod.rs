@@ -3,16 +3,18 @@
 
 pub mod codes;
 pub mod guard;
+pub mod lua;
 pub mod memory;
 pub mod redis;
+pub mod session_hash;
 
 use crate::config::{Lockout, TokenSecret};
 use crate::domain::account::Account;
 use crate::domain::session::{
-    Generation, Introspection, NewSession, Refresh, SessionPolicy, SessionsOp, SessionsOutcome,
-    Started, TokenPair,
+    Generation, Introspection, NewSession, Refresh, SessionInfo, SessionPolicy, Started, TokenPair,
 };
-use crate::domain::token::{HmacKey, Token, TokenKind, UserTag};
+use crate::domain::token::{HmacKey, SessionId, Token, TokenKind, UserTag};
+use crate::metrics::StoreOp;
 use bytes::Bytes;
 use guard::{Reservation, Ticket};
 use memory::MemoryStore;
@@ -35,7 +37,7 @@ pub(crate) fn ms(d: Duration) -> u64 {
 
 /// Runs one store operation, recording its latency and failure under `op`.
 async fn timed<T>(
-    op: &'static str,
+    op: StoreOp,
     operation: impl std::future::Future<Output = Result<T, StoreError>>,
 ) -> Result<T, StoreError> {
     let start = std::time::Instant::now();
@@ -47,7 +49,7 @@ async fn timed<T>(
 /// Runs an operation on whichever backend is in use, timed under `op`: the Redis side is
 /// awaited, the embedded side is synchronous.
 macro_rules! on_backend {
-    ($self:ident, $op:literal, |$r:ident| $redis:expr, |$m:ident| $memory:expr $(,)?) => {
+    ($self:ident, $op:expr, |$r:ident| $redis:expr, |$m:ident| $memory:expr $(,)?) => {
         timed($op, async {
             match &$self.backend {
                 Backend::Redis($r) => $redis.await,
@@ -132,7 +134,7 @@ impl Store {
 
     /// Succeeds if the store answers; the embedded store always does.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        on_backend!(self, "ping", |r| r.ping(), |_m| Ok(()))
+        on_backend!(self, StoreOp::Ping, |r| r.ping(), |_m| Ok(()))
     }
 
     /// Starts a session with its first token pair, unless the user's generation is no longer
@@ -141,7 +143,7 @@ impl Store {
         let pair = TokenPair::for_new_session(&session.user_uuid);
         on_backend!(
             self,
-            "issue",
+            StoreOp::Issue,
             |r| r.issue_session(session, pair, &self.policy),
             |m| m.issue_session(session, pair, &self.policy),
         )
@@ -149,7 +151,7 @@ impl Store {
 
     /// The generation of the user with `tag` now (see [`Generation`]).
     pub async fn user_generation(&self, tag: &UserTag) -> Result<Generation, StoreError> {
-        on_backend!(self, "generation", |r| r.user_generation(tag), |m| m
+        on_backend!(self, StoreOp::Generation, |r| r.user_generation(tag), |m| m
             .user_generation(tag),)
     }
 
@@ -172,7 +174,7 @@ impl Store {
         let policy = &self.policy;
         on_backend!(
             self,
-            "refresh",
+            StoreOp::Refresh,
             |r| r.rotate_refresh(presented, pair, scope, client_id, policy),
             |m| m.rotate_refresh(presented, pair, scope, client_id, policy),
         )
@@ -180,7 +182,7 @@ impl Store {
 
     /// The user JSON of the session whose live access token this is.
     pub async fn validate_access(&self, token: &Token) -> Result<Option<Bytes>, StoreError> {
-        on_backend!(self, "validate", |r| r.validate_access(token), |m| m
+        on_backend!(self, StoreOp::Validate, |r| r.validate_access(token), |m| m
             .validate_access(token),)
     }
 
@@ -191,25 +193,50 @@ impl Store {
         token: &Token,
         client: Option<&str>,
     ) -> Result<bool, StoreError> {
-        on_backend!(self, "end", |r| r.end_session(token, client), |m| m
+        on_backend!(self, StoreOp::End, |r| r.end_session(token, client), |m| m
             .end_session(token, client),)
     }
 
     /// What a live token stands for; `None` if it is not live.
     pub async fn introspect(&self, token: &Token) -> Result<Option<Introspection>, StoreError> {
-        on_backend!(self, "introspect", |r| r.introspect(token), |m| m
+        on_backend!(self, StoreOp::Introspect, |r| r.introspect(token), |m| m
             .introspect(token),)
     }
 
-    /// Lists or ends sessions of the user whose live access token is `caller`; `None` if
-    /// that token is not live. Ending all of them also changes the user's generation.
-    pub async fn user_sessions(
+    /// The live sessions of the user whose live access token is `caller`, the latest first;
+    /// `None` if that token is not live.
+    pub async fn own_sessions(
         &self,
         caller: &Token,
-        op: SessionsOp,
-    ) -> Result<Option<SessionsOutcome>, StoreError> {
-        on_backend!(self, "sessions", |r| r.user_sessions(caller, op), |m| m
-            .user_sessions(caller, op),)
+    ) -> Result<Option<Vec<SessionInfo>>, StoreError> {
+        on_backend!(self, StoreOp::Sessions, |r| r.own_sessions(caller), |m| m
+            .own_sessions(caller))
+    }
+
+    /// Ends the caller's user's session `target`: whether it was live; `None` if the
+    /// caller's token is not live.
+    pub async fn end_own_session(
+        &self,
+        caller: &Token,
+        target: SessionId,
+    ) -> Result<Option<bool>, StoreError> {
+        on_backend!(
+            self,
+            StoreOp::Sessions,
+            |r| r.end_own_session(caller, target),
+            |m| m.end_own_session(caller, target),
+        )
+    }
+
+    /// Ends every session of the caller's user, the caller's included, and changes the
+    /// user's generation: how many ended; `None` if the caller's token is not live.
+    pub async fn end_own_sessions(&self, caller: &Token) -> Result<Option<u32>, StoreError> {
+        on_backend!(
+            self,
+            StoreOp::Sessions,
+            |r| r.end_own_sessions(caller),
+            |m| m.end_own_sessions(caller)
+        )
     }
 
     /// Counts a password attempt from `address`; past `limit` this minute, how long until the
@@ -221,7 +248,7 @@ impl Store {
     ) -> Result<Option<Duration>, StoreError> {
         on_backend!(
             self,
-            "throttle",
+            StoreOp::Throttle,
             |r| r.guard().hit_address(address, limit),
             |m| Ok(m.guard().hit_address(address, limit)),
         )
@@ -240,7 +267,7 @@ impl Store {
         let max = lockout.max_attempts;
         on_backend!(
             self,
-            "lockout_reserve",
+            StoreOp::LockoutReserve,
             |r| r.guard().reserve(account, max),
             |m| Ok(m.guard().reserve(account, max)),
         )
@@ -259,7 +286,7 @@ impl Store {
         let (max, period, cool_down) = (lockout.max_attempts, lockout.period, lockout.cool_down);
         on_backend!(
             self,
-            "lockout_fail",
+            StoreOp::LockoutFail,
             |r| r.guard().fail(account, ticket, max, period, cool_down),
             |m| Ok(m.guard().fail(account, ticket, max, period, cool_down)),
         )
@@ -280,7 +307,7 @@ impl Store {
         }
         on_backend!(
             self,
-            "lockout_settle",
+            StoreOp::LockoutSettle,
             |r| r.guard().settle(account, ticket, correct),
             |m| {
                 m.guard().settle(account, ticket, correct);

@@ -76,7 +76,11 @@ impl UserDirectory {
             Ok::<_, StoreError>((pairs, records))
         }
         .await;
-        crate::metrics::store("users", start.elapsed(), found.is_ok());
+        crate::metrics::store(
+            crate::metrics::StoreOp::Users,
+            start.elapsed(),
+            found.is_ok(),
+        );
         let (pairs, records) = found?;
         Ok(pairs
             .iter()
@@ -107,7 +111,11 @@ impl UserDirectory {
         if let Some(redis) = &self.redis {
             let start = std::time::Instant::now();
             let found = redis.named(user_name, tenant).await;
-            crate::metrics::store("users", start.elapsed(), found.is_ok());
+            crate::metrics::store(
+                crate::metrics::StoreOp::Users,
+                start.elapsed(),
+                found.is_ok(),
+            );
             for user in found? {
                 candidates.retain(|c| c.public.tenant_id != user.public.tenant_id);
                 candidates.push(user);

@@ -9,6 +9,7 @@ mod refresh;
 mod sessions;
 mod tracking;
 
+use super::lua::{EndArgs, IntrospectArgs, IssueArgs, RefreshArgs};
 use super::{StoreError, ms};
 use crate::domain::session::{
     Generation, Introspection, Issued, NewSession, Refresh, SessionPolicy, Started, TokenPair,
@@ -42,6 +43,14 @@ struct Scripts {
     own_sessions: Lua,
     sessions: Lua,
     introspect: Lua,
+}
+
+/// How the scripts name a token's kind.
+fn script_kind(kind: TokenKind) -> &'static str {
+    match kind {
+        TokenKind::Access => "a",
+        TokenKind::Refresh => "r",
+    }
 }
 
 /// Milliseconds left, as the whole seconds a token response shows.
@@ -174,27 +183,30 @@ impl RedisStore {
         policy: &SessionPolicy,
     ) -> Result<Started, StoreError> {
         let session = pair.session();
-        let mut cmd = self.scripts.issue.call(5, 15, 512 + s.user_json.len());
-        cmd.arg(self.keys.session(&session))
-            .arg(self.keys.access(&session))
-            .arg(self.keys.user_sessions(&session.tag))
-            .arg(self.keys.user_snapshot(&session.tag))
-            .arg(self.keys.user_generation(&session.tag))
-            .arg(pair.access.digest().as_str())
-            .arg(ms(policy.access))
-            .arg(pair.refresh.digest().as_str())
-            .arg(ms(policy.refresh))
-            .arg(session.id.key_part())
-            .arg(&s.user_uuid)
-            .arg(&s.user_json)
-            .arg(&s.client_id)
-            .arg(&s.scope)
-            .arg(&s.ip)
-            .arg(&s.user_agent)
-            .arg(policy.max_lifetime.map_or(0, ms))
-            .arg(policy.max_sessions_per_user)
-            .arg(self.keys.tag_base(&session.tag))
-            .arg(&s.generation.0);
+        let tag = &session.tag;
+        let cmd = IssueArgs {
+            session: self.keys.session(&session),
+            access: self.keys.access(&session),
+            index: self.keys.user_sessions(tag),
+            snapshot: self.keys.user_snapshot(tag),
+            generation: self.keys.user_generation(tag),
+            access_digest: pair.access.digest().as_str(),
+            access_ttl_ms: ms(policy.access),
+            refresh_digest: pair.refresh.digest().as_str(),
+            refresh_ttl_ms: ms(policy.refresh),
+            session_id: session.id.key_part(),
+            user_uuid: &s.user_uuid,
+            user_json: &s.user_json,
+            client_id: &s.client_id,
+            scope: &s.scope,
+            ip: &s.ip,
+            user_agent: &s.user_agent,
+            max_lifetime_ms: policy.max_lifetime.map_or(0, ms),
+            max_sessions: policy.max_sessions_per_user,
+            key_base: self.keys.tag_base(tag),
+            read_generation: &s.generation.0,
+        }
+        .call(&self.scripts.issue);
         let reply: Option<(i64, i64, u32, i64)> = self
             .scripts
             .issue
@@ -236,21 +248,23 @@ impl RedisStore {
     ) -> Result<Refresh, StoreError> {
         let session = presented.session();
         let mut conn = self.conn.get().await?;
-        let mut cmd = self.scripts.refresh.call(4, 10, 4 * 64 + 3 * 64 + 128);
-        cmd.arg(self.keys.session(&session))
-            .arg(self.keys.access(&session))
-            .arg(self.keys.user_sessions(&session.tag))
-            .arg(self.keys.user_snapshot(&session.tag))
-            .arg(presented.digest().as_str())
-            .arg(pair.access.digest().as_str())
-            .arg(ms(policy.access))
-            .arg(pair.refresh.digest().as_str())
-            .arg(ms(policy.refresh))
-            .arg(session.id.key_part())
-            .arg(scope.unwrap_or(""))
-            .arg(client_id)
-            .arg(if policy.rotation { "1" } else { "0" })
-            .arg(policy.reuse_grace.as_millis() as u64);
+        let cmd = RefreshArgs {
+            session: self.keys.session(&session),
+            access: self.keys.access(&session),
+            index: self.keys.user_sessions(&session.tag),
+            snapshot: self.keys.user_snapshot(&session.tag),
+            presented: presented.digest().as_str(),
+            access_digest: pair.access.digest().as_str(),
+            access_ttl_ms: ms(policy.access),
+            refresh_digest: pair.refresh.digest().as_str(),
+            refresh_ttl_ms: ms(policy.refresh),
+            session_id: session.id.key_part(),
+            requested_scope: scope.unwrap_or(""),
+            client_id,
+            rotation: if policy.rotation { "1" } else { "0" },
+            retry_window_ms: policy.reuse_grace.as_millis() as u64,
+        }
+        .call(&self.scripts.refresh);
         let reply: refresh::Reply = self.scripts.refresh.run(&cmd, &mut conn).await?;
         // The previous access token ended (or, for reuse, the whole session).
         self.commit_wait(Instant::now()).await;
@@ -314,19 +328,18 @@ impl RedisStore {
         client: Option<&str>,
     ) -> Result<bool, StoreError> {
         let session = token.session();
-        let kind = match token.kind() {
-            TokenKind::Access => "a",
-            TokenKind::Refresh => "r",
-        };
-        let mut cmd = self.scripts.end.cmd(4);
-        cmd.arg(self.keys.session(&session))
-            .arg(self.keys.access(&session))
-            .arg(self.keys.user_sessions(&session.tag))
-            .arg(self.keys.user_snapshot(&session.tag))
-            .arg(kind)
-            .arg(token.digest().as_str())
-            .arg(session.id.key_part())
-            .arg(client.unwrap_or(""));
+        let kind = script_kind(token.kind());
+        let cmd = EndArgs {
+            session: self.keys.session(&session),
+            access: self.keys.access(&session),
+            index: self.keys.user_sessions(&session.tag),
+            snapshot: self.keys.user_snapshot(&session.tag),
+            kind,
+            digest: token.digest().as_str(),
+            session_id: session.id.key_part(),
+            client_id: client.unwrap_or(""),
+        }
+        .call(&self.scripts.end);
         let ended: i64 = self
             .scripts
             .end
@@ -339,10 +352,6 @@ impl RedisStore {
     /// What a live token stands for; `None` if it is not live.
     pub async fn introspect(&self, token: &Token) -> Result<Option<Introspection>, StoreError> {
         let at = token.session();
-        let kind = match token.kind() {
-            TokenKind::Access => "a",
-            TokenKind::Refresh => "r",
-        };
         let (session, access, user) = (
             self.keys.session(&at),
             self.keys.access(&at),
@@ -356,12 +365,15 @@ impl RedisStore {
                 return Ok(found);
             }
         }
-        let mut cmd = self.scripts.introspect.cmd(3);
-        cmd.arg(&session)
-            .arg(&access)
-            .arg(&user)
-            .arg(kind)
-            .arg(token.digest().as_str());
+        let kind = script_kind(token.kind());
+        let cmd = IntrospectArgs {
+            session,
+            access,
+            snapshot: user,
+            kind,
+            digest: token.digest().as_str(),
+        }
+        .call(&self.scripts.introspect);
         let reply: Option<(String, String, String, u64, u64, u64)> = self
             .scripts
             .introspect

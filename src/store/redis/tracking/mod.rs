@@ -21,8 +21,12 @@
 //!   the cache's; no path takes the cache's lock and then the state's. `connecting` (a tokio
 //!   mutex, only `try_lock`ed) is held across the connect's awaits and never waited for.
 //! - No std lock is held across an `.await`: every `lock()` is in a block that ends before the
-//!   next await (the heartbeat, spawned with `tokio::spawn`, could not hold one: the guards
-//!   are not `Send`).
+//!   next await (the heartbeat and the connect, spawned on the tracking thread's runtime,
+//!   could not hold one: the guards are not `Send`).
+//! - Threads: the tracking connection's driver (and so `on_push`), its heartbeat and its
+//!   connect run on one thread of their own (`connect::runtime`); hits run on the workers and
+//!   only take the locks; a fill or a barrier sends on the connection from a worker and is
+//!   woken from the tracking thread.
 //! - Orderings: an invalidation stores `live = false` (Release) on the entries it drops before
 //!   the driver hands out any later reply; a hit reads `confirmed` under the state mutex and
 //!   then the entry's flags (Acquire). The heartbeat or barrier that confirmed the lease set
@@ -44,6 +48,7 @@ pub use lease::commit_wait;
 
 use super::cache::{Cache, Found, SessionFields};
 use crate::domain::session::Introspection;
+use crate::metrics::CacheResult;
 use crate::redis_io::TrackingSource;
 use bytes::Bytes;
 use reads::unix_ms;
@@ -194,7 +199,7 @@ impl Tracker {
             && let Some(entry) = found.take()
             && let Some(user_json) = entry.current(generation)
         {
-            crate::metrics::validation_cache("hit");
+            crate::metrics::validation_cache(CacheResult::Hit);
             return Ok((entry.digest() == digest).then_some(user_json));
         }
         // The paths that wait for Redis are boxed: a hit's future stays small, and moving
@@ -215,11 +220,11 @@ impl Tracker {
         if let Some(found) = found {
             let barrier = self.barrier(&conn, generation).await?;
             if let Some(user_json) = found.current(barrier) {
-                crate::metrics::validation_cache("hit");
+                crate::metrics::validation_cache(CacheResult::Hit);
                 return Ok((found.digest() == digest).then_some(user_json));
             }
         }
-        crate::metrics::validation_cache("miss");
+        crate::metrics::validation_cache(CacheResult::Miss);
         let read = self
             .read_untracked(conn.clone(), generation, access_key, user_key)
             .await?
@@ -258,12 +263,12 @@ impl Tracker {
                 false => self.barrier(&conn, generation).await?,
             };
             if let Some((user, fields, expires)) = found.current_session(barrier) {
-                crate::metrics::validation_cache("hit");
+                crate::metrics::validation_cache(CacheResult::Hit);
                 let answer = found.digest() == digest && live(fields);
                 return Ok(answer.then(|| introspection(&user, fields.clone(), expires)));
             }
         }
-        crate::metrics::validation_cache("miss");
+        crate::metrics::validation_cache(CacheResult::Miss);
         // As for validation, only a live token's keys are tracked: read untracked first.
         let live_token = self
             .read_untracked(conn.clone(), generation, access_key, user_key)

@@ -3,6 +3,7 @@
 
 use super::{Bypass, Tracker};
 use crate::store::redis::cache::{Read, SessionFields};
+use crate::store::session_hash::{CLIENT, CREATED, ENDS, REFRESH_DIGEST, REFRESHED, SCOPE};
 use bytes::Bytes;
 use redis::Value;
 use redis::aio::MultiplexedConnection;
@@ -41,7 +42,7 @@ impl Tracker {
                 .ignore()
                 .cmd("HMGET")
                 .arg(key)
-                .arg(&["rh", "cid", "sc", "c", "r", "rx"])
+                .arg(&READ)
                 .cmd("PTTL")
                 .arg(key);
         }
@@ -135,16 +136,20 @@ pub(super) fn unix_ms(t: SystemTime) -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// A session hash's `rh cid sc c r rx`, if it has a current refresh digest and its times
-/// are numbers.
+/// The session fields an introspection reads, in the order of its `HMGET`.
+const READ: [&str; 6] = [REFRESH_DIGEST, CLIENT, SCOPE, CREATED, REFRESHED, ENDS];
+
+/// A session hash's [`READ`] fields, if it has a current refresh digest and its times are
+/// numbers.
 fn session_fields(f: &[Option<String>]) -> Option<SessionFields> {
-    let number = |i: usize| f.get(i)?.as_deref()?.parse::<u64>().ok();
-    f.first()?.as_ref()?;
+    let get = |name: &str| f.get(READ.iter().position(|n| *n == name)?)?.as_deref();
+    let number = |name: &str| get(name)?.parse::<u64>().ok();
+    get(REFRESH_DIGEST)?;
     Some(SessionFields {
-        client_id: f.get(1)?.clone()?,
-        scope: f.get(2)?.clone().unwrap_or_default(),
-        created_ms: number(3)?,
-        refreshed_ms: number(4)?,
-        ends_ms: number(5)?,
+        client_id: get(CLIENT)?.to_string(),
+        scope: get(SCOPE).unwrap_or_default().to_string(),
+        created_ms: number(CREATED)?,
+        refreshed_ms: number(REFRESHED)?,
+        ends_ms: number(ENDS)?,
     })
 }

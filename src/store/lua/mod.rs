@@ -1,0 +1,159 @@
+//! The session scripts' keys and arguments, one struct per script beside its `.lua`, in the
+//! script's order: each script names them in its first lines, and the tests below compare.
+
+use crate::redis_io::script::lua_args;
+
+lua_args! {
+    /// `issue.lua`: starts a session.
+    pub struct IssueArgs<'a> {
+        keys { session, access, index, snapshot, generation }
+        args {
+            access_digest: &'a str,
+            access_ttl_ms: u64,
+            refresh_digest: &'a str,
+            refresh_ttl_ms: u64,
+            session_id: String,
+            user_uuid: &'a str,
+            user_json: &'a str,
+            client_id: &'a str,
+            scope: &'a str,
+            ip: &'a str,
+            user_agent: &'a str,
+            /// 0 = none.
+            max_lifetime_ms: u64,
+            /// 0 = unlimited.
+            max_sessions: usize,
+            /// `P:{T}:`, the start of the user's session and access keys.
+            key_base: String,
+            /// The user's generation the login read ('' = none).
+            read_generation: &'a str,
+        }
+    }
+}
+
+lua_args! {
+    /// `refresh.lua`: redeems a refresh token.
+    pub struct RefreshArgs<'a> {
+        keys { session, access, index, snapshot }
+        args {
+            presented: &'a str,
+            access_digest: &'a str,
+            access_ttl_ms: u64,
+            refresh_digest: &'a str,
+            refresh_ttl_ms: u64,
+            session_id: String,
+            /// '' keeps the session's scope.
+            requested_scope: &'a str,
+            client_id: &'a str,
+            /// "1" or "0".
+            rotation: &'static str,
+            retry_window_ms: u64,
+        }
+    }
+}
+
+lua_args! {
+    /// `end.lua`: ends a session given either of its live tokens.
+    pub struct EndArgs<'a> {
+        keys { session, access, index, snapshot }
+        args {
+            /// "a" (access) or "r" (refresh).
+            kind: &'static str,
+            digest: &'a str,
+            session_id: String,
+            /// '' = any client.
+            client_id: &'a str,
+        }
+    }
+}
+
+lua_args! {
+    /// `introspect.lua`: what a live token stands for.
+    pub struct IntrospectArgs<'a> {
+        keys { session, access, snapshot }
+        args {
+            /// "a" (access) or "r" (refresh).
+            kind: &'static str,
+            digest: &'a str,
+        }
+    }
+}
+
+lua_args! {
+    /// `sessions.lua`: one user's sessions (the admin commands).
+    pub struct SessionsArgs {
+        keys { index, snapshot, generation }
+        args {
+            key_base: String,
+            /// "list", "end" or "end_all".
+            op: &'static str,
+            /// The session id for "end".
+            target: String,
+            limit: u32,
+            /// For "end_all".
+            new_generation: String,
+            generation_ttl_ms: u64,
+        }
+    }
+}
+
+lua_args! {
+    /// `caller.lua` then `sessions.lua`: the caller's own sessions, if its token is live.
+    pub struct OwnSessionsArgs<'a> {
+        keys { index, snapshot, generation, caller_access }
+        args {
+            key_base: String,
+            op: &'static str,
+            target: String,
+            limit: u32,
+            new_generation: String,
+            generation_ttl_ms: u64,
+            caller_digest: &'a str,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redis_io::script::declared;
+
+    fn check(source: &str, keys: &[&str], args: &[&str]) {
+        assert_eq!(declared(source, "KEYS"), keys, "KEYS");
+        assert_eq!(declared(source, "ARGV"), args, "ARGV");
+    }
+
+    #[test]
+    fn each_script_names_its_keys_and_arguments_as_its_struct_does() {
+        check(include_str!("issue.lua"), IssueArgs::KEYS, IssueArgs::ARGS);
+        check(
+            include_str!("refresh.lua"),
+            RefreshArgs::KEYS,
+            RefreshArgs::ARGS,
+        );
+        check(include_str!("end.lua"), EndArgs::KEYS, EndArgs::ARGS);
+        check(
+            include_str!("introspect.lua"),
+            IntrospectArgs::KEYS,
+            IntrospectArgs::ARGS,
+        );
+        check(
+            include_str!("sessions.lua"),
+            SessionsArgs::KEYS,
+            SessionsArgs::ARGS,
+        );
+        // caller.lua names only its own additions (the last key and argument).
+        let caller = include_str!("caller.lua");
+        let own = |names: &[&str]| -> Vec<String> {
+            let mut names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            for n in names.iter_mut().rev().skip(1) {
+                *n = "_".into();
+            }
+            names
+        };
+        assert_eq!(declared(caller, "KEYS"), own(OwnSessionsArgs::KEYS));
+        assert_eq!(declared(caller, "ARGV"), own(OwnSessionsArgs::ARGS));
+        assert_eq!(&OwnSessionsArgs::KEYS[..3], SessionsArgs::KEYS);
+        assert_eq!(&OwnSessionsArgs::ARGS[..6], SessionsArgs::ARGS);
+    }
+}
