@@ -3,11 +3,12 @@
 //! pile, and names chosen to collide with other users' records.
 
 use crate::both_stores;
-use crate::cli::{args, env_of, run};
-use crate::helpers::*;
+use crate::support::process::{ServerProcess, args, env_of, run};
+use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 both_stores!(
@@ -51,22 +52,37 @@ async fn in_flight_logins_leave_no_session_after(command: &[&str], stdin: &str) 
     // The replacement record for `import --replace`: same user, new password.
     let replacement = victim_file(dir.path(), "uuid-victim", "Victim-Pass-2", 4);
 
+    let finished = Arc::new(AtomicUsize::new(0));
     let logins: Vec<_> = (0..8)
         .map(|_| {
-            let app = app.clone();
+            let (app, finished) = (app.clone(), finished.clone());
             tokio::spawn(async move {
                 let res = app
                     .password_login(VICTIM, VICTIM_PASSWORD, [("tenantId", "pb")])
                     .await;
                 let done = Instant::now();
+                finished.fetch_add(1, Ordering::SeqCst);
                 let status = res.status();
                 let body: Value = res.json().await.unwrap();
                 (status, body, done)
             })
         })
         .collect();
-    // Every login has read the user by now; most still wait for bcrypt.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Wait until every login holds its place in the victim's budget (the user is read right
+    // after) or has finished; most still wait for bcrypt.
+    let places = app
+        .key_names()
+        .account_checks(&Account::User(VICTIM.to_string()));
+    let mut conn = app.redis().conn();
+    let all_checking = eventually_every(Duration::from_secs(10), Duration::from_millis(5), || {
+        let held: usize = redis::cmd("ZCARD").arg(&places).query(&mut conn).unwrap();
+        std::future::ready(held + finished.load(Ordering::SeqCst) >= 8)
+    })
+    .await;
+    assert!(
+        all_checking,
+        "the 8 logins did not all reach their password check within 10 s"
+    );
     let argv: Vec<String> = command
         .iter()
         .map(|a| a.replace("{replacement}", &replacement))
@@ -341,21 +357,35 @@ async fn a_client_secret_flood_never_makes_logins_answer_503(kind: StoreKind) {
         .with("max.invalid.login.attempts", 0)
         .with("login.max.attempts.per.ip.per.minute", 0);
     let app = Arc::new(TestApp::spawn_with(&kind, options).await);
+    let answered = Arc::new(AtomicUsize::new(0));
     let flood: Vec<_> = (0..8)
         .map(|_| {
-            let app = app.clone();
+            let (app, answered) = (app.clone(), answered.clone());
             tokio::spawn(async move {
-                app.post_form_as(
-                    "/oauth/introspect",
-                    &basic("slow", "wrong"),
-                    &[("token", "x")],
-                )
-                .await
-                .status()
+                let status = app
+                    .post_form_as(
+                        "/oauth/introspect",
+                        &basic("slow", "wrong"),
+                        &[("token", "x")],
+                    )
+                    .await
+                    .status();
+                answered.fetch_add(1, Ordering::SeqCst);
+                status
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The client pool checks one secret at a time, each at cost 12: once the first secret of
+    // the flood is answered, the others hold the pool.
+    let flooding = eventually_every(Duration::from_secs(10), Duration::from_millis(5), || {
+        std::future::ready(answered.load(Ordering::SeqCst) > 0)
+    })
+    .await;
+    assert!(flooding, "no secret of the flood was checked within 10 s");
+    assert!(
+        answered.load(Ordering::SeqCst) < 8,
+        "the flood was over before the logins: the race was not played"
+    );
     for _ in 0..3 {
         let res = app.login(&EMPLOYEE).await;
         assert_eq!(
@@ -502,7 +532,7 @@ async fn a_user_record_answers_only_for_the_tenant_and_name_of_its_key() {
     let mut conn = app.redis().conn();
     // A record planted under pb/imposter that says it is another tenant's user.
     let hash = bcrypt::hash("imposter-Pass-1", 4).unwrap();
-    let key = format!("{}:user:pb:imposter", app.prefix);
+    let key = app.key_names().user("pb", "imposter");
     let _: () = redis::cmd("HSET")
         .arg(&key)
         .arg(&[
@@ -517,7 +547,7 @@ async fn a_user_record_answers_only_for_the_tenant_and_name_of_its_key() {
         .query(&mut conn)
         .unwrap();
     let _: () = redis::cmd("SADD")
-        .arg(format!("{}:user-tenants:imposter", app.prefix))
+        .arg(app.key_names().user_tenants("imposter"))
         .arg("pb")
         .query(&mut conn)
         .unwrap();
@@ -558,7 +588,7 @@ async fn a_name_that_finds_nobody_costs_what_a_wrong_password_costs() {
     // The admin commands hash at BCRYPT_COST 9; the server pads every check to it. A server
     // process of its own: its metrics count only these logins.
     let url = redis.url();
-    let server = crate::process::ServerProcess::start(&[
+    let server = ServerProcess::start(&[
         ("REDIS_URL", url.as_str()),
         ("TOKEN_SECRET", TOKEN_SECRET),
         ("BCRYPT_COST", "9"),
@@ -581,13 +611,14 @@ async fn a_name_that_finds_nobody_costs_what_a_wrong_password_costs() {
     ];
     let added = run(&env, &argv, "Victim-Pass-1\n");
     assert_eq!(added.code, 0, "{}", added.stderr);
-    let http = reqwest::Client::new();
     let work =
         || async { metric_at(&server.address, "token_server_bcrypt_work_total").await as u64 };
     let mut costs = vec![];
     for user in [VICTIM, "nobody-at-all", VICTIM, "nobody-at-all"] {
         let (before, commands) = (work().await, redis_commands(&redis));
-        let res = password_grant(&http, &server.address, user, "wrong").await;
+        let res = server
+            .password_login(user, "wrong", [("tenantId", "pb")])
+            .await;
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{user}");
         costs.push((
             user,

@@ -2,7 +2,7 @@
 //! turned off by its setting, and used in a real headless Chromium (Debian's `chromium` and
 //! `chromium-driver`, driven by the Selenium scenarios of `account_page.py`) on both stores.
 
-use crate::helpers::*;
+use crate::support::*;
 use reqwest::StatusCode;
 use std::path::{Path, PathBuf};
 use std::process::Command;

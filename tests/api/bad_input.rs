@@ -2,7 +2,7 @@
 //! serving afterwards.
 
 use crate::both_stores;
-use crate::helpers::*;
+use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 

@@ -1,7 +1,7 @@
 //! The behaviour suite: every test here runs against the Redis store and the embedded store.
 
 use crate::both_stores;
-use crate::helpers::*;
+use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::time::Duration;

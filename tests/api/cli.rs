@@ -1,77 +1,17 @@
 //! The admin commands of the `token-server` binary, against the Redis a running server uses.
 
-use crate::cluster_harness::TestCluster;
-use crate::helpers::*;
+use crate::support::cluster::TestCluster;
+use crate::support::process::{args, env_of, run};
+use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::Value;
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_token-server");
-
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-/// Runs `token-server ARGS` with only `env`, feeding `stdin`.
-pub fn run(env: &[(&str, String)], args: &[&str], stdin: &str) -> Run {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BINARY)
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .current_dir(dir.path())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // A command that fails before it reads its input has closed the pipe already.
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    let out = child.wait_with_output().unwrap();
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    };
-    assert!(
-        !run.stderr.contains("panicked"),
-        "token-server {args:?} panicked:\n{}",
-        run.stderr
-    );
-    run
-}
-
-/// The settings the app on `redis` runs with, as the admin commands need them.
-pub fn env_of(app: &TestApp) -> Vec<(&'static str, String)> {
-    vec![
-        ("REDIS_URL", app.redis().url()),
-        ("REDIS_KEY_PREFIX", app.prefix.clone()),
-        ("TOKEN_SECRET", TOKEN_SECRET.into()),
-    ]
-}
-
-pub const FAST: [&str; 4] = ["--password-stdin", "--cost", "4", "--insecure-cost"];
-
-pub fn args<'a>(head: &[&'a str]) -> Vec<&'a str> {
-    head.iter().copied().chain(FAST).collect()
-}
-
-async fn login(app: &TestApp, user: &str, tenant: &str, password: &str) -> reqwest::Response {
-    app.token_request(&[
-        ("grant_type", "password"),
-        ("username", user),
-        ("password", password),
-        ("tenantId", tenant),
-    ])
-    .await
-}
-
+/// A password grant of `user` in `tenant`; panics unless it is a 200.
 async fn login_ok(app: &TestApp, user: &str, tenant: &str, password: &str) -> Tokens {
-    let res = login(app, user, tenant, password).await;
+    let res = app
+        .password_login(user, password, [("tenantId", tenant)])
+        .await;
     assert_eq!(res.status(), StatusCode::OK, "login of {user}");
     Tokens::from(res.json::<Value>().await.unwrap())
 }
@@ -110,7 +50,7 @@ async fn an_added_user_logs_in_and_a_new_password_ends_the_old_sessions() {
     assert_eq!(again.code, 1);
     assert!(again.stderr.contains("already"), "{}", again.stderr);
     assert_eq!(
-        login(&app, "asha", "pb.amritsar", "other-Pass-2")
+        app.password_login("asha", "other-Pass-2", [("tenantId", "pb.amritsar")])
             .await
             .status(),
         StatusCode::BAD_REQUEST
@@ -132,7 +72,7 @@ async fn an_added_user_logs_in_and_a_new_password_ends_the_old_sessions() {
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
-        login(&app, "asha", "pb.amritsar", "first-Pass-1")
+        app.password_login("asha", "first-Pass-1", [("tenantId", "pb.amritsar")])
             .await
             .status(),
         StatusCode::BAD_REQUEST
@@ -162,7 +102,9 @@ async fn a_disabled_user_is_refused_and_loses_every_session_until_enabled() {
             StatusCode::UNAUTHORIZED
         );
     }
-    let refused = login(&app, "ravi", "pb", "ravi-Pass-1").await;
+    let refused = app
+        .password_login("ravi", "ravi-Pass-1", [("tenantId", "pb")])
+        .await;
     let body = assert_oauth_error(refused, StatusCode::BAD_REQUEST, "invalid_grant").await;
     assert_eq!(body["error_description"], "Please activate your account");
 

@@ -1,9 +1,7 @@
 //! The behaviour suite and failover on a real Redis Cluster (3 masters, 3 replicas).
 
-use crate::cluster_harness::TestCluster;
-use crate::helpers::*;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use crate::support::cluster::TestCluster;
+use crate::support::*;
 use reqwest::StatusCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -15,11 +13,9 @@ async fn the_behaviour_suite_passes_on_a_redis_cluster() {
     run_behaviour_suite(kind).await;
 }
 
-/// The session id of a token as keys name it: bytes 17..33 of the decoded token (after the
-/// kind byte and the user tag), as 22 characters of URL-safe base64.
+/// The session id of a token as keys name it.
 fn session_key_part(token: &str) -> String {
-    let raw = URL_SAFE_NO_PAD.decode(token).unwrap();
-    URL_SAFE_NO_PAD.encode(&raw[17..33])
+    session_of(token).id.key_part()
 }
 
 /// The keys that hold the session of `access`, found by what they hold rather than by how they
@@ -164,7 +160,7 @@ async fn service_resumes_after_a_master_fails_over() {
                 let validated = ok_or_unavailable(app.details(&kept).await, "details")
                     .await
                     .is_some();
-                let cycled = full_cycle_or_unavailable(&app, &CITIZEN).await;
+                let cycled = app.full_cycle_or_unavailable(&CITIZEN).await;
                 if validated && cycled {
                     ok.fetch_add(1, Ordering::Relaxed);
                 } else {
@@ -190,7 +186,7 @@ async fn service_resumes_after_a_master_fails_over() {
     cluster.kill(victim);
 
     let recovered = eventually(Duration::from_secs(30), || {
-        full_cycle_or_unavailable(&app, &CITIZEN)
+        app.full_cycle_or_unavailable(&CITIZEN)
     })
     .await;
     assert!(
@@ -221,18 +217,6 @@ async fn service_resumes_after_a_master_fails_over() {
     app.refresh_ok(&before.refresh).await;
 }
 
-/// True if a client without TLS gets an answer to PING on `port` (as `password`, if any).
-pub fn answers_plain_ping(port: u16, password: Option<&str>) -> bool {
-    let url = match password {
-        Some(pw) => format!("redis://:{pw}@127.0.0.1:{port}"),
-        None => format!("redis://127.0.0.1:{port}"),
-    };
-    redis::Client::open(url)
-        .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(500)))
-        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-        .is_ok()
-}
-
 #[tokio::test]
 async fn a_tls_cluster_with_a_private_ca_serves_sessions() {
     let material = tempfile::tempdir().unwrap();
@@ -244,7 +228,7 @@ async fn a_tls_cluster_with_a_private_ca_serves_sessions() {
         let pong: String = redis::cmd("PING").query(&mut cluster.node(*port)).unwrap();
         assert_eq!(pong, "PONG");
         assert!(
-            !answers_plain_ping(*port, Some(crate::cluster_harness::PASSWORD)),
+            !answers_plain_ping(*port, Some(crate::support::cluster::PASSWORD)),
             "node {port} answers without TLS"
         );
     }

@@ -3,11 +3,11 @@
 //! metadata read by a real OAuth library.
 
 use crate::both_stores;
-use crate::helpers::*;
+use crate::support::backend::Backend;
+use crate::support::nginx::Nginx;
+use crate::support::*;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 both_stores!(
@@ -143,7 +143,7 @@ async fn user_headers_carry_any_record_text_without_breaking_out() {
     let hash = bcrypt::hash("odd-Pass-1", 4).unwrap();
     let roles = r#"[{"name":"x","code":"ADMIN,SUPER","tenantId":"pb"},{"name":"y","code":"Ré 1","tenantId":"pb"}]"#;
     let _: () = redis::cmd("HSET")
-        .arg(format!("{}:user:pb:odd", app.prefix))
+        .arg(app.key_names().user("pb", "odd"))
         .arg(&[
             ("id", "7"),
             ("uuid", "uuid\r\nX-User-Id: admin"),
@@ -356,212 +356,13 @@ print("ok")
     );
 }
 
-/// The headers of one request, names in lower case.
-type Headers = Vec<(String, String)>;
-
-/// One request as the backend received it.
-#[derive(Clone, Debug)]
-struct Received {
-    /// The request line, e.g. `GET /api/things?x=1 HTTP/1.0`.
-    line: String,
-    headers: Headers,
-    body: Vec<u8>,
-}
-
-impl Received {
-    /// Every value of the header `name` (lower case).
-    fn header(&self, name: &str) -> Vec<String> {
-        self.headers
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
-}
-
-/// A backend that answers 200 to anything and records every request: its line, headers and
-/// body (of `Content-Length`).
-struct Backend {
-    port: u16,
-    seen: Arc<Mutex<Vec<Received>>>,
-}
-
-impl Backend {
-    fn start() -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let seen = Arc::new(Mutex::new(vec![]));
-        let record = seen.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { return };
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
-                    head.push(byte[0]);
-                }
-                let text = String::from_utf8_lossy(&head).to_string();
-                let line = text.lines().next().unwrap_or_default().to_string();
-                let headers: Headers = text
-                    .lines()
-                    .skip(1)
-                    .filter_map(|l| l.split_once(": "))
-                    .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
-                    .collect();
-                let length = headers
-                    .iter()
-                    .find(|(k, _)| k == "content-length")
-                    .and_then(|(_, v)| v.parse().ok())
-                    .unwrap_or(0);
-                let mut body = vec![0u8; length];
-                if stream.read_exact(&mut body).is_err() {
-                    body.clear();
-                }
-                record.lock().unwrap().push(Received {
-                    line,
-                    headers,
-                    body,
-                });
-                let _ = stream.write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\nbackend",
-                );
-            }
-        });
-        Backend { port, seen }
-    }
-
-    fn requests(&self) -> Vec<Received> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-/// nginx with deploy/nginx-gateway.conf, its upstreams pointed at `backend` and `token_server`,
-/// and the port it listens on.
-fn gateway_nginx(backend: u16, token_server: u16) -> (GatewayNginx, u16) {
-    start_nginx("nginx-gateway.conf", |template, listen, dir| {
-        template
-            .replace(
-                "server backend:8000;",
-                &format!("server 127.0.0.1:{backend};"),
-            )
-            .replace(
-                "server token-server:8080;",
-                &format!("server 127.0.0.1:{token_server};"),
-            )
-            .replace("listen 8080;", &format!("listen 127.0.0.1:{listen};"))
-            .replace(
-                "pid /tmp/nginx-gateway.pid;",
-                &format!("pid {}/nginx.pid;\nuser root;", dir.display()),
-            )
-    })
-}
-
-/// nginx with deploy/nginx.conf (the load balancer), its one upstream `upstream`, and the
-/// port it listens on.
-fn balancer_nginx(upstream: u16) -> (GatewayNginx, u16) {
-    start_nginx("nginx.conf", |template, listen, dir| {
-        let start = template.find("        server token-server-1").unwrap();
-        let end = template.find("        keepalive").unwrap();
-        format!(
-            "{}        server 127.0.0.1:{upstream};\n{}",
-            &template[..start],
-            &template[end..]
-        )
-        .replace("listen 8080;", &format!("listen 127.0.0.1:{listen};"))
-        .replace(
-            "pid /tmp/nginx-token-server.pid;",
-            &format!("pid {}/nginx.pid;\nuser root;", dir.display()),
-        )
-    })
-}
-
-/// nginx with deploy/`file`, made local by `local` (given the file's text, the port to listen
-/// on and nginx's directory), and the port it listens on.
-fn start_nginx(
-    file: &str,
-    local: impl Fn(&str, u16, &std::path::Path) -> String,
-) -> (GatewayNginx, u16) {
-    let template = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("deploy")
-            .join(file),
-    )
-    .unwrap();
-    let mut last = String::new();
-    // A free port may be taken before nginx binds it: then try another.
-    for _ in 0..5 {
-        let dir = tempfile::tempdir().unwrap();
-        let listen = free_port();
-        let conf = local(&template, listen, dir.path());
-        let path = dir.path().join("nginx.conf");
-        std::fs::write(&path, conf).unwrap();
-        let log = std::fs::File::create(dir.path().join("nginx.log")).unwrap();
-        let child = std::process::Command::new(nginx_binary())
-            .arg("-p")
-            .arg(dir.path())
-            .arg("-c")
-            .arg(&path)
-            .args(["-g", "daemon off;"])
-            .stdout(std::process::Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut nginx = GatewayNginx { child, _dir: dir };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", listen)).is_ok() {
-                return (nginx, listen);
-            }
-            if let Ok(Some(_)) = nginx.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        last = std::fs::read_to_string(nginx._dir.path().join("nginx.log")).unwrap_or_default();
-    }
-    panic!("nginx ({file}) did not start; its last log:\n{last}");
-}
-
-fn nginx_binary() -> &'static str {
-    let found = |path: &str| {
-        std::process::Command::new(path)
-            .arg("-v")
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if found("nginx") {
-        return "nginx";
-    }
-    assert!(
-        found("/usr/sbin/nginx"),
-        "nginx is not installed: apt-get install -y nginx (it has the auth_request module)"
-    );
-    "/usr/sbin/nginx"
-}
-
-struct GatewayNginx {
-    child: std::process::Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for GatewayNginx {
-    fn drop(&mut self) {
-        // TERM, not KILL: the master then stops its workers too.
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test]
 async fn nginx_lets_only_live_tokens_reach_the_backend_with_their_user() {
     let app = TestApp::spawn(&StoreKind::Redis).await;
     let backend = Backend::start();
     let port: u16 = app.address.rsplit(':').next().unwrap().parse().unwrap();
-    let (_nginx, listen) = gateway_nginx(backend.port, port);
-    let base = format!("http://127.0.0.1:{listen}");
+    let nginx = Nginx::gateway(backend.port, port);
+    let base = nginx.base();
     let http = reqwest::Client::new();
     let get = |path: &str, headers: Vec<(&'static str, String)>| {
         let mut req = http.get(format!("{base}{path}"));
@@ -636,8 +437,8 @@ async fn nginx_passes_the_backend_no_token_and_no_client_made_user_header() {
     let app = TestApp::spawn(&StoreKind::Redis).await;
     let backend = Backend::start();
     let port: u16 = app.address.rsplit(':').next().unwrap().parse().unwrap();
-    let (_nginx, listen) = gateway_nginx(backend.port, port);
-    let base = format!("http://127.0.0.1:{listen}");
+    let nginx = Nginx::gateway(backend.port, port);
+    let base = nginx.base();
     let http = reqwest::Client::new();
     let t = app.login_ok(&EMPLOYEE).await;
     let user_id = format!("uuid-pb-{}", EMPLOYEE.name);
@@ -769,10 +570,11 @@ async fn nginx_passes_the_backend_no_token_and_no_client_made_user_header() {
 #[tokio::test]
 async fn the_load_balancer_sets_forwarded_host_and_proto_itself() {
     let backend = Backend::start();
-    let (_nginx, listen) = balancer_nginx(backend.port);
+    let nginx = Nginx::balancer(&[backend.port]);
     let res = reqwest::Client::new()
         .get(format!(
-            "http://127.0.0.1:{listen}/.well-known/oauth-authorization-server"
+            "{}/.well-known/oauth-authorization-server",
+            nginx.base()
         ))
         .header("x-forwarded-host", "evil.example")
         .header("x-forwarded-proto", "https")

@@ -2,7 +2,7 @@
 //! and the bound on waiting bcrypt work.
 
 use crate::both_stores;
-use crate::helpers::*;
+use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::sync::Arc;
@@ -147,7 +147,9 @@ async fn wrong_passwords_older_than_the_counting_period_do_not_count(kind: Store
 /// failure counter is a key that lives for the period, so its expiry is watched for; the
 /// embedded store shows nothing, so there the wait runs a second past the period's end.
 async fn wait_for_the_period_to_pass(kind: &StoreKind, app: &TestApp, user: &str, ends: Instant) {
-    let counter = format!("{}:{{lo:{user}}}:n", app.prefix);
+    let counter = app
+        .key_names()
+        .login_failures(&Account::User(user.to_string()));
     let exists = |key: &str| -> Option<bool> {
         match kind {
             StoreKind::Embedded => None,
@@ -206,11 +208,9 @@ async fn the_address_throttle_answers_429_per_client_address(kind: StoreKind) {
         .local_address("127.0.0.1".parse::<std::net::IpAddr>().unwrap())
         .build()
         .unwrap();
+    let throttled = ApiClient::new(&app.address, throttled);
     for t in sessions.iter().chain(&sessions) {
-        assert_eq!(
-            details_status_at(&throttled, &app.address, &t.access).await,
-            StatusCode::OK
-        );
+        assert_eq!(throttled.validate(&t.access).await, StatusCode::OK);
     }
     // Another address has its own budget.
     assert_eq!(

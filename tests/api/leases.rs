@@ -2,13 +2,14 @@
 //! validations at once, from memory, yet once a revoking request has answered on any
 //! replica, no replica answers 200 for what it ended. The default lease (15 ms) is in force.
 
-use crate::helpers::*;
+use crate::support::process::ServerProcess;
+use crate::support::proxy::pausable_proxy;
+use crate::support::*;
 use crate::validation_cache::{Ending, disable_rounds, end, gateway_login, replicas_lagging_by};
 use reqwest::StatusCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A token warmed on `leased` (read, then answered from memory), ended on `fresh`, then
 /// validated on `leased` at once: 401 every time.
@@ -45,45 +46,6 @@ async fn with_the_lease_in_force_no_ended_token_is_served() {
 async fn with_the_lease_in_force_an_admin_disable_ends_cached_tokens_at_once() {
     let (fresh, leased) = replicas_lagging_by(Options::default(), Duration::from_millis(3)).await;
     disable_rounds(&fresh, &leased).await;
-}
-
-/// A proxy to Redis whose forwarding to Redis stops while `up` is set, and from Redis while
-/// `down` is; it goes on, nothing lost, once they are cleared.
-async fn pausable_proxy(target: u16, up: Arc<AtomicBool>, down: Arc<AtomicBool>) -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await else {
-                continue;
-            };
-            let (client_read, client_write) = client.into_split();
-            let (server_read, server_write) = server.into_split();
-            tokio::spawn(pump(client_read, server_write, up.clone()));
-            tokio::spawn(pump(server_read, client_write, down.clone()));
-        }
-    });
-    port
-}
-
-async fn pump(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    paused: Arc<AtomicBool>,
-) {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match from.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        while paused.load(Ordering::Acquire) {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        if to.write_all(&buf[..n]).await.is_err() {
-            return;
-        }
-    }
 }
 
 /// A replica on `redis` (under `options`) whose link can be paused: its own flag for each way.
@@ -249,17 +211,18 @@ async fn a_tracking_connection_left_on_a_demoted_master_confirms_no_hit() {
     assert!(synced, "the replica never synced");
     // A server of its own: its metrics count only its own hits.
     let url = master.url();
-    let server = crate::process::ServerProcess::start(&[
+    let server = ServerProcess::start(&[
         ("REDIS_URL", url.as_str()),
         ("TOKEN_SECRET", TOKEN_SECRET),
         ("BCRYPT_COST", "4"),
     ]);
-    let http = reqwest::Client::new();
-    let res = password_grant(&http, &server.address, EMPLOYEE.name, EMPLOYEE.password).await;
+    let res = server
+        .password_login(EMPLOYEE.name, EMPLOYEE.password, [("tenantId", "pb")])
+        .await;
     let t = Tokens::from(res.json::<serde_json::Value>().await.unwrap());
     let hits = r#"token_server_validation_cache_total{result="hit"}"#;
     for _ in 0..20 {
-        let status = details_status_at(&http, &server.address, &t.access).await;
+        let status = server.validate(&t.access).await;
         assert_eq!(status, StatusCode::OK);
     }
     assert!(
@@ -278,7 +241,7 @@ async fn a_tracking_connection_left_on_a_demoted_master_confirms_no_hit() {
     let before = metric_at(&server.address, hits).await;
     for _ in 0..20 {
         // Read through (a replica answers reads) or 503; never from the cache.
-        let status = details_status_at(&http, &server.address, &t.access).await;
+        let status = server.validate(&t.access).await;
         assert_ne!(status, StatusCode::UNAUTHORIZED);
     }
     assert_eq!(

@@ -1,27 +1,10 @@
 //! `/metrics` as Prometheus scrapes it from the `token-server` binary (one process per test:
 //! the recorder is process-wide).
 
-use crate::helpers::*;
-use crate::process::ServerProcess;
+use crate::support::process::ServerProcess;
+use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::Value;
-
-/// The value of the sample `name` whose labels include all of `labels`.
-pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-        })
-        .find(|l| {
-            labels
-                .iter()
-                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
-        })
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
 
 /// Every metric name in an exposition, histogram series folded into their base name.
 pub fn names(text: &str) -> std::collections::BTreeSet<String> {
@@ -46,45 +29,39 @@ async fn scrape(url: &str) -> String {
     res.text().await.unwrap()
 }
 
-/// Logins, refreshes (rotated, retried, reused, invalid), validation and logout against `base`;
-/// returns the tokens used, which must never show up in the metrics.
-pub async fn traffic(base: &str) -> Vec<String> {
-    let client = reqwest::Client::new();
-    let login = password_grant(&client, base, EMPLOYEE.name, EMPLOYEE.password).await;
+/// Logins, refreshes (rotated, retried, reused, invalid), validation and logout against
+/// `server`; returns the tokens used, which must never show up in the metrics.
+pub async fn traffic(server: &ApiClient) -> Vec<String> {
+    let (client, base) = (&server.client, server.address.as_str());
+    let login = server
+        .password_login(EMPLOYEE.name, EMPLOYEE.password, [("tenantId", "pb")])
+        .await;
     assert_eq!(login.status(), StatusCode::OK);
     let first: Value = login.json().await.unwrap();
-    let refused = password_grant(&client, base, EMPLOYEE.name, "not-the-password").await;
+    let refused = server
+        .password_login(EMPLOYEE.name, "not-the-password", [("tenantId", "pb")])
+        .await;
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
 
     let r0 = first["refresh_token"].as_str().unwrap().to_string();
-    let second: Value = refresh_grant(&client, base, &r0)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let second: Value = server.refresh(&r0).await.json().await.unwrap();
     // The same token again inside the retry window: the same pair, a "retried" refresh.
-    let retried = refresh_grant(&client, base, &r0).await;
+    let retried = server.refresh(&r0).await;
     assert_eq!(retried.status(), StatusCode::OK);
     let r1 = second["refresh_token"].as_str().unwrap().to_string();
-    let third: Value = refresh_grant(&client, base, &r1)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let third: Value = server.refresh(&r1).await.json().await.unwrap();
     let access = third["access_token"].as_str().unwrap().to_string();
-    assert_eq!(
-        details_status_at(&client, base, &access).await,
-        StatusCode::OK
-    );
+    assert_eq!(server.validate(&access).await, StatusCode::OK);
     // Two rotations back: reuse, which ends the session.
-    let reused = refresh_grant(&client, base, &r0).await;
+    let reused = server.refresh(&r0).await;
     assert_eq!(reused.status(), StatusCode::BAD_REQUEST);
     assert_eq!(
-        refresh_grant(&client, base, "garbage").await.status(),
+        server.refresh("garbage").await.status(),
         StatusCode::BAD_REQUEST
     );
 
-    let other: Value = password_grant(&client, base, CITIZEN.name, CITIZEN.password)
+    let other: Value = server
+        .password_login(CITIZEN.name, CITIZEN.password, [("tenantId", "pb")])
         .await
         .json()
         .await
@@ -117,7 +94,7 @@ async fn metrics_count_what_happened_with_bounded_labels() {
         ("TOKEN_SECRET", TOKEN_SECRET),
     ]);
     let base = server.address.clone();
-    let tokens = traffic(&base).await;
+    let tokens = traffic(&server).await;
     let text = scrape(&format!("{base}/metrics")).await;
 
     let count = |name: &str, labels: &[(&str, &str)]| sample(&text, name, labels).unwrap_or(0.0);
@@ -204,8 +181,9 @@ async fn metrics_count_what_happened_with_bounded_labels() {
 
     // A store outage shows up as store errors, not as failed logins of users.
     drop(redis);
-    let client = reqwest::Client::new();
-    let res = password_grant(&client, &base, EMPLOYEE.name, EMPLOYEE.password).await;
+    let res = server
+        .password_login(EMPLOYEE.name, EMPLOYEE.password, [("tenantId", "pb")])
+        .await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     let text = scrape(&format!("{base}/metrics")).await;
     assert!(
@@ -263,7 +241,7 @@ async fn the_grafana_dashboard_uses_only_metrics_the_server_exports() {
         ("REDIS_URL", redis.url().as_str()),
         ("TOKEN_SECRET", TOKEN_SECRET),
     ]);
-    traffic(&server.address).await;
+    traffic(&server).await;
     let exported = names(&scrape(&format!("{}/metrics", server.address)).await);
     for expr in &exprs {
         let used: Vec<&str> = expr

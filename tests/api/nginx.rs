@@ -2,160 +2,18 @@
 //! and later restarted. What the clients saw is counted: no session lost, no token accepted
 //! after its logout, errors only for requests in flight on the killed replica.
 
-use crate::helpers::*;
-use crate::process::ServerProcess;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use crate::support::nginx::Nginx;
+use crate::support::process::ServerProcess;
+use crate::support::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::{Duration, Instant};
-
-struct Nginx {
-    child: Child,
-    dir: tempfile::TempDir,
-    listen: u16,
-}
-
-impl Nginx {
-    /// Everything nginx has written: its error log and its access log.
-    fn logs(&self) -> String {
-        ["stderr.log", "stdout.log"]
-            .iter()
-            .map(|f| std::fs::read_to_string(self.dir.path().join(f)).unwrap_or_default())
-            .collect()
-    }
-
-    fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.listen)
-    }
-
-    /// Points nginx at `upstreams` instead and has it reload its configuration.
-    fn point_at(&self, upstreams: &[u16]) {
-        write_conf(self.dir.path(), self.listen, upstreams);
-        let reloaded = Command::new("kill")
-            .args(["-HUP", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(reloaded.success());
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        // TERM, not KILL: the master then stops its workers too.
-        if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .status();
-        }
-        let _ = self.child.wait();
-    }
-}
-
-/// The repository's deploy/nginx.conf, listening on `listen` in front of `upstreams`, written
-/// to `dir`; its path.
-fn write_conf(dir: &Path, listen: u16, upstreams: &[u16]) -> PathBuf {
-    let template =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/nginx.conf")).unwrap();
-    let servers: String = upstreams
-        .iter()
-        .map(|p| format!("        server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;\n"))
-        .collect();
-    let start = template.find("        server token-server-1").unwrap();
-    let end = template.find("        keepalive").unwrap();
-    let conf = format!("{}{}{}", &template[..start], servers, &template[end..])
-        .replace("listen 8080;", &format!("listen 127.0.0.1:{listen};"))
-        .replace(
-            "pid /tmp/nginx-token-server.pid;",
-            &format!("pid {}/nginx.pid;", dir.display()),
-        )
-        .replace("worker_processes 1;", "worker_processes 1;\nuser root;");
-    let path = dir.join("nginx.conf");
-    std::fs::write(&path, conf).unwrap();
-    path
-}
-
-/// nginx with the repository's deploy/nginx.conf, pointed at `upstreams`, on a free port: a
-/// new one each try while another process holds the one picked.
-fn nginx(upstreams: &[u16]) -> Nginx {
-    let found = Command::new("nginx")
-        .arg("-v")
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        found,
-        "nginx is not on PATH: install it (Debian/Ubuntu: apt-get install -y nginx)"
-    );
-    let mut log = String::new();
-    for _ in 0..START_ATTEMPTS {
-        match launch_nginx(free_port(), upstreams) {
-            Ok(nginx) => return nginx,
-            Err(last) => log = last,
-        }
-    }
-    panic!("nginx did not start after {START_ATTEMPTS} attempts; last log:\n{log}");
-}
-
-fn launch_nginx(listen: u16, upstreams: &[u16]) -> Result<Nginx, String> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_conf(dir.path(), listen, upstreams);
-    let log = |name: &str| std::fs::File::create(dir.path().join(name)).unwrap();
-    let child = Command::new("nginx")
-        .arg("-p")
-        .arg(dir.path())
-        .arg("-c")
-        .arg(&path)
-        .args(["-g", "daemon off;"])
-        .stdout(log("stdout.log"))
-        .stderr(log("stderr.log"))
-        .spawn()
-        .unwrap();
-    let mut nginx = Nginx { child, dir, listen };
-    // It is ours once a request to the port shows in its own access log; nginx itself answers
-    // /metrics, whatever the upstreams.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(Some(status)) = nginx.child.try_wait() {
-            return Err(format!(
-                "port {listen}: exited with {status}:\n{}",
-                nginx.logs()
-            ));
-        }
-        if probe(listen) && nginx.logs().contains("\"GET /metrics\" 404") {
-            return Ok(nginx);
-        }
-        if Instant::now() > deadline {
-            // Dropping it stops it.
-            return Err(format!(
-                "port {listen}: not serving within 10 s:\n{}",
-                nginx.logs()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Sends `GET /metrics` to `port` and reads the answer; true if anything answered.
-fn probe(port: u16) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    let mut answer = String::new();
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .is_ok()
-        && stream.read_to_string(&mut answer).is_ok()
-        && !answer.is_empty()
-}
+use std::time::Duration;
 
 #[tokio::test]
 async fn nginx_keeps_tokens_out_of_its_logs() {
     // The upstream refuses connections (a port that was bound and released: nothing listens
     // there), so nginx logs an upstream failure for each request.
-    let nginx = nginx(&[free_port()]);
+    let nginx = Nginx::balancer(&[free_port()]);
     let token = "A".repeat(87);
     let http = reqwest::Client::new();
     for path in ["/user/_details", "/user/_logout"] {
@@ -221,7 +79,7 @@ async fn replicas_behind_nginx_lose_no_session_when_one_dies_and_returns() {
         .map(|_| Some(start(0).unwrap_or_else(|log| panic!("a replica did not start:\n{log}"))))
         .collect();
     let mut ports: Vec<u16> = replicas.iter().flatten().map(ServerProcess::port).collect();
-    let nginx = nginx(&ports);
+    let nginx = Nginx::balancer(&ports);
     let base = nginx.base();
     // Metrics stay inside: the replicas serve them, nginx does not pass them on.
     let metrics = reqwest::get(format!("{base}/metrics")).await.unwrap();

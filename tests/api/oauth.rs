@@ -1,7 +1,7 @@
 //! Clients, RFC 7009 revocation and RFC 7662 introspection. Both stores.
 
 use crate::both_stores;
-use crate::helpers::*;
+use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 

@@ -3,7 +3,7 @@
 //! transport below it delivers them to the loopback server over plain HTTP, as a
 //! TLS-terminating proxy would.
 
-use crate::helpers::*;
+use crate::support::*;
 use oauth2::basic::BasicClient;
 use oauth2::{
     ClientId, ClientSecret, RefreshToken, ResourceOwnerPassword, ResourceOwnerUsername,

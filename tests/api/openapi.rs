@@ -1,7 +1,7 @@
 //! The OpenAPI document and the route table agree: every route the server serves is
 //! documented, every documented route is served, and the interactive page works offline.
 
-use crate::helpers::*;
+use crate::support::*;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::collections::BTreeSet;

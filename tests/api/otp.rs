@@ -5,9 +5,9 @@
 //! and egov-otp.
 
 use crate::both_stores;
-use crate::helpers::*;
-use crate::otp_harness::*;
-use crate::process::ServerProcess;
+use crate::support::otp::*;
+use crate::support::process::ServerProcess;
+use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -484,7 +484,7 @@ async fn only_a_keyed_hmac_of_a_code_is_stored_with_its_ttl() {
     let c = CodeApp::spawn(&StoreKind::Redis, Options::default()).await;
     let code = c.code_for(&RAVI).await;
     let mut conn = c.app.redis().conn();
-    let key = format!("{}:{{otp:pb:{}}}:c", c.app.prefix, RAVI.mobile);
+    let key = c.app.key_names().otp_code(RAVI.tenant, RAVI.mobile);
     let stored: std::collections::HashMap<String, String> =
         redis::cmd("HGETALL").arg(&key).query(&mut conn).unwrap();
     assert_eq!(stored["d"].len(), 64, "{stored:?}");
@@ -554,7 +554,7 @@ async fn no_code_reaches_the_log_redis_in_clear_or_metrics() {
         .await
         .unwrap();
     assert!(
-        crate::metrics::sample(
+        sample(
             &metrics,
             "token_server_otp_sends_total",
             &[("outcome", "sent")]

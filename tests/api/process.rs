@@ -1,120 +1,12 @@
 //! The `token-server` binary as operators run it: configuration errors, start-up messages, and
 //! logs that never contain a secret.
 
-use crate::helpers::*;
+use crate::support::process::{BINARY, ServerProcess};
+use crate::support::*;
 use reqwest::StatusCode;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-const BINARY: &str = env!("CARGO_BIN_EXE_token-server");
-
-/// A server process whose stderr (the log) is collected in a file.
-pub struct ServerProcess {
-    pub child: Child,
-    log: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-    pub address: String,
-}
-
-impl ServerProcess {
-    /// Starts the binary with the test users' seed file and `envs`.
-    pub fn start(envs: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let users = write_seed_file(dir.path()).display().to_string();
-        let mut all = vec![("USERS_FILE", users.as_str())];
-        all.extend_from_slice(envs);
-        Self::launch(dir, &all)
-    }
-
-    /// Starts the binary with nothing but `envs` (and a loopback address).
-    fn start_bare(envs: &[(&str, &str)]) -> Self {
-        Self::launch(tempfile::tempdir().unwrap(), envs)
-    }
-
-    fn launch(dir: tempfile::TempDir, envs: &[(&str, &str)]) -> Self {
-        Self::try_launch(dir, envs)
-            .unwrap_or_else(|log| panic!("server did not start; log:\n{log}"))
-    }
-
-    /// Starts the binary with the test users' seed file and `envs`; its log if it exits before
-    /// it listens (a port it was given is taken, say).
-    pub fn try_start(envs: &[(&str, &str)]) -> Result<Self, String> {
-        let dir = tempfile::tempdir().unwrap();
-        let users = write_seed_file(dir.path()).display().to_string();
-        let mut all = vec![("USERS_FILE", users.as_str())];
-        all.extend_from_slice(envs);
-        Self::try_launch(dir, &all)
-    }
-
-    fn try_launch(dir: tempfile::TempDir, envs: &[(&str, &str)]) -> Result<Self, String> {
-        let log = dir.path().join("server.log");
-        let mut cmd = Command::new(BINARY);
-        cmd.env_clear()
-            .env("HOST", "127.0.0.1")
-            .env("PORT", "0")
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let port = loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if let Some(line) = text.lines().find(|l| l.contains("listening on ")) {
-                // "listening on 127.0.0.1:PORT", in a text or a JSON line.
-                let after = &line[line.find("listening on ").unwrap() + 13..];
-                let address: String = after
-                    .chars()
-                    .take_while(|c| !c.is_whitespace() && *c != '"')
-                    .collect();
-                break address.rsplit(':').next().unwrap().parse::<u16>().unwrap();
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                let text = std::fs::read_to_string(&log).unwrap_or_default();
-                return Err(format!("exited with {status}:\n{text}"));
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("not listening after 20 s:\n{text}"));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        Ok(ServerProcess {
-            child,
-            log,
-            _dir: dir,
-            address: format!("http://127.0.0.1:{port}"),
-        })
-    }
-
-    /// The port its API listens on.
-    pub fn port(&self) -> u16 {
-        self.address.rsplit(':').next().unwrap().parse().unwrap()
-    }
-
-    /// Waits until the log has a line containing `text`; the log then.
-    pub async fn log_line(&self, text: &str, limit: Duration) -> String {
-        let found = eventually(limit, || async { self.log().contains(text) }).await;
-        let log = self.log();
-        assert!(found, "no {text:?} in the log after {limit:?}:\n{log}");
-        log
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap()
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn run_to_exit(envs: &[(&str, &str)]) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -150,13 +42,9 @@ fn a_bad_setting_stops_start_up_with_exit_code_2_and_names_it() {
 #[tokio::test]
 async fn with_nothing_configured_the_demo_user_can_log_in() {
     let server = ServerProcess::start_bare(&[]);
-    let res = password_grant(
-        &reqwest::Client::new(),
-        &server.address,
-        "demo",
-        "demo-password",
-    )
-    .await;
+    let res = server
+        .password_login("demo", "demo-password", [("tenantId", "pb")])
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let log = server.log();
     assert!(log.contains("demo users"), "{log}");
@@ -190,9 +78,13 @@ async fn secrets_never_reach_the_log_even_at_debug_level() {
     ]);
     let client = reqwest::Client::new();
     let base = server.address.clone();
-    let wrong = password_grant(&client, &base, EMPLOYEE.name, "Wrong-Secret-Guess-9").await;
+    let wrong = server
+        .password_login(EMPLOYEE.name, "Wrong-Secret-Guess-9", [("tenantId", "pb")])
+        .await;
     assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
-    let ok = password_grant(&client, &base, EMPLOYEE.name, EMPLOYEE.password).await;
+    let ok = server
+        .password_login(EMPLOYEE.name, EMPLOYEE.password, [("tenantId", "pb")])
+        .await;
     assert_eq!(ok.status(), StatusCode::OK);
     let tokens = Tokens::from(ok.json::<serde_json::Value>().await.unwrap());
     let details = format!("{base}/user/_details?access_token={}", tokens.access);
@@ -200,7 +92,7 @@ async fn secrets_never_reach_the_log_even_at_debug_level() {
         client.get(&details).send().await.unwrap().status(),
         StatusCode::OK
     );
-    let refreshed = refresh_grant(&client, &base, &tokens.refresh).await;
+    let refreshed = server.refresh(&tokens.refresh).await;
     let refreshed = Tokens::from(refreshed.json::<serde_json::Value>().await.unwrap());
     let logout = format!(
         "{}/user/_logout?access_token={}",
@@ -241,7 +133,7 @@ async fn secrets_never_reach_the_log_even_at_debug_level() {
     ];
     // The stored bcrypt hash of the password, too.
     let seed: serde_json::Value = serde_json::from_reader(BufReader::new(
-        std::fs::File::open(server._dir.path().join("users.json")).unwrap(),
+        std::fs::File::open(server.dir().join("users.json")).unwrap(),
     ))
     .unwrap();
     secrets.push(seed[0]["password"].as_str().unwrap().to_string());
@@ -277,15 +169,10 @@ async fn sigterm_turns_ready_to_503_finishes_in_flight_requests_and_exits_0() {
         StatusCode::OK
     );
 
-    let base = server.address.clone();
+    let api = ApiClient::clone(&server);
     let in_flight = tokio::spawn(async move {
-        password_grant(
-            &reqwest::Client::new(),
-            &base,
-            EMPLOYEE.name,
-            EMPLOYEE.password,
-        )
-        .await
+        api.password_login(EMPLOYEE.name, EMPLOYEE.password, [("tenantId", "pb")])
+            .await
     });
     // The login is in flight once its password check is queued or running.
     let metrics = format!("{}/metrics", server.address);
@@ -301,8 +188,7 @@ async fn sigterm_turns_ready_to_503_finishes_in_flight_requests_and_exits_0() {
                 .text()
                 .await
                 .unwrap();
-            crate::metrics::sample(&text, "token_server_bcrypt_queue_depth", &[]).unwrap_or(0.0)
-                >= 1.0
+            sample(&text, "token_server_bcrypt_queue_depth", &[]).unwrap_or(0.0) >= 1.0
         },
     )
     .await;

@@ -1,7 +1,7 @@
 //! What the Redis store leaves in Redis, users read from Redis hashes, and how the server
 //! behaves while Redis is down.
 
-use crate::helpers::*;
+use crate::support::*;
 use redis::Commands;
 use reqwest::StatusCode;
 use std::time::Duration;
@@ -173,11 +173,11 @@ async fn a_session_whose_key_outlives_it_is_over_everywhere() {
     let app = TestApp::spawn_with(&StoreKind::Redis, options).await;
     let first = app.login_ok(&EMPLOYEE).await;
     let rotated = app.refresh_ok(&first.refresh).await;
-    let session_key = app
-        .keys()
-        .into_iter()
-        .find(|k| k.contains(":s:") && app.redis().conn().pttl::<_, i64>(k).unwrap() > 7_200)
-        .expect("the refreshed session's key lives past its refresh token");
+    let session_key = app.key_names().session(&session_of(&rotated.access));
+    assert!(
+        app.redis().conn().pttl::<_, i64>(&session_key).unwrap() > 7_200,
+        "the refreshed session's key lives past its refresh token"
+    );
     app.wait_until_expired(&rotated.access, &rotated.refresh, Duration::from_secs(20))
         .await;
     let mut conn = app.redis().conn();
@@ -223,7 +223,7 @@ async fn the_user_index_forgets_ended_and_expired_sessions() {
     let old = app.login_ok(&EMPLOYEE).await;
     let ended = app.login_ok(&EMPLOYEE).await;
     app.logout(&ended.access).await;
-    let index_key = app.keys().into_iter().find(|k| k.ends_with(":i")).unwrap();
+    let index_key = app.key_names().user_sessions(&session_of(&old.access).tag);
     let mut conn = app.redis().conn();
     assert_eq!(
         conn.zcard::<_, usize>(&index_key).unwrap(),
@@ -261,14 +261,11 @@ fn store_user(app: &TestApp, seed: &Seed, id: i64, active: bool, name: &str) {
     let user: token_server::domain::user::User = serde_json::from_value(record).unwrap();
     let fields = token_server::users::redis::to_fields(&user);
     let mut conn = app.redis().conn();
-    let key = format!("{}:user:{}:{}", app.prefix, seed.tenant, seed.name);
+    let key = app.key_names().user(seed.tenant, seed.name);
     let _: () = conn.del(&key).unwrap();
     let _: () = conn.hset_multiple(&key, &fields).unwrap();
     let _: () = conn
-        .sadd(
-            format!("{}:user-tenants:{}", app.prefix, seed.name),
-            seed.tenant,
-        )
+        .sadd(app.key_names().user_tenants(seed.name), seed.tenant)
         .unwrap();
 }
 
@@ -314,7 +311,7 @@ async fn users_in_redis_hashes_can_log_in_and_changes_apply_at_once() {
 
     // A malformed record is skipped, not a server error.
     let mut conn = app.redis().conn();
-    let key = format!("{}:user:pb:{}", app.prefix, CITIZEN.name);
+    let key = app.key_names().user("pb", CITIZEN.name);
     let _: () = conn.hset(&key, "id", "not-a-number").unwrap();
     let res = app.login(&CITIZEN).await;
     assert_eq!(

@@ -1,6 +1,6 @@
 //! Several app instances sharing one Redis, as replicas behind a load balancer do.
 
-use crate::helpers::*;
+use crate::support::*;
 use reqwest::StatusCode;
 use std::sync::Arc;
 
@@ -144,23 +144,31 @@ async fn lockout_counts_across_replicas() {
     }
     // The lock is keyed by the user name alone (whatever tenant the logins named); the
     // failure that locked the account started its count over.
+    let names = a.key_names();
+    let account = |name: &str| Account::User(name.to_string());
+    // An account's keys share one hash tag (the text in the first `{…}`).
+    let hash_tag = |key: &str| -> Option<String> {
+        let (_, rest) = key.split_once('{')?;
+        Some(rest.split_once('}')?.0.to_string())
+    };
     let lockout_keys = |app: &TestApp, name: &str| -> Vec<String> {
+        let tag = hash_tag(&names.account_lock(&account(name)));
         let mut keys: Vec<String> = app
             .keys()
             .into_iter()
-            .filter(|k| k.contains(&format!("{{lo:{name}}}")))
+            .filter(|k| hash_tag(k) == tag)
             .collect();
         keys.sort();
         keys
     };
-    let lock = format!("{}:{{lo:{}}}:l", a.prefix, CITIZEN.name);
+    let lock = names.account_lock(&account(CITIZEN.name));
     assert_eq!(lockout_keys(&a, CITIZEN.name), [lock.as_str()]);
     // A wrong password of another user starts that user's count.
     let res = b
         .password_login(EMPLOYEE.name, "wrong", [("tenantId", "pb")])
         .await;
     assert_oauth_error(res, StatusCode::BAD_REQUEST, "invalid_grant").await;
-    let counter = format!("{}:{{lo:{}}}:n", a.prefix, EMPLOYEE.name);
+    let counter = names.login_failures(&account(EMPLOYEE.name));
     assert_eq!(lockout_keys(&a, EMPLOYEE.name), [counter.as_str()]);
     // Both expire by themselves: the lock after the cool-down, the count after the period
     // (by default 60 and 30 minutes).

@@ -2,7 +2,7 @@
 //! session lifetime and the per-user session cap. Every test runs on both stores.
 
 use crate::both_stores;
-use crate::helpers::*;
+use crate::support::*;
 use reqwest::StatusCode;
 use std::time::Duration;
 
@@ -151,16 +151,19 @@ async fn with_no_retry_window_concurrent_refreshes_never_both_succeed(kind: Stor
 
 #[tokio::test]
 async fn refresh_token_reuse_is_logged_as_an_audit_event() {
-    let server =
-        crate::process::ServerProcess::start(&[("LOG_FORMAT", "json"), ("BCRYPT_COST", "4")]);
-    let (client, base) = (reqwest::Client::new(), server.address.as_str());
-    let res = password_grant(&client, base, EMPLOYEE.name, EMPLOYEE.password).await;
+    let server = crate::support::process::ServerProcess::start(&[
+        ("LOG_FORMAT", "json"),
+        ("BCRYPT_COST", "4"),
+    ]);
+    let res = server
+        .password_login(EMPLOYEE.name, EMPLOYEE.password, [("tenantId", "pb")])
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let first = Tokens::from(res.json::<serde_json::Value>().await.unwrap());
     let rotate = |token: String| {
-        let client = client.clone();
+        let server = &server;
         async move {
-            let res = refresh_grant(&client, base, &token).await;
+            let res = server.refresh(&token).await;
             (res.status(), res.json::<serde_json::Value>().await.unwrap())
         }
     };

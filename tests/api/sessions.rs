@@ -1,7 +1,7 @@
 //! A user's own sessions: listing, ending one, ending all. Both stores.
 
 use crate::both_stores;
-use crate::helpers::*;
+use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 

@@ -2,7 +2,8 @@
 //! password and client-secret budgets.
 
 use crate::both_stores;
-use crate::helpers::*;
+use crate::support::process::ServerProcess;
+use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::sync::Arc;
@@ -78,10 +79,31 @@ async fn simultaneous_right_passwords_of_one_account_all_get_in(kind: StoreKind)
     }
 }
 
+/// Password checks started on `server` since its count of abandoned ones was `abandoned_before`:
+/// those running or waiting for bcrypt, and those abandoned since (each hang-up's check ends
+/// abandoned). The server's own metrics, so only its checks count.
+async fn checks_started(server: &ServerProcess, abandoned_before: f64) -> f64 {
+    let text = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let running = sample(&text, "token_server_bcrypt_queue_depth", &[]).unwrap_or(0.0);
+    let abandoned = sample(
+        &text,
+        "token_server_checks_abandoned_total",
+        &[("verdict", "wrong")],
+    )
+    .unwrap_or(0.0);
+    running + abandoned - abandoned_before
+}
+
 /// Sends a wrong-password login of the employee on a connection of its own and resets the
-/// connection while its check runs.
-async fn hang_up_mid_check(app: &TestApp) {
-    let address = app.address.trim_start_matches("http://");
+/// connection while its check runs: once `server` has started the `nth` check since its count
+/// of abandoned ones was `abandoned_before`.
+async fn hang_up_mid_check(server: &ServerProcess, nth: f64, abandoned_before: f64) {
+    let address = server.address.trim_start_matches("http://");
     let mut s = tokio::net::TcpStream::connect(address).await.unwrap();
     let body = format!(
         "grant_type=password&username={}&password=wrong&tenantId=pb",
@@ -93,46 +115,56 @@ async fn hang_up_mid_check(app: &TestApp) {
         body.len()
     );
     s.write_all(request.as_bytes()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(60)).await;
+    let checking = eventually_every(
+        Duration::from_secs(10),
+        Duration::from_millis(5),
+        || async { checks_started(server, abandoned_before).await >= nth },
+    )
+    .await;
+    assert!(checking, "check {nth} did not start within 10 s");
     // A reset, not a close: the server drops the request at once. (Deprecated for the
     // blocking drop a non-zero linger makes.)
     #[allow(deprecated)]
     s.set_linger(Some(Duration::ZERO)).unwrap();
 }
 
-/// One store after the other: the count of abandoned checks is the process's, so no other
-/// test may abandon checks meanwhile.
+/// Each store in a server process of its own, whose metrics count only its checks.
 #[tokio::test]
 async fn a_login_whose_client_hangs_up_mid_check_is_counted_and_holds_no_place() {
-    for (kind, name) in [
-        (StoreKind::Redis, "redis"),
-        (StoreKind::Embedded, "embedded"),
-    ] {
-        hung_up_checks_count(kind, name).await;
-    }
+    let redis = TestRedis::start();
+    let url = redis.url();
+    hung_up_checks_count(&[("REDIS_URL", url.as_str())], "redis").await;
+    hung_up_checks_count(&[], "embedded").await;
 }
 
-async fn hung_up_checks_count(kind: StoreKind, name: &str) {
+async fn hung_up_checks_count(store: &[(&str, &str)], name: &str) {
     // Cost 12: each check runs long enough for its client to go away in the middle of it.
-    let app = TestApp::spawn_with(&kind, budget_of(5, 12)).await;
+    let mut env = vec![
+        ("TOKEN_SECRET", TOKEN_SECRET),
+        ("MAX_INVALID_LOGIN_ATTEMPTS", "5"),
+        ("LOGIN_MAX_ATTEMPTS_PER_IP_PER_MINUTE", "0"),
+        ("BCRYPT_COST", "12"),
+    ];
+    env.extend_from_slice(store);
+    let server = ServerProcess::start(&env);
     let abandoned = r#"token_server_checks_abandoned_total{verdict="wrong"}"#;
-    let before = metric_at(&app.address, abandoned).await;
-    for _ in 0..4 {
-        hang_up_mid_check(&app).await;
+    let before = metric_at(&server.address, abandoned).await;
+    for nth in 1..=4 {
+        hang_up_mid_check(&server, f64::from(nth), before).await;
     }
     let reported = eventually(Duration::from_secs(10), || async {
-        metric_at(&app.address, abandoned).await >= before + 4.0
+        metric_at(&server.address, abandoned).await >= before + 4.0
     })
     .await;
     assert!(reported, "{name}: the abandoned checks never finished");
     // They counted: one more wrong password spends the budget...
-    let res = app
+    let res = server
         .password_login(EMPLOYEE.name, "wrong", [("tenantId", "pb")])
         .await;
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error_description"], "Invalid login credentials");
     // ...so the account is locked, not held busy by places nobody gives back.
-    let res = app.login(&EMPLOYEE).await;
+    let res = server.login(&EMPLOYEE).await;
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error_description"], "Account locked", "{name}");
 }

@@ -2,55 +2,14 @@
 //! revoke, disable) has answered on any replica, no replica answers 200 for the ended token,
 //! even one whose invalidations arrive late.
 
-use crate::helpers::*;
+use crate::support::process::ServerProcess;
+use crate::support::proxy::{lagging_proxy, pushless_proxy};
+use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// A TCP proxy to `target` that passes what the client sends at once and delays everything
-/// the server sends by `delay`, in order.
-pub async fn lagging_proxy(target: u16, delay: Duration) -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await else {
-                continue;
-            };
-            let (mut client_read, mut client_write) = client.into_split();
-            let (mut server_read, mut server_write) = server.into_split();
-            tokio::spawn(async move {
-                let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
-            });
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    match server_read.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            let due = tokio::time::Instant::now() + delay;
-                            if tx.send((due, buf[..n].to_vec())).is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-            });
-            tokio::spawn(async move {
-                while let Some((due, bytes)) = rx.recv().await {
-                    tokio::time::sleep_until(due).await;
-                    if client_write.write_all(&bytes).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    port
-}
 
 /// Two replicas on one Redis: `fresh` reaches it directly, `lagging` through a proxy that
 /// delays every push and reply by 20 ms: longer than a read lease, so `lagging` takes the
@@ -157,27 +116,13 @@ async fn end_rounds(fresh: &TestApp, lagging: &TestApp, rounds: usize) {
     }
 }
 
-/// Kills a sentinel (and then removes its folder) when the test ends, however it ends.
-struct Sentinel {
-    child: std::process::Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Sentinel {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_sentinel_a_lagging_replica_never_validates_an_ended_token() {
-    use crate::sentinel::{MASTER, PASSWORD};
+    use crate::support::sentinel::{MASTER, PASSWORD, start_sentinel};
     let master = Arc::new(TestRedis::start_with_password(PASSWORD));
     // The sentinel watches the master through the proxy, so that is the address it names.
     let proxy = lagging_proxy(master.port, Duration::from_millis(20)).await;
-    let (port, child, dir) = crate::sentinel::start_sentinel(&redis_server_binary(), None, proxy);
-    let _sentinel = Sentinel { child, _dir: dir };
+    let sentinel = start_sentinel(None, proxy);
     let options = Options {
         prefix: Some(format!("t{}", uuid::Uuid::new_v4().simple())),
         ..Options::default()
@@ -187,7 +132,10 @@ async fn through_sentinel_a_lagging_replica_never_validates_an_ended_token() {
     let lagging = TestApp::spawn_on(
         None,
         options
-            .with("REDIS_SENTINELS", format!("redis://127.0.0.1:{port}"))
+            .with(
+                "REDIS_SENTINELS",
+                format!("redis://127.0.0.1:{}", sentinel.port),
+            )
             .with("REDIS_SENTINEL_MASTER", MASTER)
             .with("REDIS_SENTINEL_PASSWORD", PASSWORD),
     )
@@ -228,7 +176,7 @@ async fn a_disabled_users_cached_tokens_end_on_the_lagging_replica_too() {
 /// Ten rounds: a user's token warmed on `cached`, the user disabled by the admin command on
 /// `fresh`'s Redis, then validated on `cached` as soon as the command has exited: 401.
 pub async fn disable_rounds(fresh: &TestApp, cached: &TestApp) {
-    let env = crate::cli::env_of(fresh);
+    let env = crate::support::process::env_of(fresh);
     let dir = tempfile::tempdir().unwrap();
     let mut user = user_json(&EMPLOYEE, 42);
     user["userName"] = "clerk".into();
@@ -241,7 +189,7 @@ pub async fn disable_rounds(fresh: &TestApp, cached: &TestApp) {
         let env = env.clone();
         tokio::task::spawn_blocking(move || {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            crate::cli::run(&env, &args, "")
+            crate::support::process::run(&env, &args, "")
         })
     };
     for round in 0..10 {
@@ -352,7 +300,7 @@ fn cache_metrics(text: &str) -> (f64, f64, f64) {
 #[tokio::test]
 async fn the_cache_keeps_its_bound_under_twice_as_many_live_tokens() {
     let redis = TestRedis::start();
-    let server = crate::process::ServerProcess::start(&[
+    let server = ServerProcess::start(&[
         ("REDIS_URL", &redis.url()),
         ("TOKEN_SECRET", TOKEN_SECRET),
         ("WORKERS", "1"),
@@ -360,25 +308,26 @@ async fn the_cache_keeps_its_bound_under_twice_as_many_live_tokens() {
         ("BCRYPT_COST", "4"),
         ("LOGIN_MAX_ATTEMPTS_PER_IP_PER_MINUTE", "0"),
     ]);
-    let http = reqwest::Client::new();
-    let base = server.address.clone();
     let mut tokens = vec![];
     for _ in 0..40 {
-        let res = password_grant(&http, &base, CITIZEN.name, CITIZEN.password).await;
+        let res = server
+            .password_login(CITIZEN.name, CITIZEN.password, [("tenantId", "pb")])
+            .await;
         assert_eq!(res.status(), StatusCode::OK);
         tokens.push(Tokens::from(res.json::<Value>().await.unwrap()).access);
     }
     for _ in 0..2 {
         for t in &tokens {
-            assert_eq!(details_status_at(&http, &base, t).await, StatusCode::OK);
+            assert_eq!(server.validate(t).await, StatusCode::OK);
         }
     }
     // The latest ones are still there.
     for t in &tokens[30..] {
-        assert_eq!(details_status_at(&http, &base, t).await, StatusCode::OK);
+        assert_eq!(server.validate(t).await, StatusCode::OK);
     }
-    let text = http
-        .get(format!("{base}/metrics"))
+    let text = server
+        .client
+        .get(server.url("/metrics"))
         .send()
         .await
         .unwrap()
@@ -503,52 +452,6 @@ async fn made_up_tokens_leave_nothing_in_redis_tracking_table() {
         "introspection tracks a live token"
     );
     assert_eq!(app.details_status(&t.access).await, StatusCode::OK);
-}
-
-/// A proxy to Redis that turns a tracking connection's `CLIENT TRACKING ON OPTIN` into one
-/// that sends its invalidations to client `redirect`: Redis accepts tracking and answers
-/// every PING, yet that connection never sees a push, as behind a proxy or with a
-/// Redis-compatible server that does not track.
-async fn pushless_proxy(target: u16, redirect: i64) -> u16 {
-    const TRACKING: &[u8] = b"*4\r\n$6\r\nCLIENT\r\n$8\r\nTRACKING\r\n$2\r\nON\r\n$5\r\nOPTIN\r\n";
-    let id = redirect.to_string();
-    let redirected = format!(
-        "*6\r\n$6\r\nCLIENT\r\n$8\r\nTRACKING\r\n$2\r\nON\r\n$5\r\nOPTIN\r\n$8\r\nREDIRECT\r\n${}\r\n{id}\r\n",
-        id.len()
-    )
-    .into_bytes();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await else {
-                continue;
-            };
-            let (mut client_read, mut client_write) = client.into_split();
-            let (mut server_read, mut server_write) = server.into_split();
-            tokio::spawn(async move {
-                let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
-            });
-            let redirected = redirected.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    let n = match client_read.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
-                    let mut out = buf[..n].to_vec();
-                    if let Some(at) = out.windows(TRACKING.len()).position(|w| w == TRACKING) {
-                        out.splice(at..at + TRACKING.len(), redirected.iter().copied());
-                    }
-                    if server_write.write_all(&out).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    port
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,7 +2,7 @@
 //! ports, joined with `redis-cli --cluster create`, killed on drop. Every node requires a
 //! password, so the whole cluster suite also runs with AUTH.
 
-use crate::helpers::{START_ATTEMPTS, free_ports, redis_pid, redis_server_binary};
+use super::{START_ATTEMPTS, free_ports, redis_pid, redis_server_binary};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -23,7 +23,7 @@ impl TestCluster {
     }
 
     /// A cluster that speaks only TLS, clients, replication and bus alike, with the
-    /// certificates in `material` (see `helpers::tls_material`).
+    /// certificates in `material` (see `tls_material`).
     pub fn start_tls(material: &std::path::Path) -> Self {
         Self::start_with(Some(material.to_path_buf()))
     }

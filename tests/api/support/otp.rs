@@ -2,7 +2,7 @@
 //! plays the operator's SMS webhook or DIGIT's egov-otp, and the citizen app's requests as
 //! DIGIT's UI sends them.
 
-use crate::helpers::*;
+use super::{BASIC_DIGIT, Options, StoreKind, TestApp};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
