@@ -104,18 +104,7 @@ impl RedisSettings {
                 "set one of REDIS_URL (one node), REDIS_CLUSTER_NODES (a cluster) or REDIS_SENTINELS (Sentinel)",
             ));
         }
-        let key_prefix = g.text("redis_key_prefix").unwrap_or_else(|| "ts".into());
-        let prefix_ok = (1..=64).contains(&key_prefix.len())
-            && key_prefix
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
-        if !prefix_ok {
-            return Err(g.bad(
-                "redis_key_prefix",
-                &key_prefix,
-                "1 to 64 characters of letters, digits, '-', '_', '.' or ':'",
-            ));
-        }
+        let key_prefix = key_prefix(g)?;
         Ok(RedisSettings {
             target: targets.pop().unwrap_or(RedisTarget::Embedded),
             tls_ca_file: g.path("redis_tls_ca_file"),
@@ -135,6 +124,22 @@ impl RedisSettings {
             )?),
         })
     }
+}
+
+fn key_prefix(g: &Given) -> Result<String, ConfigError> {
+    let key_prefix = g.text("redis_key_prefix").unwrap_or_else(|| "ts".into());
+    let prefix_ok = (1..=64).contains(&key_prefix.len())
+        && key_prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
+    if !prefix_ok {
+        return Err(g.bad(
+            "redis_key_prefix",
+            &key_prefix,
+            "1 to 64 characters of letters, digits, '-', '_', '.' or ':'",
+        ));
+    }
+    Ok(key_prefix)
 }
 
 fn sentinel(g: &Given) -> Result<Option<SentinelSettings>, ConfigError> {

@@ -20,6 +20,11 @@ macro_rules! label {
                     $($name::$variant => $value),*
                 }
             }
+
+            /// Every value's text, for the help text: "a, b, c".
+            pub fn listed() -> String {
+                [$($value),*].join(", ")
+            }
         }
     };
 }

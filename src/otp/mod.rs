@@ -16,7 +16,7 @@ mod webhook;
 
 use crate::config::{CodeSource, OtpSettings, SecretText};
 use crate::domain::address::throttle_key;
-use crate::domain::code::{Code, CodeKey, CodeOwner};
+use crate::domain::code::{Code, CodeDigest, CodeKey, CodeOwner};
 use crate::domain::credentials::{Password, TenantId};
 use crate::domain::user::{User, UserType};
 use crate::metrics::OtpSendOutcome;
@@ -279,6 +279,31 @@ impl Otp {
         if request.kind != SendKind::Login {
             return Err(SendError::NotServed(request.kind));
         }
+        let owner = self.registered(request, &from).await?;
+        let code = Code::generate();
+        let digest = self.key.digest(&owner, code.expose());
+        if let Started::Throttled(wait) = self.codes.start(&owner, &digest, self.limits).await? {
+            log::info!(
+                target: "audit",
+                "code send throttled: too many sends to {:?} in tenant {:?} (from {from})",
+                owner.number(),
+                owner.tenant()
+            );
+            return Err(SendError::NumberThrottled { retry_after: wait });
+        }
+        self.deliver(delivery, &owner, &code, &digest).await?;
+        log::info!(
+            target: "audit",
+            "one-time code sent for {:?} in tenant {:?} (from {from})",
+            owner.number(),
+            owner.tenant()
+        );
+        Ok(())
+    }
+
+    /// Whose code the request asks for: a registered number of a user type that logs in with
+    /// a code (a citizen's in the state tenant, an employee's in the tenant asked).
+    async fn registered(&self, request: &SendRequest, from: &str) -> Result<CodeOwner, SendError> {
         let (user_type, tenant) = if request.employee {
             (UserType::Employee, request.tenant.clone())
         } else {
@@ -305,49 +330,45 @@ impl Otp {
             );
             return Err(SendError::UnknownNumber);
         }
-        let owner = CodeOwner::new(&request.mobile, tenant.as_str());
-        let code = Code::generate();
-        let digest = self.key.digest(&owner, code.expose());
-        if let Started::Throttled(wait) = self.codes.start(&owner, &digest, self.limits).await? {
-            log::info!(
-                target: "audit",
-                "code send throttled: too many sends to {:?} in tenant {:?} (from {from})",
-                owner.number(),
-                owner.tenant()
-            );
-            return Err(SendError::NumberThrottled { retry_after: wait });
-        }
+        Ok(CodeOwner::new(&request.mobile, tenant.as_str()))
+    }
+
+    /// Hands the code to its delivery; one the webhook did not take is discarded.
+    async fn deliver(
+        &self,
+        delivery: &Delivery,
+        owner: &CodeOwner,
+        code: &Code,
+        digest: &CodeDigest,
+    ) -> Result<(), SendError> {
         match delivery {
             Delivery::Webhook(webhook) => {
-                if let Err(reason) = webhook.deliver(&owner, &code, self.limits.ttl).await {
-                    log::warn!(
-                        "one-time code for {:?} in tenant {:?} not delivered: {reason}; the code is discarded",
-                        owner.number(),
-                        owner.tenant()
+                let Err(reason) = webhook.deliver(owner, code, self.limits.ttl).await else {
+                    return Ok(());
+                };
+                log::warn!(
+                    "one-time code for {:?} in tenant {:?} not delivered: {reason}; the code is discarded",
+                    owner.number(),
+                    owner.tenant()
+                );
+                if let Err(e) = self.codes.discard(owner, digest).await {
+                    log::error!(
+                        "an undelivered code could not be discarded (it expires with its TTL): {e}"
                     );
-                    if let Err(e) = self.codes.discard(&owner, &digest).await {
-                        log::error!(
-                            "an undelivered code could not be discarded (it expires with its TTL): {e}"
-                        );
-                    }
-                    return Err(SendError::Undelivered {
-                        retry_after: self.limits.interval.max(Duration::from_secs(1)),
-                    });
                 }
+                Err(SendError::Undelivered {
+                    retry_after: self.limits.interval.max(Duration::from_secs(1)),
+                })
             }
-            Delivery::Log => log::warn!(
-                "!!! DEV MODE (no OTP_WEBHOOK_URL): one-time code {} for mobile number {:?} in tenant {:?} !!!",
-                code.expose(),
-                owner.number(),
-                owner.tenant()
-            ),
+            Delivery::Log => {
+                log::warn!(
+                    "!!! DEV MODE (no OTP_WEBHOOK_URL): one-time code {} for mobile number {:?} in tenant {:?} !!!",
+                    code.expose(),
+                    owner.number(),
+                    owner.tenant()
+                );
+                Ok(())
+            }
         }
-        log::info!(
-            target: "audit",
-            "one-time code sent for {:?} in tenant {:?} (from {from})",
-            owner.number(),
-            owner.tenant()
-        );
-        Ok(())
     }
 }

@@ -246,6 +246,37 @@ fn token_in_body(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, ApiEr
     Ok(direct.or(info))
 }
 
+/// The client credentials of an `Authorization: Basic` header (RFC 6749 2.3.1: id and secret
+/// form-encoded, then base64); `None` without one or with another scheme.
+pub fn basic_credentials(req: &HttpRequest) -> Result<Option<ClientCredentials>, ApiError> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().map_err(|_| ApiError::InvalidClient)?;
+    let Some((scheme, encoded)) = value.trim().split_once(' ') else {
+        return Err(ApiError::InvalidClient);
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Ok(None);
+    }
+    let decoded = STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or(ApiError::InvalidClient)?;
+    let (id, secret) = decoded.split_once(':').ok_or(ApiError::InvalidClient)?;
+    let decode = |s: &str| {
+        percent_decode_str(&s.replace('+', " "))
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| ApiError::InvalidClient)
+    };
+    Ok(Some(ClientCredentials {
+        id: decode(id)?,
+        secret: decode(secret)?,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,35 +311,4 @@ mod tests {
         assert_eq!(f.get("scope"), Some("read"));
         assert!(!f.contains("x"));
     }
-}
-
-/// The client credentials of an `Authorization: Basic` header (RFC 6749 2.3.1: id and secret
-/// form-encoded, then base64); `None` without one or with another scheme.
-pub fn basic_credentials(req: &HttpRequest) -> Result<Option<ClientCredentials>, ApiError> {
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let value = value.to_str().map_err(|_| ApiError::InvalidClient)?;
-    let Some((scheme, encoded)) = value.trim().split_once(' ') else {
-        return Err(ApiError::InvalidClient);
-    };
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Ok(None);
-    }
-    let decoded = STANDARD
-        .decode(encoded.trim())
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or(ApiError::InvalidClient)?;
-    let (id, secret) = decoded.split_once(':').ok_or(ApiError::InvalidClient)?;
-    let decode = |s: &str| {
-        percent_decode_str(&s.replace('+', " "))
-            .decode_utf8()
-            .map(|c| c.into_owned())
-            .map_err(|_| ApiError::InvalidClient)
-    };
-    Ok(Some(ClientCredentials {
-        id: decode(id)?,
-        secret: decode(secret)?,
-    }))
 }

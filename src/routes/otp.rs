@@ -53,77 +53,10 @@ fn parse(body: &[u8]) -> Result<SendRequest, ApiError> {
         Some(o @ Value::Object(_)) => o,
         Some(_) => return Err(malformed()),
     };
-    let mut fields = vec![];
-    let tenant = match text(otp.get("tenantId")) {
-        Ok(Some(t)) => match TenantId::parse(&t) {
-            Ok(t) => Some(t),
-            Err(rejected) => {
-                fields.push(field(
-                    "OTP.TENANT_ID_MANDATORY",
-                    &rejected.0,
-                    "otp.tenantId",
-                ));
-                None
-            }
-        },
-        _ => {
-            fields.push(field(
-                "OTP.TENANT_ID_MANDATORY",
-                "Tenant field is mandatory",
-                "otp.tenantId",
-            ));
-            None
-        }
-    };
-    let kind = match text(otp.get("type")).map(|t| t.map(|t| t.to_ascii_lowercase())) {
-        Ok(None) => Some(SendKind::Register),
-        Ok(Some(t)) if t == "register" => Some(SendKind::Register),
-        Ok(Some(t)) if t == "login" => Some(SendKind::Login),
-        Ok(Some(t)) if t == "passwordreset" => Some(SendKind::PasswordReset),
-        _ => {
-            fields.push(field(
-                "OTP.REQUEST_TYPE_MANDATORY",
-                "Request type (register, passwordreset,login) is mandatory",
-                "otp.type",
-            ));
-            None
-        }
-    };
-    let mobile = match text(otp.get("mobileNumber")) {
-        Ok(Some(m)) if kind == Some(SendKind::PasswordReset) => Some(m),
-        Ok(Some(m)) if !m.bytes().all(|b| b.is_ascii_digit()) => {
-            fields.push(field(
-                "OTP.MOBILE_NUMBER_INVALID",
-                "Mobile number field should be numeric.",
-                "otp.mobileNumber",
-            ));
-            None
-        }
-        Ok(Some(m)) if !(10..=13).contains(&m.len()) => {
-            fields.push(field(
-                "OTP.MOBILE_NUMBER_INVALIDLENGTH",
-                "Mobile number length should be min 10 and max 13 digits",
-                "otp.mobileNumber",
-            ));
-            None
-        }
-        Ok(Some(m)) => Some(m),
-        Ok(None) => {
-            fields.push(field(
-                "OTP.MOBILE_NUMBER_MANDATORY",
-                "Mobile number field is mandatory",
-                "otp.mobileNumber",
-            ));
-            None
-        }
-        Err(()) => {
-            fields.push(field(
-                "OTP.MOBILE_NUMBER_INVALID",
-                "Mobile number field should be numeric.",
-                "otp.mobileNumber",
-            ));
-            None
-        }
+    let (tenant, kind) = (tenant(otp), kind(otp));
+    let mobile = match &kind {
+        Ok(kind) => mobile(otp, *kind),
+        Err(_) => mobile(otp, SendKind::Register),
     };
     // A JSON type DIGIT's Jackson cannot bind refuses the whole request, as there.
     let employee = match text(otp.get("userType")) {
@@ -131,13 +64,68 @@ fn parse(body: &[u8]) -> Result<SendRequest, ApiError> {
         Err(()) => return Err(malformed()),
     };
     match (mobile, tenant, kind) {
-        (Some(mobile), Some(tenant), Some(kind)) if fields.is_empty() => Ok(SendRequest {
+        (Ok(mobile), Ok(tenant), Ok(kind)) => Ok(SendRequest {
             mobile,
             tenant,
             kind,
             employee,
         }),
-        _ => Err(ApiError::OtpRefused(OtpRefusal::invalid(fields))),
+        (mobile, tenant, kind) => {
+            let fields = [tenant.err(), kind.err(), mobile.err()];
+            Err(ApiError::OtpRefused(OtpRefusal::invalid(
+                fields.into_iter().flatten().collect(),
+            )))
+        }
+    }
+}
+
+fn tenant(otp: &Value) -> Result<TenantId, OtpField> {
+    const CODE: &str = "OTP.TENANT_ID_MANDATORY";
+    match text(otp.get("tenantId")) {
+        Ok(Some(t)) => TenantId::parse(&t).map_err(|r| field(CODE, &r.0, "otp.tenantId")),
+        _ => Err(field(CODE, "Tenant field is mandatory", "otp.tenantId")),
+    }
+}
+
+fn kind(otp: &Value) -> Result<SendKind, OtpField> {
+    match text(otp.get("type")).map(|t| t.map(|t| t.to_ascii_lowercase())) {
+        Ok(None) => Ok(SendKind::Register),
+        Ok(Some(t)) if t == "register" => Ok(SendKind::Register),
+        Ok(Some(t)) if t == "login" => Ok(SendKind::Login),
+        Ok(Some(t)) if t == "passwordreset" => Ok(SendKind::PasswordReset),
+        _ => Err(field(
+            "OTP.REQUEST_TYPE_MANDATORY",
+            "Request type (register, passwordreset,login) is mandatory",
+            "otp.type",
+        )),
+    }
+}
+
+/// The mobile number, checked as DIGIT checks it for `kind` (not for a password reset).
+fn mobile(otp: &Value, kind: SendKind) -> Result<String, OtpField> {
+    const NAME: &str = "otp.mobileNumber";
+    let not_numeric = || {
+        field(
+            "OTP.MOBILE_NUMBER_INVALID",
+            "Mobile number field should be numeric.",
+            NAME,
+        )
+    };
+    match text(otp.get("mobileNumber")) {
+        Ok(Some(m)) if kind == SendKind::PasswordReset => Ok(m),
+        Ok(Some(m)) if !m.bytes().all(|b| b.is_ascii_digit()) => Err(not_numeric()),
+        Ok(Some(m)) if !(10..=13).contains(&m.len()) => Err(field(
+            "OTP.MOBILE_NUMBER_INVALIDLENGTH",
+            "Mobile number length should be min 10 and max 13 digits",
+            NAME,
+        )),
+        Ok(Some(m)) => Ok(m),
+        Ok(None) => Err(field(
+            "OTP.MOBILE_NUMBER_MANDATORY",
+            "Mobile number field is mandatory",
+            NAME,
+        )),
+        Err(()) => Err(not_numeric()),
     }
 }
 

@@ -626,8 +626,12 @@ async fn a_name_that_finds_nobody_costs_what_a_wrong_password_costs() {
             redis_commands(&redis) - commands,
         ));
     }
-    for (user, rounds, commands) in &costs {
+    for (user, rounds, _) in &costs {
         assert_eq!(*rounds, 1 << 9, "{user}: bcrypt work {costs:?}");
-        assert_eq!(*commands, costs[0].2, "{user}: Redis commands {costs:?}");
+    }
+    // A name's first login may read more than its later ones (the replica learns whose
+    // generation the name needs): a made-up name costs what the real one does at each.
+    for pair in costs.chunks(2) {
+        assert_eq!(pair[0].2, pair[1].2, "Redis commands {costs:?}");
     }
 }

@@ -156,4 +156,33 @@ mod tests {
         assert_eq!(&OwnSessionsArgs::KEYS[..3], SessionsArgs::KEYS);
         assert_eq!(&OwnSessionsArgs::ARGS[..6], SessionsArgs::ARGS);
     }
+
+    /// The scripts name a session's keys from the user's key base and an index entry (the
+    /// cap's trim, the sessions calls): only `s:` and `a:`, the suffixes `Keys` uses.
+    #[test]
+    fn the_session_keys_the_scripts_build_are_those_keys_rs_builds() {
+        use crate::domain::token::{SessionId, SessionRef, UserTag};
+        use crate::redis_io::Keys;
+        let keys = Keys::new("ts");
+        let session = SessionRef {
+            tag: UserTag::for_user("5e5c7d4e-4a5b-4d4a-9a43-9d7c1f2f0a01"),
+            id: SessionId::parse("8b1e0f52-6c3d-4f8e-b1a2-3c4d5e6f7a02").unwrap(),
+        };
+        let base = keys.tag_base(&session.tag);
+        let sid = session.id.key_part();
+        assert_eq!(format!("{base}s:{sid}"), keys.session(&session));
+        assert_eq!(format!("{base}a:{sid}"), keys.access(&session));
+        for script in [include_str!("issue.lua"), include_str!("sessions.lua")] {
+            let suffixes: Vec<&str> = script
+                .split("key_base .. '")
+                .skip(1)
+                .map(|rest| rest.split('\'').next().unwrap_or(""))
+                .collect();
+            assert!(!suffixes.is_empty());
+            assert!(
+                suffixes.iter().all(|s| *s == "s:" || *s == "a:"),
+                "{suffixes:?}"
+            );
+        }
+    }
 }

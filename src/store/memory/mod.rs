@@ -12,7 +12,7 @@ use super::guard::MemoryGuard;
 use crate::domain::session::{
     Generation, Introspection, Issued, NewSession, SessionPolicy, Started, TokenPair,
 };
-use crate::domain::token::{SessionId, Token, TokenDigest, TokenKind, UserTag};
+use crate::domain::token::{SessionId, SessionRef, Token, TokenDigest, TokenKind, UserTag};
 use bytes::Bytes;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -50,6 +50,26 @@ struct State {
 }
 
 impl State {
+    /// Past `cap` (0 = none), ends the user's live sessions that expire first, `new` kept:
+    /// how many ended.
+    fn trim(&mut self, new: &SessionRef, cap: usize, now: Instant) -> u32 {
+        if cap == 0 {
+            return 0;
+        }
+        let mut others: Vec<(Instant, SessionId)> = self.by_user[&new.tag]
+            .iter()
+            .filter(|id| **id != new.id)
+            .filter_map(|id| self.sessions.get(id).map(|s| (s.refresh_expires, *id)))
+            .filter(|(exp, _)| *exp > now)
+            .collect();
+        others.sort();
+        let excess = (others.len() + 1).saturating_sub(cap);
+        for (_, id) in others.iter().take(excess) {
+            self.remove(id);
+        }
+        excess.min(others.len()) as u32
+    }
+
     fn remove(&mut self, id: &SessionId) {
         if let Some(s) = self.sessions.remove(id)
             && let Some(ids) = self.by_user.get_mut(&s.tag)
@@ -198,21 +218,7 @@ impl MemoryStore {
             .entry(session.tag)
             .or_default()
             .insert(session.id);
-        let mut ended = 0;
-        if policy.max_sessions_per_user > 0 {
-            let mut others: Vec<(Instant, SessionId)> = state.by_user[&session.tag]
-                .iter()
-                .filter(|id| **id != session.id)
-                .filter_map(|id| state.sessions.get(id).map(|s| (s.refresh_expires, *id)))
-                .filter(|(exp, _)| *exp > now)
-                .collect();
-            others.sort();
-            let excess = (others.len() + 1).saturating_sub(policy.max_sessions_per_user);
-            for (_, id) in others.into_iter().take(excess) {
-                state.remove(&id);
-                ended += 1;
-            }
-        }
+        let ended = state.trim(&session, policy.max_sessions_per_user, now);
         let issued = Issued {
             pair,
             access_expires_in: access.as_secs(),

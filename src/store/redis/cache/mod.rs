@@ -145,18 +145,7 @@ impl Cache {
     /// pending token is gone or replaced).
     pub fn finish_fill(&self, fill: Fill, read: Read, generation: u64) {
         let mut inner = self.lock();
-        // Only our own token is taken out: a newer fill of the key keeps its claim.
-        let ours = |inner: &mut Inner, (key, token): &(String, u64)| {
-            let mine = inner.pending.get(key) == Some(token);
-            if mine {
-                inner.pending.remove(key);
-            }
-            mine
-        };
-        let access_ok = ours(&mut inner, &fill.access);
-        let user_ok = ours(&mut inner, &fill.user);
-        let session_ok = fill.session.as_ref().is_none_or(|s| ours(&mut inner, s));
-        if !(access_ok && user_ok && session_ok) {
+        if !claimed(&mut inner, &fill) {
             return;
         }
         let session = match (fill.session, read.session) {
@@ -172,43 +161,15 @@ impl Cache {
             _ => return,
         };
         let access_key: Arc<str> = fill.access.0.into();
-        let user_key = fill.user.0;
         remove_access(&mut inner, &access_key);
         while inner.access.len() >= self.capacity && evict_one(&mut inner) {}
-        let kept = inner
-            .users
-            .get_key_value(user_key.as_str())
-            .filter(|(_, u)| u.state.generation == generation && u.state.json == read.user_json)
-            .map(|(key, u)| (key.clone(), u.state.clone()));
-        let (user_key, user) = match kept {
-            // Redis sent no invalidation since that read, so this read's TTL holds for it.
-            Some((key, state)) => {
-                if let Some(entry) = inner.users.get_mut(&key) {
-                    entry.refs += 1;
-                }
-                state.set_deadline(read.user_deadline);
-                (key, state)
-            }
-            None => {
-                let key: Arc<str> = user_key.into();
-                let state = Arc::new(UserState::new(
-                    read.user_json,
-                    read.user_deadline,
-                    generation,
-                ));
-                if let Some(old) = inner.users.insert(
-                    key.clone(),
-                    UserEntry {
-                        state: state.clone(),
-                        refs: 1,
-                    },
-                ) {
-                    // Entries that named the old state now miss and read again.
-                    old.state.live.store(false, Ordering::Release);
-                }
-                (key, state)
-            }
-        };
+        let (user_key, user) = user_state(
+            &mut inner,
+            fill.user.0,
+            read.user_json,
+            read.user_deadline,
+            generation,
+        );
         let found = Arc::new(Found {
             digest: read.digest,
             deadline: read.access_deadline,
@@ -333,3 +294,54 @@ fn remove_access(inner: &mut Inner, key: &str) {
 
 #[cfg(test)]
 mod tests;
+
+/// Takes the fill's pending tokens out; true if every one was still its own (no key changed
+/// while the read was in flight). A newer fill of a key keeps its claim.
+fn claimed(inner: &mut Inner, fill: &Fill) -> bool {
+    let mut ours = |(key, token): &(String, u64)| {
+        let mine = inner.pending.get(key) == Some(token);
+        if mine {
+            inner.pending.remove(key);
+        }
+        mine
+    };
+    let access_ok = ours(&fill.access);
+    let user_ok = ours(&fill.user);
+    let session_ok = fill.session.as_ref().is_none_or(&mut ours);
+    access_ok && user_ok && session_ok
+}
+
+/// The user state a new access entry names: the one held, if it is of this generation and
+/// holds the same JSON (one more entry names it), or else a new one in its place.
+fn user_state(
+    inner: &mut Inner,
+    user_key: String,
+    json: bytes::Bytes,
+    deadline: Instant,
+    generation: u64,
+) -> (Arc<str>, Arc<UserState>) {
+    let kept = inner
+        .users
+        .get_key_value(user_key.as_str())
+        .filter(|(_, u)| u.state.generation == generation && u.state.json == json)
+        .map(|(key, u)| (key.clone(), u.state.clone()));
+    if let Some((key, state)) = kept {
+        // Redis sent no invalidation since that read, so this read's TTL holds for it.
+        if let Some(entry) = inner.users.get_mut(&key) {
+            entry.refs += 1;
+        }
+        state.set_deadline(deadline);
+        return (key, state);
+    }
+    let key: Arc<str> = user_key.into();
+    let state = Arc::new(UserState::new(json, deadline, generation));
+    let entry = UserEntry {
+        state: state.clone(),
+        refs: 1,
+    };
+    if let Some(old) = inner.users.insert(key.clone(), entry) {
+        // Entries that named the old state now miss and read again.
+        old.state.live.store(false, Ordering::Release);
+    }
+    (key, state)
+}

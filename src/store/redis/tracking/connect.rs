@@ -84,6 +84,12 @@ impl Tracker {
                 None => {}
             }
         }
+        Box::pin(self.reconnect(epoch)).await
+    }
+
+    /// A new tracking connection, made on the tracking thread, in place of none; `None` if
+    /// another request is making one or none could be made (requests read through).
+    async fn reconnect(self: &Arc<Self>, epoch: u64) -> Option<Link> {
         // One request connects; the others read through meanwhile.
         let _connecting = self.connecting.try_lock().ok()?;
         let generation = {

@@ -23,41 +23,9 @@ impl Tracker {
     ) -> Result<Option<Read>, Bypass> {
         let fill = self.cache.begin_fill(access_key, user_key, session_key);
         let sent = Instant::now();
-        let mut pipe = redis::pipe();
-        pipe.cmd("CLIENT")
-            .arg("CACHING")
-            .arg("YES")
-            .ignore()
-            .cmd("MGET")
-            .arg(access_key)
-            .arg(user_key)
-            .cmd("PTTL")
-            .arg(access_key)
-            .cmd("PTTL")
-            .arg(user_key);
-        if let Some(key) = session_key {
-            pipe.cmd("CLIENT")
-                .arg("CACHING")
-                .arg("YES")
-                .ignore()
-                .cmd("HMGET")
-                .arg(key)
-                .arg(&READ)
-                .cmd("PTTL")
-                .arg(key);
-        }
-        type Reply = ((Option<String>, Option<String>), i64, i64);
-        type Session = (Vec<Option<String>>, i64);
+        let pipe = fill_pipe(access_key, user_key, session_key);
         let reply = tokio::time::timeout(self.config.timeout, async {
-            let mut replies: Vec<Value> = pipe.query_async(&mut conn).await?;
-            let session = match replies.len() {
-                5 => Some(redis::from_redis_value::<Session>(Value::Array(
-                    replies.split_off(3),
-                ))?),
-                _ => None,
-            };
-            let main = redis::from_redis_value::<Reply>(Value::Array(replies))?;
-            Ok::<_, redis::RedisError>((main, session))
+            fill_reply(pipe.query_async(&mut conn).await?)
         })
         .await;
         let (((digest, user), access_ttl, user_ttl), session) = match reply {
@@ -124,6 +92,48 @@ impl Tracker {
             .zip(user)
             .map(|(digest, user)| (digest, Bytes::from(user))))
     }
+}
+
+/// The fill's reads, each announced with `CLIENT CACHING YES` so that Redis tracks it: the
+/// access key and the user snapshot with their TTLs, and the session hash's fields with its.
+fn fill_pipe(access_key: &str, user_key: &str, session_key: Option<&str>) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    pipe.cmd("CLIENT")
+        .arg("CACHING")
+        .arg("YES")
+        .ignore()
+        .cmd("MGET")
+        .arg(access_key)
+        .arg(user_key)
+        .cmd("PTTL")
+        .arg(access_key)
+        .cmd("PTTL")
+        .arg(user_key);
+    if let Some(key) = session_key {
+        pipe.cmd("CLIENT")
+            .arg("CACHING")
+            .arg("YES")
+            .ignore()
+            .cmd("HMGET")
+            .arg(key)
+            .arg(&READ)
+            .cmd("PTTL")
+            .arg(key);
+    }
+    pipe
+}
+
+type FillReply = ((Option<String>, Option<String>), i64, i64);
+type SessionReply = (Vec<Option<String>>, i64);
+
+/// The fill's replies: the digest and the user JSON with their TTLs, and the session's fields
+/// with its TTL if it was read.
+fn fill_reply(mut replies: Vec<Value>) -> redis::RedisResult<(FillReply, Option<SessionReply>)> {
+    let session = match replies.len() {
+        5 => Some(redis::from_redis_value(Value::Array(replies.split_off(3)))?),
+        _ => None,
+    };
+    Ok((redis::from_redis_value(Value::Array(replies))?, session))
 }
 
 pub(super) fn ms(ttl: i64) -> Duration {
