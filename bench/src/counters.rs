@@ -74,11 +74,32 @@ impl Commands {
             .iter()
             .filter(|(k, _)| k.as_str() != "info")
             .map(|(k, &(calls, _))| (k, calls as f64 / ops.max(1) as f64))
-            .filter(|&(_, per)| per >= 0.005)
+            .filter(|&(_, per)| per > 0.0)
             .collect();
         by.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
-        let parts: Vec<String> = by.iter().map(|(k, per)| format!("{k} {per:.2}")).collect();
+        let parts: Vec<String> = by
+            .iter()
+            .map(|(k, per)| match per {
+                p if *p < 0.01 => format!("{k} {p:.4}"),
+                p => format!("{k} {p:.2}"),
+            })
+            .collect();
         parts.join(", ")
+    }
+
+    /// Waits until `conn`'s Redis counts no command but the readings' own for 300 ms (other
+    /// servers' heartbeats run on for a second after their traffic stops), at most 3 s.
+    pub fn wait_quiet(conn: &mut redis::Connection) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        let mut last = Commands::read(conn);
+        while std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(300));
+            let now = Commands::read(conn);
+            if now.since(&last).calls() == 0 {
+                return;
+            }
+            last = now;
+        }
     }
 
     pub fn usec_per_call(&self, cmd: &str) -> f64 {

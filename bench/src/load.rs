@@ -1,5 +1,5 @@
 //! The load generator: a fixed number of HTTP/1.1 keep-alive connections, each sending one
-//! operation after another until the deadline; operations that complete during the warm-up, or
+//! operation after another (or, paced, one every interval) until the deadline; operations that complete during the warm-up, or
 //! after the deadline, are not counted. Latency per operation goes into an HDR histogram
 //! (microseconds).
 
@@ -129,46 +129,43 @@ pub async fn run<W: Workload>(
     warmup: Duration,
     duration: Duration,
 ) -> Report {
+    drive(addr, workload, conns, (warmup, duration), None).await
+}
+
+/// As [`run`], but each connection sends at a fixed pace, `rate` operations per second in
+/// all (open loop): sides compared this way carry the same load, so their latencies compare.
+/// A connection that falls behind sends at once, without making up for lost sends.
+pub async fn run_paced<W: Workload>(
+    addr: SocketAddr,
+    workload: Arc<W>,
+    conns: usize,
+    (warmup, duration): (Duration, Duration),
+    rate: f64,
+) -> Report {
+    let every = Duration::from_secs_f64(conns as f64 / rate.max(1.0));
+    drive(addr, workload, conns, (warmup, duration), Some(every)).await
+}
+
+async fn drive<W: Workload>(
+    addr: SocketAddr,
+    workload: Arc<W>,
+    conns: usize,
+    (warmup, duration): (Duration, Duration),
+    every: Option<Duration>,
+) -> Report {
     let start = Instant::now();
-    let counted_from = start + warmup;
-    let end = counted_from + duration;
+    let window = (start + warmup, start + warmup + duration);
     let tasks: Vec<_> = (0..conns)
         .map(|i| {
-            let workload = workload.clone();
-            tokio::spawn(async move {
-                let mut hist = histogram();
-                let (mut ops, mut all_ops, mut errors) = (0u64, 0u64, 0u64);
-                let mut state = workload.state(i);
-                let Ok(mut conn) = Conn::open(addr).await else {
-                    return (hist, 0, 0, 1);
-                };
-                loop {
-                    if Instant::now() >= end {
-                        break;
-                    }
-                    workload.prepare(&mut state).await;
-                    let t0 = Instant::now();
-                    let ok = workload.op(&mut conn, &mut state).await;
-                    let t1 = Instant::now();
-                    all_ops += 1;
-                    // Counted by completion time, so long operations that straddle the
-                    // warm-up boundary are not lost from the rate.
-                    if t1 >= counted_from && t1 <= end {
-                        ops += 1;
-                        if !ok {
-                            errors += 1;
-                        }
-                        let _ = hist.record((t1 - t0).as_micros().max(1) as u64);
-                    }
-                    if !ok && conn.sender.is_closed() {
-                        match Conn::open(addr).await {
-                            Ok(c) => conn = c,
-                            Err(_) => break,
-                        }
-                    }
-                }
-                (hist, ops, all_ops, errors)
-            })
+            // Paced connections start spread over one interval.
+            let first = every.map(|e| start + e.mul_f64(i as f64 / conns as f64));
+            tokio::spawn(connection(
+                addr,
+                workload.clone(),
+                i,
+                window,
+                every.zip(first),
+            ))
         })
         .collect();
     let mut report = Report {
@@ -184,4 +181,49 @@ pub async fn run<W: Workload>(
         }
     }
     report
+}
+
+/// One connection's operations until the window ends: its histogram, operations counted,
+/// operations in all and errors. Paced, it sends at `next`, then every `every` after.
+async fn connection<W: Workload>(
+    addr: SocketAddr,
+    workload: Arc<W>,
+    i: usize,
+    (counted_from, end): (Instant, Instant),
+    pace: Option<(Duration, Instant)>,
+) -> (Histogram<u64>, u64, u64, u64) {
+    let mut hist = histogram();
+    let (mut ops, mut all_ops, mut errors) = (0u64, 0u64, 0u64);
+    let mut state = workload.state(i);
+    let Ok(mut conn) = Conn::open(addr).await else {
+        return (hist, 0, 0, 1);
+    };
+    let mut next = pace.map(|(_, first)| first);
+    while Instant::now() < end {
+        workload.prepare(&mut state).await;
+        if let (Some(at), Some((every, _))) = (next, pace) {
+            tokio::time::sleep_until(at.into()).await;
+            next = Some((at + every).max(Instant::now()));
+        }
+        let t0 = Instant::now();
+        let ok = workload.op(&mut conn, &mut state).await;
+        let t1 = Instant::now();
+        all_ops += 1;
+        // Counted by completion time, so long operations that straddle the warm-up boundary
+        // are not lost from the rate.
+        if t1 >= counted_from && t1 <= end {
+            ops += 1;
+            if !ok {
+                errors += 1;
+            }
+            let _ = hist.record((t1 - t0).as_micros().max(1) as u64);
+        }
+        if !ok && conn.sender.is_closed() {
+            match Conn::open(addr).await {
+                Ok(c) => conn = c,
+                Err(_) => break,
+            }
+        }
+    }
+    (hist, ops, all_ops, errors)
 }

@@ -99,10 +99,20 @@ pub async fn measured<W: Workload>(
     warmup: Duration,
     duration: Duration,
 ) -> Measured {
+    let run = load::run(target.addr, workload, conns, warmup, duration);
+    measuring(target, redis, run).await
+}
+
+/// What `run` measured against `target`, with the CPU and the commands of `redis`.
+async fn measuring(
+    target: &Proc,
+    redis: &Proc,
+    run: impl Future<Output = load::Report>,
+) -> Measured {
     let mut conn = procs::redis_conn(redis);
     let commands = Commands::read(&mut conn);
     let mark = CpuMark::now(target, redis);
-    let report = load::run(target.addr, workload, conns, warmup, duration).await;
+    let report = run.await;
     let (cpu_secs, wall) = mark.since();
     Measured {
         report,
@@ -132,6 +142,22 @@ pub fn side<'a, W: Workload>(
             warmup,
             duration,
         ))
+    })
+}
+
+/// A side that runs `load` against `target` with `conns` connections at `rate` operations
+/// per second in all (see [`load::run_paced`]).
+pub fn paced_side<'a, W: Workload>(
+    target: &'a Proc,
+    redis: &'a Proc,
+    conns: usize,
+    timing: (Duration, Duration),
+    rate: f64,
+    load: Arc<W>,
+) -> Side<'a> {
+    Box::new(move |_| {
+        let run = load::run_paced(target.addr, load.clone(), conns, timing, rate);
+        Box::pin(measuring(target, redis, run))
     })
 }
 

@@ -12,7 +12,6 @@ use actix_web::web::{Bytes, Data, Payload};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use percent_encoding::{percent_decode, percent_decode_str};
-use std::collections::HashMap;
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -80,9 +79,10 @@ pub fn is_json(req: &HttpRequest) -> bool {
     media_type(req).is_some_and(|m| m == "application/json" || m.ends_with("+json"))
 }
 
-/// Parameters of an `application/x-www-form-urlencoded` body or query string.
+/// Parameters of an `application/x-www-form-urlencoded` body or query string: only the known
+/// ones, a handful at most, so a list beats a hash map (this is on every validation's path).
 #[derive(Debug, Default)]
-pub struct Form(HashMap<String, String>);
+pub struct Form(Vec<(String, String)>);
 
 fn decode(part: &[u8], what: impl FnOnce() -> String) -> Result<String, ApiError> {
     let not_utf8 = || ApiError::InvalidRequest(format!("{} is not valid UTF-8", what()));
@@ -107,7 +107,7 @@ impl Form {
     /// NUL is refused (RFC 6749 §3.2: no parameter more than once); any other is ignored
     /// unread, as RFC 6749 asks of unrecognized parameters.
     pub fn parse(input: &[u8], known: &[&str]) -> Result<Self, ApiError> {
-        let mut params = HashMap::new();
+        let mut params: Vec<(String, String)> = Vec::new();
         for pair in input.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
             let (name, value) = match pair.iter().position(|&b| b == b'=') {
                 Some(i) => (&pair[..i], &pair[i + 1..]),
@@ -125,12 +125,12 @@ impl Form {
                     "parameter {name} contains a NUL character"
                 )));
             }
-            if params.contains_key(&name) {
+            if params.iter().any(|(n, _)| *n == name) {
                 return Err(ApiError::InvalidRequest(format!(
                     "parameter {name} is repeated"
                 )));
             }
-            params.insert(name, value);
+            params.push((name, value));
         }
         Ok(Form(params))
     }
@@ -138,8 +138,9 @@ impl Form {
     /// A parameter's value; an empty value counts as absent (RFC 6749 §3.1).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
-            .get(name)
-            .map(String::as_str)
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
     }
 
@@ -151,7 +152,7 @@ impl Form {
 
     /// Whether the parameter was sent at all, even empty.
     pub fn contains(&self, name: &str) -> bool {
-        self.0.contains_key(name)
+        self.0.iter().any(|(n, _)| n == name)
     }
 }
 

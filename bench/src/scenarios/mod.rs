@@ -9,6 +9,7 @@ mod login;
 mod mix;
 mod one_hop;
 mod refresh;
+mod tail;
 mod validation;
 
 use crate::args::Family;

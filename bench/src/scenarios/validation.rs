@@ -74,8 +74,9 @@ pub async fn run(b: &Bench, t: &mut Tables) {
     f.ceiling_a = Some(d.a.rate());
     f.details_vs_a = Some(d.lease.rate() / d.a.rate().max(1.0));
     f.details_vs_zero = Some(d.lease.rate() / d.zero.rate().max(1.0));
-    f.details_p99_vs_a = Some(d.lease.report.p99_ms() / d.a.report.p99_ms().max(0.001));
     f.commands_per_validation = Some(d.lease.commands_per_op());
+    let closed = d.lease.report.p99_ms() / d.a.report.p99_ms().max(0.001);
+    super::tail::run(b, t, d.a.rate(), closed).await;
 }
 
 async fn measure(b: &Bench) -> Details {

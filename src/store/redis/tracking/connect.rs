@@ -16,44 +16,6 @@ const LEASE_KEY_TTL: Duration = Duration::from_secs(3600);
 static LEASE_GUARD: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(include_str!("../../lua/lease.lua")));
 
-/// The runtime of the tracking connections' drivers and heartbeats: a thread of its own that
-/// sleeps between heartbeats, so that the OS wakes it on time however busy the workers are.
-/// A driver on a worker waits for that worker's turn, and a late heartbeat lets the lease
-/// lapse into barriers (the tail of a busy replica's latency).
-pub(super) fn runtime() -> Option<&'static tokio::runtime::Handle> {
-    static RUNTIME: std::sync::OnceLock<Option<tokio::runtime::Handle>> =
-        std::sync::OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            let (tx, rx) = std::sync::mpsc::channel();
-            let started = std::thread::Builder::new()
-                .name("validation-tracking".into())
-                .spawn(move || {
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build();
-                    match runtime {
-                        Ok(runtime) => {
-                            let _ = tx.send(Some(runtime.handle().clone()));
-                            runtime.block_on(std::future::pending::<()>());
-                        }
-                        Err(e) => {
-                            log::error!("validation cache off: no runtime for tracking: {e}");
-                            let _ = tx.send(None);
-                        }
-                    }
-                });
-            match started {
-                Ok(_) => rx.recv().ok().flatten(),
-                Err(e) => {
-                    log::error!("validation cache off: no thread for tracking: {e}");
-                    None
-                }
-            }
-        })
-        .as_ref()
-}
-
 impl Tracker {
     /// The tracking connection, made (with tracking on) if there is none; `None` while one
     /// cannot be had, so that requests read through. Also whether the lease holds now, read
@@ -87,7 +49,7 @@ impl Tracker {
         Box::pin(self.reconnect(epoch)).await
     }
 
-    /// A new tracking connection, made on the tracking thread, in place of none; `None` if
+    /// A new tracking connection in place of none; `None` if
     /// another request is making one or none could be made (requests read through).
     async fn reconnect(self: &Arc<Self>, epoch: u64) -> Option<Link> {
         // One request connects; the others read through meanwhile.
@@ -104,13 +66,7 @@ impl Tracker {
             s.generation += 1;
             s.generation
         };
-        let Some(runtime) = runtime() else {
-            self.lock().retry_at = Some(Instant::now() + RETRY_UNPROVEN);
-            return None;
-        };
-        let tracker = self.clone();
-        let made = runtime.spawn(async move { tracker.connect(generation).await });
-        match made.await.unwrap_or(Ok(None)) {
+        match self.connect(generation).await {
             Err(Unproven) => {
                 self.lock().retry_at = Some(Instant::now() + RETRY_UNPROVEN);
                 None

@@ -22,8 +22,7 @@
 //! command is queued, `confirmed` belongs to one connection generation, and the heartbeat's
 //! `WAIT 0 0` fails on a replica, so a connection left on a demoted master confirms nothing.
 //!
-//! **Heartbeat.** While validations use the cache, a task on the tracking thread (beside the
-//! connection's driver, see `connect::runtime`) sends `WAIT 0 0` every LEASE / 4;
+//! **Heartbeat.** While validations use the cache, a task sends `WAIT 0 0` every LEASE / 4;
 //! after [`IDLE`] without one it stops, and the next validation takes the barrier (which also
 //! confirms the lease) and starts it again.
 
@@ -61,9 +60,7 @@ impl Tracker {
         s.active_at = Some(now);
         if s.beating != Some(generation) {
             s.beating = Some(generation);
-            if let Some(runtime) = super::connect::runtime() {
-                runtime.spawn(self.clone().heartbeat(conn.clone(), generation));
-            }
+            tokio::spawn(self.clone().heartbeat(conn.clone(), generation));
         }
         s.confirmed
             .is_some_and(|c| now.saturating_duration_since(c) < lease)

@@ -21,12 +21,13 @@
 //!   the cache's; no path takes the cache's lock and then the state's. `connecting` (a tokio
 //!   mutex, only `try_lock`ed) is held across the connect's awaits and never waited for.
 //! - No std lock is held across an `.await`: every `lock()` is in a block that ends before the
-//!   next await (the heartbeat and the connect, spawned on the tracking thread's runtime,
-//!   could not hold one: the guards are not `Send`).
-//! - Threads: the tracking connection's driver (and so `on_push`), its heartbeat and its
-//!   connect run on one thread of their own (`connect::runtime`); hits run on the workers and
-//!   only take the locks; a fill or a barrier sends on the connection from a worker and is
-//!   woken from the tracking thread.
+//!   next await (the heartbeat, spawned with `tokio::spawn`, could not hold one: the guards
+//!   are not `Send`).
+//! - Threads: the tracking connection's driver (and so `on_push`) and its heartbeat run on
+//!   the worker that made the connection; hits on any worker take only the locks. A driver on
+//!   a thread of its own was measured and dropped: it kept the lease from lapsing on a
+//!   saturated replica (barriers 143 -> 11 in `bench/run --only details`), but its wake-ups
+//!   cost the hits about 15% of their throughput (1.19 -> 1.02 x ceiling (a)).
 //! - Orderings: an invalidation stores `live = false` (Release) on the entries it drops before
 //!   the driver hands out any later reply; a hit reads `confirmed` under the state mutex and
 //!   then the entry's flags (Acquire). The heartbeat or barrier that confirmed the lease set
