@@ -77,13 +77,7 @@ impl Commands {
             .filter(|&(_, per)| per > 0.0)
             .collect();
         by.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
-        let parts: Vec<String> = by
-            .iter()
-            .map(|(k, per)| match per {
-                p if *p < 0.01 => format!("{k} {p:.4}"),
-                p => format!("{k} {p:.2}"),
-            })
-            .collect();
+        let parts: Vec<String> = by.iter().map(|(k, per)| format!("{k} {per:.3}")).collect();
         parts.join(", ")
     }
 

@@ -4,6 +4,7 @@
 
 use crate::bench::{Bench, PREFIX};
 use crate::counters::Commands;
+use crate::load::{Conn, Workload};
 use crate::measure::measured;
 use crate::procs;
 use crate::report::{Against, Tables};
@@ -28,6 +29,13 @@ pub async fn run(b: &Bench, t: &mut Tables) {
     let cap = DEFAULT_MAX_SESSIONS_PER_USER as usize;
     let mut conn = procs::redis_conn(&b.redis);
     seed::fill_to(&b.store, &mut conn, PREFIX, BENCH4_UUID, cap).await;
+    // One login first, untimed: a replica that has served a name reads its user once per
+    // login, one that has not yet reads it twice (`login/hints.rs`), and the 16 connections'
+    // first logins would otherwise all be that first one.
+    let warm = login("bench4");
+    if let Ok(mut c) = Conn::open(b.light.addr).await {
+        warm.op(&mut c, &mut ()).await;
+    }
     let before = seed::live_sessions(&mut conn, PREFIX, BENCH4_UUID);
     // Its commands are counted on the shared Redis: the other servers' last heartbeats first.
     Commands::wait_quiet(&mut conn);
