@@ -4,6 +4,7 @@
 //! the budget allows, and the failure that spends it locks the account. A reservation is held
 //! for at most [`HOLD`], so one lost with its request frees itself. Every key has a TTL.
 
+use super::lua::{CountArgs, FailArgs, ReserveArgs, SettleArgs};
 use super::{StoreError, ms};
 use crate::domain::account::Account;
 use crate::redis_io::{Keys, Lua, RedisConn};
@@ -63,9 +64,11 @@ impl RedisGuard<'_> {
         address: &str,
         limit: u32,
     ) -> Result<Option<Duration>, StoreError> {
-        let mut cmd = COUNT.cmd(1);
-        cmd.arg(self.keys.ip_attempts(address))
-            .arg(ms(Duration::from_secs(60)));
+        let cmd = CountArgs {
+            counter: self.keys.ip_attempts(address),
+            window_ms: ms(Duration::from_secs(60)),
+        }
+        .call(&COUNT);
         let (n, left): (u64, u64) = COUNT.run(&cmd, &mut self.conn.get().await?).await?;
         Ok((n > u64::from(limit)).then(|| Duration::from_millis(left)))
     }
@@ -73,13 +76,15 @@ impl RedisGuard<'_> {
     /// Reserves one check of `a`'s budget of `max`, held for at most [`HOLD`] unless settled.
     pub async fn reserve(&mut self, a: &Account, max: u32) -> Result<Reservation, StoreError> {
         let ticket = Ticket::new();
-        let mut cmd = RESERVE.cmd(3);
-        cmd.arg(self.keys.login_failures(a))
-            .arg(self.keys.account_lock(a))
-            .arg(self.keys.account_checks(a))
-            .arg(max)
-            .arg(ticket.id())
-            .arg(ms(HOLD));
+        let cmd = ReserveArgs {
+            failures: self.keys.login_failures(a),
+            lock: self.keys.account_lock(a),
+            checks: self.keys.account_checks(a),
+            max_attempts: max,
+            ticket: ticket.id(),
+            hold_ms: ms(HOLD),
+        }
+        .call(&RESERVE);
         let answer: i64 = RESERVE.run(&cmd, &mut self.conn.get().await?).await?;
         Ok(match answer {
             1 => Reservation::Granted(ticket),
@@ -97,14 +102,16 @@ impl RedisGuard<'_> {
         period: Duration,
         cool_down: Duration,
     ) -> Result<bool, StoreError> {
-        let mut cmd = FAIL.cmd(3);
-        cmd.arg(self.keys.login_failures(a))
-            .arg(self.keys.account_lock(a))
-            .arg(self.keys.account_checks(a))
-            .arg(ticket.id())
-            .arg(max)
-            .arg(ms(period))
-            .arg(ms(cool_down));
+        let cmd = FailArgs {
+            failures: self.keys.login_failures(a),
+            lock: self.keys.account_lock(a),
+            checks: self.keys.account_checks(a),
+            ticket: ticket.id(),
+            max_attempts: max,
+            period_ms: ms(period),
+            cool_down_ms: ms(cool_down),
+        }
+        .call(&FAIL);
         let locked: i64 = FAIL.run(&cmd, &mut self.conn.get().await?).await?;
         Ok(locked == 1)
     }
@@ -116,11 +123,13 @@ impl RedisGuard<'_> {
         ticket: Ticket,
         correct: bool,
     ) -> Result<(), StoreError> {
-        let mut cmd = SETTLE.cmd(2);
-        cmd.arg(self.keys.login_failures(a))
-            .arg(self.keys.account_checks(a))
-            .arg(ticket.id())
-            .arg(if correct { "1" } else { "0" });
+        let cmd = SettleArgs {
+            failures: self.keys.login_failures(a),
+            checks: self.keys.account_checks(a),
+            ticket: ticket.id(),
+            correct: if correct { "1" } else { "0" },
+        }
+        .call(&SETTLE);
         let _: i64 = SETTLE.run(&cmd, &mut self.conn.get().await?).await?;
         Ok(())
     }

@@ -1,11 +1,12 @@
 -- A fixed-window counter: the first hit starts the window.
--- KEYS: counter
--- ARGV: window ms
 -- Returns {count, ms left in the window}.
-local n = redis.call('INCR', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
+-- KEYS and ARGV: `CountArgs` in store/lua/mod.rs, in this order.
+local counter = unpack(KEYS)
+local window_ms = unpack(ARGV)
+local n = redis.call('INCR', counter)
+local ttl = redis.call('PTTL', counter)
 if n == 1 or ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
+  redis.call('PEXPIRE', counter, window_ms)
+  ttl = tonumber(window_ms)
 end
 return {n, ttl}

@@ -1,14 +1,15 @@
 -- The lease every replica on this Redis must run: set by the first tracking connection,
 -- refreshed by each one that runs the same.
--- KEYS: the lease key
--- ARGV: this replica's lease ms, the key's TTL ms
 -- Returns the lease stored.
-local v = redis.call('GET', KEYS[1])
+-- KEYS and ARGV: `LeaseArgs` in store/lua/mod.rs, in this order.
+local lease = unpack(KEYS)
+local lease_ms, ttl_ms = unpack(ARGV)
+local v = redis.call('GET', lease)
 if not v then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return tonumber(ARGV[1])
+  redis.call('SET', lease, lease_ms, 'PX', ttl_ms)
+  return tonumber(lease_ms)
 end
-if v == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if v == lease_ms then
+  redis.call('PEXPIRE', lease, ttl_ms)
 end
 return tonumber(v)

@@ -1,5 +1,5 @@
-//! The session scripts' keys and arguments, one struct per script beside its `.lua`, in the
-//! script's order: each script names them in its first lines, and the tests below compare.
+//! The scripts' keys and arguments, one struct per script beside its `.lua`, in the script's
+//! order: each script names them in its first lines, and the tests below compare.
 
 use crate::redis_io::script::lua_args;
 
@@ -113,6 +113,82 @@ lua_args! {
     }
 }
 
+lua_args! {
+    /// `count.lua`: a fixed-window counter.
+    pub struct CountArgs {
+        keys { counter }
+        args { window_ms: u64 }
+    }
+}
+
+lua_args! {
+    /// `reserve.lua`: one check of an account's budget.
+    pub struct ReserveArgs {
+        keys { failures, lock, checks }
+        args { max_attempts: u32, ticket: String, hold_ms: u64 }
+    }
+}
+
+lua_args! {
+    /// `fail.lua`: a reserved check failed.
+    pub struct FailArgs {
+        keys { failures, lock, checks }
+        args { ticket: String, max_attempts: u32, period_ms: u64, cool_down_ms: u64 }
+    }
+}
+
+lua_args! {
+    /// `settle.lua`: a reserved check ended without failing.
+    pub struct SettleArgs {
+        keys { failures, checks }
+        args {
+            ticket: String,
+            /// "1" if the password was right.
+            correct: &'static str,
+        }
+    }
+}
+
+lua_args! {
+    /// `code_send.lua`: a one-time code for a number, unless its sends are throttled.
+    pub struct CodeSendArgs<'a> {
+        keys { sends, code }
+        args {
+            digest: &'a str,
+            ttl_ms: u64,
+            /// The least time between two sends.
+            interval_ms: u64,
+            per_hour: u32,
+            /// Names this send in the number's sorted set of sends.
+            send_id: String,
+        }
+    }
+}
+
+lua_args! {
+    /// `code_redeem.lua`: a one-time code redeemed at most once.
+    pub struct CodeRedeemArgs<'a> {
+        keys { code }
+        args { presented: &'a str, max_wrong: u32 }
+    }
+}
+
+lua_args! {
+    /// `code_discard.lua`: a code whose delivery failed ends.
+    pub struct CodeDiscardArgs<'a> {
+        keys { code }
+        args { digest: &'a str }
+    }
+}
+
+lua_args! {
+    /// `lease.lua`: the read lease every replica on this Redis must run.
+    pub struct LeaseArgs {
+        keys { lease }
+        args { lease_ms: u64, ttl_ms: u64 }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +218,34 @@ mod tests {
             SessionsArgs::KEYS,
             SessionsArgs::ARGS,
         );
+        check(include_str!("count.lua"), CountArgs::KEYS, CountArgs::ARGS);
+        check(
+            include_str!("reserve.lua"),
+            ReserveArgs::KEYS,
+            ReserveArgs::ARGS,
+        );
+        check(include_str!("fail.lua"), FailArgs::KEYS, FailArgs::ARGS);
+        check(
+            include_str!("settle.lua"),
+            SettleArgs::KEYS,
+            SettleArgs::ARGS,
+        );
+        check(
+            include_str!("code_send.lua"),
+            CodeSendArgs::KEYS,
+            CodeSendArgs::ARGS,
+        );
+        check(
+            include_str!("code_redeem.lua"),
+            CodeRedeemArgs::KEYS,
+            CodeRedeemArgs::ARGS,
+        );
+        check(
+            include_str!("code_discard.lua"),
+            CodeDiscardArgs::KEYS,
+            CodeDiscardArgs::ARGS,
+        );
+        check(include_str!("lease.lua"), LeaseArgs::KEYS, LeaseArgs::ARGS);
         // caller.lua names only its own additions (the last key and argument).
         let caller = include_str!("caller.lua");
         let own = |names: &[&str]| -> Vec<String> {

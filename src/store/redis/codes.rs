@@ -5,8 +5,8 @@
 use crate::domain::code::{CodeDigest, CodeOwner};
 use crate::redis_io::{Keys, Lua, RedisConn};
 use crate::store::codes::{MAX_WRONG, SendLimits, Started};
+use crate::store::lua::{CodeDiscardArgs, CodeRedeemArgs, CodeSendArgs, CountArgs};
 use crate::store::{StoreError, ms};
-use redis::Cmd;
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -14,44 +14,6 @@ static SEND: LazyLock<Lua> = LazyLock::new(|| Lua::new(include_str!("../lua/code
 static REDEEM: LazyLock<Lua> = LazyLock::new(|| Lua::new(include_str!("../lua/code_redeem.lua")));
 static DISCARD: LazyLock<Lua> = LazyLock::new(|| Lua::new(include_str!("../lua/code_discard.lua")));
 static COUNT: LazyLock<Lua> = LazyLock::new(|| Lua::new(include_str!("../lua/count.lua")));
-
-/// The arguments of `code_send.lua`, in its order.
-struct SendArgs<'a> {
-    digest: &'a CodeDigest,
-    limits: SendLimits,
-    /// Names this send in the number's sorted set of sends.
-    id: String,
-}
-
-impl SendArgs<'_> {
-    fn cmd(&self, keys: &Keys, owner: &CodeOwner) -> Cmd {
-        let mut cmd = SEND.cmd(2);
-        cmd.arg(keys.otp_sends(owner.tenant(), owner.number()))
-            .arg(keys.otp_code(owner.tenant(), owner.number()))
-            .arg(self.digest.as_str())
-            .arg(ms(self.limits.ttl))
-            .arg(self.limits.interval.as_millis() as u64)
-            .arg(self.limits.per_hour)
-            .arg(&self.id);
-        cmd
-    }
-}
-
-/// The arguments of `code_redeem.lua`, in its order.
-struct RedeemArgs<'a> {
-    presented: &'a CodeDigest,
-    max_wrong: u32,
-}
-
-impl RedeemArgs<'_> {
-    fn cmd(&self, keys: &Keys, owner: &CodeOwner) -> Cmd {
-        let mut cmd = REDEEM.cmd(1);
-        cmd.arg(keys.otp_code(owner.tenant(), owner.number()))
-            .arg(self.presented.as_str())
-            .arg(self.max_wrong);
-        cmd
-    }
-}
 
 /// Codes on Redis. Clones share the connection.
 #[derive(Clone)]
@@ -73,12 +35,16 @@ impl RedisCodes {
         digest: &CodeDigest,
         limits: SendLimits,
     ) -> Result<Started, StoreError> {
-        let args = SendArgs {
-            digest,
-            limits,
-            id: format!("{:016x}", rand::random::<u64>()),
-        };
-        let cmd = args.cmd(&self.keys, owner);
+        let cmd = CodeSendArgs {
+            sends: self.keys.otp_sends(owner.tenant(), owner.number()),
+            code: self.keys.otp_code(owner.tenant(), owner.number()),
+            digest: digest.as_str(),
+            ttl_ms: ms(limits.ttl),
+            interval_ms: limits.interval.as_millis() as u64,
+            per_hour: limits.per_hour,
+            send_id: format!("{:016x}", rand::random::<u64>()),
+        }
+        .call(&SEND);
         let (stored, wait): (i64, i64) = SEND.run(&cmd, &mut self.conn.get().await?).await?;
         Ok(if stored == 1 {
             Started::Stored
@@ -89,9 +55,11 @@ impl RedisCodes {
 
     /// See `CodeStore::discard`.
     pub async fn discard(&self, owner: &CodeOwner, digest: &CodeDigest) -> Result<(), StoreError> {
-        let mut cmd = DISCARD.cmd(1);
-        cmd.arg(self.keys.otp_code(owner.tenant(), owner.number()))
-            .arg(digest.as_str());
+        let cmd = CodeDiscardArgs {
+            code: self.keys.otp_code(owner.tenant(), owner.number()),
+            digest: digest.as_str(),
+        }
+        .call(&DISCARD);
         let _: i64 = DISCARD.run(&cmd, &mut self.conn.get().await?).await?;
         Ok(())
     }
@@ -102,11 +70,12 @@ impl RedisCodes {
         owner: &CodeOwner,
         presented: &CodeDigest,
     ) -> Result<bool, StoreError> {
-        let args = RedeemArgs {
-            presented,
+        let cmd = CodeRedeemArgs {
+            code: self.keys.otp_code(owner.tenant(), owner.number()),
+            presented: presented.as_str(),
             max_wrong: MAX_WRONG,
-        };
-        let cmd = args.cmd(&self.keys, owner);
+        }
+        .call(&REDEEM);
         let matched: i64 = REDEEM.run(&cmd, &mut self.conn.get().await?).await?;
         Ok(matched == 1)
     }
@@ -120,9 +89,11 @@ impl RedisCodes {
         if limit == 0 {
             return Ok(None);
         }
-        let mut cmd = COUNT.cmd(1);
-        cmd.arg(self.keys.otp_address_sends(address))
-            .arg(ms(Duration::from_secs(60)));
+        let cmd = CountArgs {
+            counter: self.keys.otp_address_sends(address),
+            window_ms: ms(Duration::from_secs(60)),
+        }
+        .call(&COUNT);
         let (n, left): (u64, u64) = COUNT.run(&cmd, &mut self.conn.get().await?).await?;
         Ok((n > u64::from(limit)).then(|| Duration::from_millis(left)))
     }

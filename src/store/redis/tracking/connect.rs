@@ -3,6 +3,8 @@
 
 use super::barrier::on_master;
 use super::{Link, RETRY_AFTER, RETRY_UNPROVEN, Tracker, Unproven, on_push};
+use crate::redis_io::Lua;
+use crate::store::lua::LeaseArgs;
 use redis::AsyncConnectionConfig;
 use redis::PushInfo;
 use redis::aio::MultiplexedConnection;
@@ -13,8 +15,8 @@ use std::time::{Duration, Instant};
 /// How long the stored lease outlives the last connection that refreshed it.
 const LEASE_KEY_TTL: Duration = Duration::from_secs(3600);
 
-static LEASE_GUARD: std::sync::LazyLock<redis::Script> =
-    std::sync::LazyLock::new(|| redis::Script::new(include_str!("../../lua/lease.lua")));
+static LEASE_GUARD: std::sync::LazyLock<Lua> =
+    std::sync::LazyLock::new(|| Lua::new(include_str!("../../lua/lease.lua")));
 
 impl Tracker {
     /// The tracking connection, made (with tracking on) if there is none; `None` while one
@@ -216,12 +218,13 @@ impl Tracker {
         if mine == 0 {
             return Ok(false);
         }
-        let stored: u64 = LEASE_GUARD
-            .key(&self.config.lease_key)
-            .arg(mine)
-            .arg(LEASE_KEY_TTL.as_millis() as u64)
-            .invoke_async(conn)
-            .await?;
+        let cmd = LeaseArgs {
+            lease: self.config.lease_key.clone(),
+            lease_ms: mine,
+            ttl_ms: LEASE_KEY_TTL.as_millis() as u64,
+        }
+        .call(&LEASE_GUARD);
+        let stored: u64 = LEASE_GUARD.run(&cmd, conn).await?;
         self.config.lease_seen.fetch_max(stored, Ordering::Relaxed);
         if stored != mine {
             log::error!(
