@@ -2,8 +2,10 @@
 //! the whole keyspace.
 
 use super::conn::{Conn, RedisConn};
-use redis::RedisResult;
+use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::{ErrorKind, RedisResult};
+use std::time::Duration;
 
 impl RedisConn {
     /// Every key matching `pattern`, on every master (for the admin commands; never on a
@@ -35,7 +37,7 @@ impl RedisConn {
                             host: host.clone(),
                             port,
                         });
-                        let reply = conn.route_command(scan(cursor), route).await?;
+                        let reply = on_node(&mut conn, scan(cursor), route).await?;
                         let (next, batch): (u64, Vec<String>) = redis::from_redis_value(reply)?;
                         keys.extend(batch);
                         cursor = next;
@@ -64,6 +66,29 @@ impl RedisConn {
         Ok(keys)
     }
 }
+
+/// `cmd` on the node `route` names. A node's connection the client is still (re)making answers
+/// "connection not found" at once, so that is retried for a few seconds, as the cluster client
+/// retries commands routed by slot.
+async fn on_node(
+    conn: &mut ClusterConnection,
+    cmd: redis::Cmd,
+    route: RoutingInfo,
+) -> RedisResult<redis::Value> {
+    let mut wait = Duration::from_millis(50);
+    loop {
+        match conn.route_command(cmd.clone(), route.clone()).await {
+            Err(e) if e.kind() == ErrorKind::ClusterConnectionNotFound && wait <= MAX_WAIT => {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            reply => return reply,
+        }
+    }
+}
+
+/// The longest single wait for a node's connection (the waits double up to it: about 3 s in all).
+const MAX_WAIT: Duration = Duration::from_millis(1600);
 
 /// The reachable masters in a `CLUSTER NODES` reply, as host and port.
 fn masters(nodes: &str) -> Vec<(String, u16)> {
