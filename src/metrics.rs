@@ -8,6 +8,7 @@ use std::time::Duration;
 
 mod describe;
 mod labels;
+mod sharded;
 use describe::describe;
 pub use labels::{
     CacheResult, ClientFailure, LoginOutcome, LogoutKind, OtpSendOutcome, RefreshOutcome, StoreOp,
@@ -125,7 +126,7 @@ fn zero() {
         metrics::counter!(CHECKS_ABANDONED, "verdict" => verdict.as_str()).increment(0);
     }
     for result in CacheResult::ALL {
-        metrics::counter!(VALIDATION_CACHE, "result" => result.as_str()).increment(0);
+        sharded::zero(sharded::Key::Cache(result.as_str()));
     }
     metrics::counter!(VALIDATION_INVALIDATIONS).increment(0);
     metrics::counter!(BARRIER_WAITS).increment(0);
@@ -143,36 +144,24 @@ pub async fn scrape() -> HttpResponse {
     match handle() {
         Some(h) => HttpResponse::Ok()
             .content_type("text/plain; version=0.0.4; charset=utf-8")
-            .body(h.render()),
+            .body({
+                let mut text = h.render();
+                sharded::render(&mut text, describe::help_of);
+                text
+            }),
         None => HttpResponse::NotFound().finish(),
     }
 }
 
 /// Counts and times one request by its route pattern (`unmatched` for unknown paths).
 pub fn http_request(method: &'static str, route: &'static str, status: u16, took: Duration) {
-    // Handles are cached per worker thread: building a labelled key and finding it in the
-    // registry on every request costs more than the request's own bookkeeping.
-    HTTP_HANDLES.with_borrow_mut(|handles| {
-        let (count, latency) =
-            handles
-                .entry((method, route, status))
-                .or_insert_with_key(|(method, route, status)| {
-                    let labels = [
-                        ("method", method.to_string()),
-                        ("route", route.to_string()),
-                        ("status", status.to_string()),
-                    ];
-                    (
-                        metrics::counter!(HTTP_REQUESTS, &labels),
-                        metrics::histogram!(HTTP_DURATION, &labels),
-                    )
-                });
-        count.increment(1);
-        latency.record(took.as_secs_f64());
-    });
+    let key = sharded::Key::Http {
+        method,
+        route,
+        status,
+    };
+    sharded::record(key, Some(took));
 }
-
-type HttpKey = (&'static str, &'static str, u16);
 
 /// The route pattern of a resource, attached to it as app data by the route table.
 #[derive(Clone, Copy)]
@@ -180,13 +169,7 @@ pub struct RoutePattern(pub &'static str);
 
 thread_local! {
     static COUNTERS: std::cell::RefCell<
-        std::collections::HashMap<(&'static str, &'static str), metrics::Counter>,
-    > = std::cell::RefCell::default();
-    static STORE_HANDLES: std::cell::RefCell<
-        std::collections::HashMap<&'static str, metrics::Histogram>,
-    > = std::cell::RefCell::default();
-    static HTTP_HANDLES: std::cell::RefCell<
-        std::collections::HashMap<HttpKey, (metrics::Counter, metrics::Histogram)>,
+        foldhash::HashMap<(&'static str, &'static str), metrics::Counter>,
     > = std::cell::RefCell::default();
     // The validation cache's handles: taken on a worker's first validation, after the
     // recorder is installed.
@@ -253,12 +236,7 @@ pub fn logout(kind: LogoutKind, n: u64) {
 /// Records how long store operation `op` took, and counts it as failed unless `ok`.
 pub fn store(op: StoreOp, took: Duration, ok: bool) {
     let op = op.as_str();
-    STORE_HANDLES.with_borrow_mut(|handles| {
-        handles
-            .entry(op)
-            .or_insert_with(|| metrics::histogram!(STORE_DURATION, "op" => op))
-            .record(took.as_secs_f64());
-    });
+    sharded::record(sharded::Key::Store(op), Some(took));
     if !ok {
         metrics::counter!(STORE_ERRORS, "op" => op).increment(1);
     }
@@ -266,7 +244,7 @@ pub fn store(op: StoreOp, took: Duration, ok: bool) {
 
 /// Counts a validation the cache answered (`hit`) or read through to Redis for (`miss`).
 pub fn validation_cache(result: CacheResult) {
-    count(VALIDATION_CACHE, "result", result.as_str());
+    sharded::record(sharded::Key::Cache(result.as_str()), None);
 }
 
 /// Counts a key dropped from the validation cache on Redis's word.

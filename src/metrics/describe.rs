@@ -21,6 +21,14 @@ pub(super) fn describe() {
     }
 }
 
+/// The help text of metric `name`.
+pub(super) fn help_of(name: &str) -> String {
+    help()
+        .into_iter()
+        .find_map(|(_, n, help)| (n == name).then_some(help))
+        .unwrap_or_default()
+}
+
 fn help() -> Vec<(Kind, &'static str, String)> {
     use Kind::{Counter, Gauge, Histogram};
     let seconds = || Histogram(Some(Unit::Seconds));

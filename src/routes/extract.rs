@@ -12,6 +12,7 @@ use actix_web::web::{Bytes, Data, Payload};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use percent_encoding::{percent_decode, percent_decode_str};
+use std::borrow::Cow;
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -82,14 +83,14 @@ pub fn is_json(req: &HttpRequest) -> bool {
 /// Parameters of an `application/x-www-form-urlencoded` body or query string: only the known
 /// ones, a handful at most, so a list beats a hash map (this is on every validation's path).
 #[derive(Debug, Default)]
-pub struct Form(Vec<(String, String)>);
+pub struct Form(Vec<(&'static str, String)>);
 
-fn decode(part: &[u8], what: impl FnOnce() -> String) -> Result<String, ApiError> {
+/// `part` decoded; borrowed when it needs no decoding, as most names and values do.
+fn decode(part: &[u8], what: impl FnOnce() -> String) -> Result<Cow<'_, str>, ApiError> {
     let not_utf8 = || ApiError::InvalidRequest(format!("{} is not valid UTF-8", what()));
-    // Most names and values need no decoding at all.
     if !part.iter().any(|&b| b == b'+' || b == b'%') {
         return std::str::from_utf8(part)
-            .map(str::to_owned)
+            .map(Cow::Borrowed)
             .map_err(|_| not_utf8());
     }
     let plus_as_space: Vec<u8> = part
@@ -99,15 +100,15 @@ fn decode(part: &[u8], what: impl FnOnce() -> String) -> Result<String, ApiError
     let text = percent_decode(&plus_as_space)
         .decode_utf8()
         .map_err(|_| not_utf8())?;
-    Ok(text.into_owned())
+    Ok(Cow::Owned(text.into_owned()))
 }
 
 impl Form {
     /// The `known` parameters of `input`. A known one that is repeated, not UTF-8 or holds a
     /// NUL is refused (RFC 6749 §3.2: no parameter more than once); any other is ignored
     /// unread, as RFC 6749 asks of unrecognized parameters.
-    pub fn parse(input: &[u8], known: &[&str]) -> Result<Self, ApiError> {
-        let mut params: Vec<(String, String)> = Vec::new();
+    pub fn parse(input: &[u8], known: &[&'static str]) -> Result<Self, ApiError> {
+        let mut params: Vec<(&'static str, String)> = Vec::new();
         for pair in input.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
             let (name, value) = match pair.iter().position(|&b| b == b'=') {
                 Some(i) => (&pair[..i], &pair[i + 1..]),
@@ -116,9 +117,9 @@ impl Form {
             let Ok(name) = decode(name, String::new) else {
                 continue;
             };
-            if !known.contains(&name.as_str()) {
+            let Some(&name) = known.iter().find(|k| **k == name) else {
                 continue;
-            }
+            };
             let value = decode(value, || format!("parameter {name}"))?;
             if value.contains('\0') {
                 return Err(ApiError::InvalidRequest(format!(
@@ -130,16 +131,25 @@ impl Form {
                     "parameter {name} is repeated"
                 )));
             }
-            params.push((name, value));
+            params.push((name, value.into_owned()));
         }
         Ok(Form(params))
+    }
+
+    /// A parameter's value as [`Self::get`] gives it, moved out of the form.
+    pub fn take(&mut self, name: &str) -> Option<String> {
+        let i = self
+            .0
+            .iter()
+            .position(|(n, v)| *n == name && !v.is_empty())?;
+        Some(self.0.swap_remove(i).1)
     }
 
     /// A parameter's value; an empty value counts as absent (RFC 6749 §3.1).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| *n == name)
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
     }
@@ -152,7 +162,7 @@ impl Form {
 
     /// Whether the parameter was sent at all, even empty.
     pub fn contains(&self, name: &str) -> bool {
-        self.0.iter().any(|(n, _)| n == name)
+        self.0.iter().any(|(n, _)| *n == name)
     }
 }
 
@@ -187,9 +197,9 @@ pub fn access_token(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, Ap
     // The body is checked even when a header carries the token: a malformed one is refused
     // whatever else the request holds.
     let in_body = token_in_body(req, body)?;
-    let query = Form::parse(req.query_string().as_bytes(), &["access_token"])?;
-    if let Some(t) = query.get("access_token") {
-        return Ok(Some(t.to_string()));
+    let mut query = Form::parse(req.query_string().as_bytes(), &["access_token"])?;
+    if let Some(t) = query.take("access_token") {
+        return Ok(Some(t));
     }
     Ok(header_token(req)?.or(in_body))
 }
@@ -215,9 +225,7 @@ fn token_in_body(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, ApiEr
         return Ok(None);
     }
     if is_form(req) {
-        return Ok(Form::parse(body, &["access_token"])?
-            .get("access_token")
-            .map(str::to_string));
+        return Ok(Form::parse(body, &["access_token"])?.take("access_token"));
     }
     if !is_json(req) {
         return Ok(None);

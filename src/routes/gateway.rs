@@ -34,9 +34,7 @@ fn presented(req: &HttpRequest) -> Result<Option<String>, ApiError> {
         return Ok(Some(t));
     }
     let from_query = |query: &str| -> Result<Option<String>, ApiError> {
-        Ok(Form::parse(query.as_bytes(), &["access_token"])?
-            .get("access_token")
-            .map(str::to_string))
+        Ok(Form::parse(query.as_bytes(), &["access_token"])?.take("access_token"))
     };
     for name in ORIGINAL_URI {
         if let Some(uri) = header_text(req, name)?

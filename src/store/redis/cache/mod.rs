@@ -20,7 +20,10 @@ mod entry;
 use bytes::Bytes;
 pub use entry::{Found, SessionFields};
 use entry::{SessionState, UserState};
-use std::collections::{HashMap, VecDeque};
+// foldhash, seeded per process: these are looked up on every validation, with keys a client
+// picks; only the server's own keys (live sessions') are ever inserted.
+use foldhash::HashMap;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;

@@ -27,9 +27,15 @@ impl Tracker {
         {
             let mut s = self.lock();
             match &s.conn {
-                Some((conn, generation, made_in)) if *made_in == epoch => {
-                    let (conn, generation) = (conn.clone(), *generation);
-                    let leased = self.lease_now(&mut s, &conn, generation);
+                Some((_, generation, made_in)) if *made_in == epoch => {
+                    let generation = *generation;
+                    let leased = self.lease_now(&mut s, generation);
+                    // A hit under the lease needs no connection: a clone would touch
+                    // counters every worker shares, on every validation.
+                    let conn = match (&s.conn, leased) {
+                        (Some((conn, _, _)), false) => Some(conn.clone()),
+                        _ => None,
+                    };
                     return Some(Link {
                         conn,
                         generation,
@@ -60,7 +66,7 @@ impl Tracker {
             let mut s = self.lock();
             if let Some((conn, generation, _)) = &s.conn {
                 return Some(Link {
-                    conn: conn.clone(),
+                    conn: Some(conn.clone()),
                     generation: *generation,
                     leased: false,
                 });
@@ -78,11 +84,11 @@ impl Tracker {
                 let mut s = self.lock();
                 s.conn = Some((conn.clone(), generation, epoch));
                 s.retry_at = None;
-                s.connected = true;
+                self.connected.store(true, Ordering::Relaxed);
                 s.confirmed = None;
                 s.leases = leases;
                 Some(Link {
-                    conn,
+                    conn: Some(conn),
                     generation,
                     leased: false,
                 })

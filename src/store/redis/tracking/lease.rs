@@ -46,21 +46,19 @@ pub fn commit_wait(lease: Duration) -> Duration {
 impl Tracker {
     /// Whether a hit may answer at once on the connection of `generation`; also keeps its
     /// heartbeat going. Called under the state lock, before the caller looks at any entry.
-    pub(super) fn lease_now(
-        self: &Arc<Self>,
-        s: &mut State,
-        conn: &MultiplexedConnection,
-        generation: u64,
-    ) -> bool {
+    pub(super) fn lease_now(self: &Arc<Self>, s: &mut State, generation: u64) -> bool {
         let lease = self.config.lease;
         if lease.is_zero() || !s.leases {
             return false;
         }
         let now = Instant::now();
         s.active_at = Some(now);
-        if s.beating != Some(generation) {
+        if s.beating != Some(generation)
+            && let Some((conn, _, _)) = &s.conn
+        {
+            let conn = conn.clone();
             s.beating = Some(generation);
-            tokio::spawn(self.clone().heartbeat(conn.clone(), generation));
+            tokio::spawn(self.clone().heartbeat(conn, generation));
         }
         s.confirmed
             .is_some_and(|c| now.saturating_duration_since(c) < lease)

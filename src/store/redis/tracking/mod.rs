@@ -55,7 +55,7 @@ use bytes::Bytes;
 use reads::unix_ms;
 use redis::aio::MultiplexedConnection;
 use redis::{PushInfo, PushKind, Value};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::Notify;
@@ -84,7 +84,8 @@ pub struct TrackingConfig {
 
 /// The tracking connection as a request found it.
 pub(super) struct Link {
-    conn: MultiplexedConnection,
+    /// Left out under the lease: see [`Tracker::link_conn`].
+    conn: Option<MultiplexedConnection>,
     generation: u64,
     /// A heartbeat confirmed within the lease: a hit may answer at once.
     leased: bool,
@@ -112,9 +113,6 @@ struct State {
     arrivals: u64,
     arrivals_at_send: u64,
     retry_at: Option<Instant>,
-    /// A tracking connection was just made: whoever takes this makes sure the worker's
-    /// ordinary connection is alive too (Redis may have restarted since it last spoke).
-    connected: bool,
     /// The probe key of the connection being proved, and whether its invalidation came.
     probe: Option<(String, bool)>,
     /// When the latest `WAIT 0 0` confirmed on the live connection was sent.
@@ -157,6 +155,10 @@ pub struct Tracker {
     state: Mutex<State>,
     barrier_done: Notify,
     connecting: tokio::sync::Mutex<()>,
+    /// A tracking connection was just made: whoever takes this makes sure the worker's
+    /// ordinary connection is alive too (Redis may have restarted since it last spoke).
+    /// Outside `state`: every validation looks at it.
+    connected: AtomicBool,
 }
 
 impl Tracker {
@@ -167,6 +169,7 @@ impl Tracker {
             state: Mutex::default(),
             barrier_done: Notify::new(),
             connecting: tokio::sync::Mutex::new(()),
+            connected: AtomicBool::new(false),
         })
     }
 
@@ -177,7 +180,8 @@ impl Tracker {
     /// True once after each tracking connection is made: Redis may have gone away and come
     /// back since other connections to it last spoke, and they would not know it yet.
     pub fn take_connected(&self) -> bool {
-        std::mem::take(&mut self.lock().connected)
+        // Read first: a swap on every validation would bounce the line between workers.
+        self.connected.load(Ordering::Relaxed) && self.connected.swap(false, Ordering::Relaxed)
     }
 
     /// The user JSON of the session if the access key holds `digest`; from the cache when a
@@ -205,6 +209,7 @@ impl Tracker {
         }
         // The paths that wait for Redis are boxed: a hit's future stays small, and moving
         // it costs little.
+        let conn = self.link_conn(conn, generation)?;
         let keys = [access_key, user_key];
         Box::pin(self.validate_waiting(conn, generation, found, keys, digest)).await
     }
@@ -261,7 +266,10 @@ impl Tracker {
         if let Some(found) = found {
             let barrier = match leased {
                 true => generation,
-                false => self.barrier(&conn, generation).await?,
+                false => {
+                    let conn = conn.as_ref().ok_or(Bypass)?;
+                    self.barrier(conn, generation).await?
+                }
             };
             if let Some((user, fields, expires)) = found.current_session(barrier) {
                 crate::metrics::validation_cache(CacheResult::Hit);
@@ -270,6 +278,7 @@ impl Tracker {
             }
         }
         crate::metrics::validation_cache(CacheResult::Miss);
+        let conn = self.link_conn(conn, generation)?;
         // As for validation, only a live token's keys are tracked: read untracked first.
         let live_token = self
             .read_untracked(conn.clone(), generation, access_key, user_key)
@@ -288,6 +297,22 @@ impl Tracker {
             let (fields, _) = r.session.filter(|(f, _)| live(f))?;
             (r.digest == digest).then(|| introspection(&r.user_json, fields, r.access_deadline))
         }))
+    }
+
+    /// The link's connection, or, when the lease left it out, the live one if it is still of
+    /// `generation`.
+    fn link_conn(
+        &self,
+        conn: Option<MultiplexedConnection>,
+        generation: u64,
+    ) -> Result<MultiplexedConnection, Bypass> {
+        if let Some(conn) = conn {
+            return Ok(conn);
+        }
+        match &self.lock().conn {
+            Some((conn, g, _)) if *g == generation => Ok(conn.clone()),
+            _ => Err(Bypass),
+        }
     }
 
     /// The connection of `generation` is gone: its pushes may be lost, so the cache is too.
