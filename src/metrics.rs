@@ -315,8 +315,15 @@ fn client_auth_failure_by(client: &str, reason: ClientFailure, n: u64) {
 }
 
 /// Sets the number of password checks running or waiting for a bcrypt thread.
-pub fn bcrypt_queue(depth: usize) {
+fn bcrypt_queue(depth: usize) {
     metrics::gauge!(BCRYPT_QUEUE).set(depth as f64);
+}
+
+/// One password check took (`1`) or left (`-1`) a place. Moved rather than set: two checks
+/// setting what each read of the count could leave the gauge at a value the count no longer
+/// has, the later write carrying the older read.
+pub fn bcrypt_queue_moved(delta: i8) {
+    metrics::gauge!(BCRYPT_QUEUE).increment(f64::from(delta));
 }
 
 /// The `/metrics` route, for the main app or a separate metrics listener.

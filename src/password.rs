@@ -98,8 +98,8 @@ struct Place<'a>(&'a AtomicUsize);
 
 impl Drop for Place<'_> {
     fn drop(&mut self) {
-        let left = self.0.fetch_sub(1, Ordering::AcqRel) - 1;
-        crate::metrics::bcrypt_queue(left);
+        self.0.fetch_sub(1, Ordering::AcqRel);
+        crate::metrics::bcrypt_queue_moved(-1);
     }
 }
 
@@ -166,7 +166,7 @@ impl PasswordVerifier {
             return Err(VerifyError::Busy);
         }
         let _place = Place(&self.in_flight);
-        crate::metrics::bcrypt_queue(self.in_flight.load(Ordering::Acquire));
+        crate::metrics::bcrypt_queue_moved(1);
         if let Some(h) = hash
             && h.cost() <= MAX_RAISED_COST
         {
