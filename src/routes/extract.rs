@@ -6,9 +6,9 @@ use super::AppState;
 use crate::clients::ClientCredentials;
 use crate::domain::token::{Token, TokenKind};
 use crate::error::ApiError;
-use actix_web::HttpRequest;
 use actix_web::http::header;
 use actix_web::web::{Bytes, Data, Payload};
+use actix_web::{HttpMessage, HttpRequest};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use percent_encoding::{percent_decode, percent_decode_str};
@@ -19,7 +19,7 @@ pub const MAX_BODY: usize = 64 * 1024;
 
 /// The request body, empty if none is declared; fails past [`MAX_BODY`] bytes, if unreadable, or
 /// if it has not all arrived within [`AppState::body_timeout`] of the start of reading.
-pub async fn read_body(req: &HttpRequest, payload: Payload) -> Result<Bytes, ApiError> {
+pub async fn read_body(req: &HttpRequest, mut payload: Payload) -> Result<Bytes, ApiError> {
     let headers = req.headers();
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -41,18 +41,36 @@ pub async fn read_body(req: &HttpRequest, payload: Payload) -> Result<Bytes, Api
         .ok_or_else(|| ApiError::bug("request body read without the application state"))?
         .body_timeout;
     // Boxed: a request with no body (a gateway's validation) then carries a small future.
-    let read = Box::pin(tokio::time::timeout(
-        deadline,
-        payload.to_bytes_limited(MAX_BODY),
-    ));
-    match read.await {
-        Ok(Ok(Ok(body))) => Ok(body),
-        Ok(Ok(Err(_))) => Err(ApiError::InvalidRequest(
-            "the request body could not be read".into(),
-        )),
-        Ok(Err(_)) => Err(ApiError::PayloadTooLarge(MAX_BODY)),
-        Err(_) => Err(ApiError::BodyTimeout(deadline)),
+    let read = Box::pin(tokio::time::timeout(deadline, read_all(&mut payload))).await;
+    match read {
+        Ok(body) => body,
+        Err(_) => {
+            // actix reads a dropped chunked body to its end before it closes the connection,
+            // for as long as the client trickles it; one still held when the answer goes out
+            // makes it close at once. `Observe` moves it to the answer.
+            req.extensions_mut().insert(UnreadBody(payload));
+            Err(ApiError::BodyTimeout(deadline))
+        }
     }
+}
+
+/// A request body left unread when its deadline passed; held until the answer is sent, so
+/// that the connection closes then.
+pub struct UnreadBody(#[allow(dead_code)] Payload);
+
+/// The whole body, at most [`MAX_BODY`] bytes.
+async fn read_all(payload: &mut Payload) -> Result<Bytes, ApiError> {
+    use futures_util::StreamExt;
+    let mut body = actix_web::web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|_| ApiError::InvalidRequest("the request body could not be read".into()))?;
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(ApiError::PayloadTooLarge(MAX_BODY));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 /// The media type of the request without parameters, lower-cased (`application/json`).

@@ -13,6 +13,7 @@ both_stores!(
     a_malformed_body_is_refused_even_when_a_header_carries_the_token,
     unknown_form_fields_are_ignored_whatever_they_hold,
     a_body_trickled_past_its_deadline_gets_408_and_the_connection_is_closed,
+    a_chunked_body_trickled_past_its_deadline_gets_408_and_the_connection_is_closed,
 );
 
 struct Case {
@@ -481,6 +482,17 @@ async fn unknown_form_fields_are_ignored_whatever_they_hold(kind: StoreKind) {
 }
 
 async fn a_body_trickled_past_its_deadline_gets_408_and_the_connection_is_closed(kind: StoreKind) {
+    trickle_past_the_deadline(kind, false).await;
+}
+
+async fn a_chunked_body_trickled_past_its_deadline_gets_408_and_the_connection_is_closed(
+    kind: StoreKind,
+) {
+    trickle_past_the_deadline(kind, true).await;
+}
+
+/// A login body sent a byte every 300 ms, with a length or in one-byte chunks.
+async fn trickle_past_the_deadline(kind: StoreKind, chunked: bool) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::time::{Duration, Instant, sleep, sleep_until};
     let options = Options::default().with("REQUEST_BODY_TIMEOUT_MS", 1000);
@@ -490,7 +502,12 @@ async fn a_body_trickled_past_its_deadline_gets_408_and_the_connection_is_closed
         .unwrap();
     let head = format!(
         "POST /user/oauth/token HTTP/1.1\r\nHost: x\r\nAuthorization: {BASIC_DIGIT}\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n"
+         Content-Type: application/x-www-form-urlencoded\r\n{}\r\n",
+        if chunked {
+            "Transfer-Encoding: chunked\r\n"
+        } else {
+            "Content-Length: 100\r\n"
+        }
     );
     stream.write_all(head.as_bytes()).await.unwrap();
     let body = format!("{LOGIN:&<100}");
@@ -509,7 +526,12 @@ async fn a_body_trickled_past_its_deadline_gets_408_and_the_connection_is_closed
                 Err(e) => panic!("reset with no answer after {sent} bytes: {e}"),
             },
             _ = sleep(Duration::from_millis(300)), if reply.is_empty() => {
-                to_server.write_all(&body.as_bytes()[sent..=sent]).await.unwrap();
+                let byte = &body.as_bytes()[sent..=sent];
+                let piece = match chunked {
+                    true => [b"1\r\n", byte, b"\r\n"].concat(),
+                    false => byte.to_vec(),
+                };
+                to_server.write_all(&piece).await.unwrap();
                 sent += 1;
             }
             _ = sleep_until(guard) => break false,
