@@ -260,6 +260,9 @@ fn api_server(
             ))
             .configure(routes::configure)
     })
+    .on_connect(|_, data| {
+        data.insert(routes::UnreadBody::default());
+    })
     .workers(settings.server.workers)
     .shutdown_timeout(settings.server.shutdown_drain.as_secs().max(1))
     // Signals are ours: SIGTERM first turns /ready to 503, then stops gracefully.

@@ -6,9 +6,9 @@ use super::AppState;
 use crate::clients::ClientCredentials;
 use crate::domain::token::{Token, TokenKind};
 use crate::error::ApiError;
+use actix_web::HttpRequest;
 use actix_web::http::header;
 use actix_web::web::{Bytes, Data, Payload};
-use actix_web::{HttpMessage, HttpRequest};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use percent_encoding::{percent_decode, percent_decode_str};
@@ -47,16 +47,20 @@ pub async fn read_body(req: &HttpRequest, mut payload: Payload) -> Result<Bytes,
         Err(_) => {
             // actix reads a dropped chunked body to its end before it closes the connection,
             // for as long as the client trickles it; one still held when the answer goes out
-            // makes it close at once. `Observe` moves it to the answer.
-            req.extensions_mut().insert(UnreadBody(payload));
+            // makes it close at once.
+            if let Some(slot) = req.conn_data::<UnreadBody>() {
+                slot.0.replace(Some(payload));
+            }
             Err(ApiError::BodyTimeout(deadline))
         }
     }
 }
 
-/// A request body left unread when its deadline passed; held until the answer is sent, so
-/// that the connection closes then.
-pub struct UnreadBody(#[allow(dead_code)] Payload);
+/// Where a connection keeps a request body left unread when its deadline passed: held until
+/// the connection ends, so that actix closes it once the 408 is sent. Every connection gets one
+/// (`startup.rs`, `on_connect`).
+#[derive(Default)]
+pub struct UnreadBody(std::cell::RefCell<Option<Payload>>);
 
 /// The whole body, at most [`MAX_BODY`] bytes.
 async fn read_all(payload: &mut Payload) -> Result<Bytes, ApiError> {

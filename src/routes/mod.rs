@@ -24,7 +24,7 @@ use crate::store::Store;
 use actix_web::http::{Method, header};
 use actix_web::{HttpResponse, web};
 
-pub use extract::MAX_BODY;
+pub use extract::{MAX_BODY, UnreadBody};
 
 /// A header value of the hot paths, made once: from a `&str` each response would check and copy.
 pub const JSON: header::HeaderValue = header::HeaderValue::from_static("application/json");

@@ -3,15 +3,11 @@
 //! `Cache-Control: no-store`. Written out rather than with
 //! `from_fn`, which boxes a future and a service handle per request and layer.
 
-use super::extract::UnreadBody;
 use super::request_id;
 use crate::metrics::RoutePattern;
-use actix_web::body::{BodySize, BoxBody, EitherBody, MessageBody};
+use actix_web::Error;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::web::Bytes;
-use actix_web::{Error, HttpMessage};
 
 const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
@@ -26,9 +22,8 @@ pub struct Observe;
 impl<S, B> Transform<S, ServiceRequest> for Observe
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
-    B: MessageBody + 'static,
 {
-    type Response = ServiceResponse<EitherBody<B>>;
+    type Response = ServiceResponse<B>;
     type Error = Error;
     type Transform = ObserveService<S>;
     type InitError = ();
@@ -47,9 +42,8 @@ pub struct ObserveService<S> {
 impl<S, B> Service<ServiceRequest> for ObserveService<S>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
-    B: MessageBody + 'static,
 {
-    type Response = ServiceResponse<EitherBody<B>>;
+    type Response = ServiceResponse<B>;
     type Error = Error;
     type Future = Observed<S::Future>;
 
@@ -81,9 +75,8 @@ pin_project_lite::pin_project! {
 impl<F, B> Future for Observed<F>
 where
     F: Future<Output = Result<ServiceResponse<B>, Error>>,
-    B: MessageBody + 'static,
 {
-    type Output = Result<ServiceResponse<EitherBody<B>>, Error>;
+    type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
@@ -102,11 +95,6 @@ where
             res.status().as_u16(),
             this.start.elapsed(),
         );
-        // A body left unread at its deadline goes with the answer: see `extract::UnreadBody`.
-        let unread = match res.status() {
-            StatusCode::REQUEST_TIMEOUT => res.request().extensions_mut().remove::<UnreadBody>(),
-            _ => None,
-        };
         let headers = res.headers_mut();
         if let Some(id) = this.id.take() {
             headers.insert(request_id::HEADER, id);
@@ -117,39 +105,6 @@ where
             headers.insert(header::CACHE_CONTROL, NO_STORE);
             headers.insert(header::PRAGMA, NO_CACHE);
         }
-        Poll::Ready(Ok(match unread {
-            None => res.map_into_left_body(),
-            Some(unread) => res.map_body(|_, body| {
-                EitherBody::right(BoxBody::new(Holding {
-                    body: BoxBody::new(body),
-                    _unread: unread,
-                }))
-            }),
-        }))
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// An answer's body that holds the request body left unread: actix then closes the
-    /// connection once the answer is sent, instead of reading the rest first.
-    struct Holding {
-        #[pin]
-        body: BoxBody,
-        _unread: UnreadBody,
-    }
-}
-
-impl MessageBody for Holding {
-    type Error = Box<dyn std::error::Error>;
-
-    fn size(&self) -> BodySize {
-        self.body.size()
-    }
-
-    fn poll_next(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        self.project().body.poll_next(cx)
+        Poll::Ready(Ok(res))
     }
 }
