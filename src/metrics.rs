@@ -121,7 +121,7 @@ fn zero() {
     for op in StoreOp::ALL {
         metrics::counter!(STORE_ERRORS, "op" => op.as_str()).increment(0);
     }
-    bcrypt_queue(0);
+    metrics::gauge!(BCRYPT_QUEUE).set(0.0);
     for verdict in Verdict::ALL {
         metrics::counter!(CHECKS_ABANDONED, "verdict" => verdict.as_str()).increment(0);
     }
@@ -314,15 +314,10 @@ fn client_auth_failure_by(client: &str, reason: ClientFailure, n: u64) {
     metrics::counter!(CLIENT_AUTH_FAILURES, &labels).increment(n);
 }
 
-/// Sets the number of password checks running or waiting for a bcrypt thread.
-fn bcrypt_queue(depth: usize) {
-    metrics::gauge!(BCRYPT_QUEUE).set(depth as f64);
-}
-
-/// One password check took (`1`) or left (`-1`) a place. Moved rather than set: two checks
-/// setting what each read of the count could leave the gauge at a value the count no longer
-/// has, the later write carrying the older read.
-pub fn bcrypt_queue_moved(delta: i8) {
+/// One password check took (`1`) or left (`-1`) a place among those running or waiting for a
+/// bcrypt thread. Moved rather than set: two checks setting what each read of the count could
+/// leave the gauge at a value the count no longer has, the later write carrying the older read.
+pub fn bcrypt_queue(delta: i8) {
     metrics::gauge!(BCRYPT_QUEUE).increment(f64::from(delta));
 }
 

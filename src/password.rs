@@ -99,7 +99,7 @@ struct Place<'a>(&'a AtomicUsize);
 impl Drop for Place<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
-        crate::metrics::bcrypt_queue_moved(-1);
+        crate::metrics::bcrypt_queue(-1);
     }
 }
 
@@ -166,7 +166,7 @@ impl PasswordVerifier {
             return Err(VerifyError::Busy);
         }
         let _place = Place(&self.in_flight);
-        crate::metrics::bcrypt_queue_moved(1);
+        crate::metrics::bcrypt_queue(1);
         if let Some(h) = hash
             && h.cost() <= MAX_RAISED_COST
         {

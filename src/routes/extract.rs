@@ -158,22 +158,20 @@ impl Form {
         Ok(Form(params))
     }
 
+    /// Where a parameter's value is; an empty value counts as absent (RFC 6749 §3.1).
+    fn position(&self, name: &str) -> Option<usize> {
+        self.0.iter().position(|(n, v)| *n == name && !v.is_empty())
+    }
+
     /// A parameter's value as [`Self::get`] gives it, moved out of the form.
     pub fn take(&mut self, name: &str) -> Option<String> {
-        let i = self
-            .0
-            .iter()
-            .position(|(n, v)| *n == name && !v.is_empty())?;
+        let i = self.position(name)?;
         Some(self.0.swap_remove(i).1)
     }
 
-    /// A parameter's value; an empty value counts as absent (RFC 6749 §3.1).
+    /// A parameter's value; an empty value counts as absent.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
+        self.position(name).map(|i| self.0[i].1.as_str())
     }
 
     /// A parameter's value as [`Self::get`] gives it; absent, an `invalid_request` naming it.
